@@ -1,0 +1,77 @@
+/**
+ * One running gateway: configuration in, listening server out. Used by main.ts, the demo and the
+ * integration tests alike, so that tests start exactly what operators run.
+ */
+import type { Config } from "./config.js";
+import { type Logger, createLogger } from "./log.js";
+import { createDomainResolver, type Lookup } from "./domains/resolve.js";
+import { createNodeMap, type NodeMap } from "./nodes/node-map.js";
+import { watchNodeMapFile } from "./nodes/node-map-file.js";
+import { createClientPool } from "./transport/grpc/client-pool.js";
+import { createProxy, type Proxy } from "./proxy.js";
+import { startGatewayServer } from "./server.js";
+import { setTracing } from "./pipeline/trace.js";
+import { createMemoryConnectionStore } from "./state/connection-store.js";
+import { createRemoteClusterInfo } from "./domains/remote-cluster-info.js";
+
+export interface Gateway {
+  readonly config: Config;
+  readonly proxy: Proxy;
+  readonly nodes: NodeMap;
+  /** Dialable addresses of the two listeners (127.0.0.1 for wildcard binds). */
+  readonly apiAddress: string;
+  readonly registryAddress: string;
+  /** Drains: health turns NOT_SERVING, calls in flight get `graceMs`, then everything is closed. */
+  stop(graceMs?: number): Promise<void>;
+}
+
+export interface GatewayOptions {
+  log?: Logger;
+  /** Domain name lookup; the system resolver by default. */
+  lookup?: Lookup;
+}
+
+export async function startGateway(config: Config, options: GatewayOptions = {}): Promise<Gateway> {
+  const log = options.log ?? createLogger();
+  if (config.trace !== undefined) setTracing(config.trace);
+  const nodes = createNodeMap();
+  const nodeWatch = config.nodeMapFile ? watchNodeMapFile(config.nodeMapFile, nodes, message => log.warn(message)) : undefined;
+  const upstream = createClientPool({ maxMessageBytes: config.maxMessageBytes });
+  const proxy = createProxy({
+    config,
+    upstream,
+    resolver: createDomainResolver(options.lookup),
+    nodes,
+    log,
+    connections: createMemoryConnectionStore(),
+    remoteClusterInfo: createRemoteClusterInfo(upstream, config.remotePort, log),
+  });
+  let server;
+  try {
+    server = await startGatewayServer(proxy, config);
+  } catch (error: unknown) {
+    proxy.close();
+    nodeWatch?.close();
+    throw error;
+  }
+  const [apiPort, registryPort] = server.ports;
+  const running = server;
+  return {
+    config,
+    proxy,
+    nodes,
+    apiAddress: dialable(config.apiAddress, apiPort ?? 0),
+    registryAddress: dialable(config.registryAddress, registryPort ?? 0),
+    async stop(graceMs = 5000) {
+      proxy.health.setServing(false);
+      await running.shutdown(graceMs);
+      proxy.close();
+      nodeWatch?.close();
+    },
+  };
+}
+
+function dialable(listen: string, port: number): string {
+  const host = listen.startsWith("[") ? listen.slice(0, listen.indexOf("]") + 1) : listen.slice(0, listen.lastIndexOf(":"));
+  return `${host === "" || host === "0.0.0.0" ? "127.0.0.1" : host === "[::]" ? "[::1]" : host}:${port}`;
+}

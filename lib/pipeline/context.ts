@@ -1,0 +1,70 @@
+/**
+ * Per-call context: what the transport knew about the call (method, peer, incoming metadata,
+ * deadline) plus typed values that elements hand to the elements after them. A context is never
+ * mutated: `with` returns a new one, so a re-subscribed call starts from the same state.
+ */
+import { traceCallId } from "./trace.js";
+
+export interface ContextKey<T> {
+  readonly name: string;
+  /** Phantom field: carries T so that keys of different types do not mix. */
+  readonly _type?: T;
+}
+
+export function contextKey<T>(name: string): ContextKey<T> {
+  return { name };
+}
+
+export interface CallContext {
+  /** Full gRPC method path, e.g. "/networkservice.NetworkService/Request". */
+  readonly method: string;
+  /** The caller's address as the transport saw it. */
+  readonly peer: string;
+  /** Incoming metadata, lower-case keys, first value of each. */
+  readonly metadata: ReadonlyMap<string, string>;
+  /** Absolute deadline in epoch milliseconds; undefined when the caller set none. */
+  readonly deadline: number | undefined;
+  /** Short id that ties the trace lines of one call together. */
+  readonly callId: string;
+  get<T>(key: ContextKey<T>): T | undefined;
+  /** The value an earlier element must have set; a missing one is a wiring bug (INTERNAL) named by its key. */
+  require<T>(key: ContextKey<T>): T;
+  with<T>(key: ContextKey<T>, value: T): CallContext;
+  withDeadline(deadline: number | undefined): CallContext;
+}
+
+export interface CallInfo {
+  method: string;
+  peer?: string;
+  metadata?: ReadonlyMap<string, string>;
+  deadline?: number;
+}
+
+export function createCallContext(info: CallInfo): CallContext {
+  return makeContext(info.method, info.peer ?? "", info.metadata ?? new Map(), info.deadline, traceCallId(), new Map());
+}
+
+function makeContext(
+  method: string,
+  peer: string,
+  metadata: ReadonlyMap<string, string>,
+  deadline: number | undefined,
+  callId: string,
+  values: ReadonlyMap<ContextKey<unknown>, unknown>,
+): CallContext {
+  return {
+    method,
+    peer,
+    metadata,
+    deadline,
+    callId,
+    get: <T>(key: ContextKey<T>) => values.get(key) as T | undefined,
+    require: <T>(key: ContextKey<T>) => {
+      if (!values.has(key)) throw new Error(`pipeline misassembled: no "${key.name}" in the call context`);
+      return values.get(key) as T;
+    },
+    with: <T>(key: ContextKey<T>, value: T) =>
+      makeContext(method, peer, metadata, deadline, callId, new Map(values).set(key, value)),
+    withDeadline: (next: number | undefined) => makeContext(method, peer, metadata, next, callId, values),
+  };
+}

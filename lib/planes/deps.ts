@@ -1,0 +1,22 @@
+/** What every plane is built from: configuration and the shared services of one proxy process. */
+import type { Config } from "../config.js";
+import type { DomainResolver } from "../domains/resolve.js";
+import type { Logger } from "../log.js";
+import type { NodeMap } from "../nodes/node-map.js";
+import type { Upstream } from "../pipeline/upstream.js";
+import type { ConnectionStore } from "../state/connection-store.js";
+import type { RemoteClusterInfo } from "../domains/remote-cluster-info.js";
+
+export interface PlaneDeps {
+  readonly config: Config;
+  /** Calls to next hops over reused channels. */
+  readonly upstream: Upstream;
+  readonly resolver: DomainResolver;
+  /** This domain's node IP map (internal <-> external). */
+  readonly nodes: NodeMap;
+  readonly log: Logger;
+  /** Connection records kept from Request to Close. */
+  readonly connections: ConnectionStore;
+  /** External IPs of remote domains' nodes (their ClusterInfo), cached. */
+  readonly remoteClusterInfo: RemoteClusterInfo;
+}

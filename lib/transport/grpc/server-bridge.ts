@@ -1,0 +1,106 @@
+/**
+ * Bridges grpc-js server calls to pipeline handlers: builds the call context (method, peer,
+ * metadata, deadline), subscribes to the handler's Observable, writes its values, maps its error to
+ * a status, and unsubscribes when the caller cancels or its deadline passes.
+ */
+import type {
+  Deadline,
+  Metadata,
+  ServerDuplexStream,
+  ServerUnaryCall,
+  ServerWritableStream,
+  handleBidiStreamingCall,
+  handleServerStreamingCall,
+  handleUnaryCall,
+  sendUnaryData,
+} from "@grpc/grpc-js";
+import { Observable, Subject, take } from "rxjs";
+import { type CallContext, createCallContext } from "../../pipeline/context.js";
+import type { Handler } from "../../pipeline/element.js";
+import { Code, ProxyError } from "../../pipeline/errors.js";
+import { toServiceError, toStatus } from "./status.js";
+
+type AnyServerCall = ServerUnaryCall<unknown, unknown> | ServerWritableStream<unknown, unknown> | ServerDuplexStream<unknown, unknown>;
+
+export function contextOf(call: AnyServerCall): CallContext {
+  return createCallContext({
+    method: call.getPath(),
+    peer: call.getPeer(),
+    metadata: textMetadata(call.metadata),
+    deadline: deadlineMs(call.getDeadline()),
+  });
+}
+
+export function serveUnary<Req, Res>(handler: Handler<Req, Res>): handleUnaryCall<Req, Res> {
+  return (call: ServerUnaryCall<Req, Res>, callback: sendUnaryData<Res>) => {
+    const ctx = contextOf(call as AnyServerCall);
+    let answered = false;
+    const answer = (error: unknown, value?: Res) => {
+      if (answered) return;
+      answered = true;
+      if (error === null) callback(null, value);
+      else callback(toServiceError(error));
+    };
+    const subscription = handler(call.request, ctx)
+      .pipe(take(1))
+      .subscribe({
+        next: value => answer(null, value),
+        error: (error: unknown) => answer(error),
+        complete: () => answer(new ProxyError(Code.INTERNAL, `${ctx.method} produced no response`)),
+      });
+    call.on("cancelled", () => subscription.unsubscribe());
+  };
+}
+
+export function serveServerStream<Req, Res>(handler: Handler<Req, Res>): handleServerStreamingCall<Req, Res> {
+  return (call: ServerWritableStream<Req, Res>) => {
+    const ctx = contextOf(call as AnyServerCall);
+    const subscription = handler(call.request, ctx).subscribe({
+      next: value => {
+        call.write(value);
+      },
+      error: (error: unknown) => {
+        call.emit("error", toStatus(error));
+      },
+      complete: () => call.end(),
+    });
+    call.on("cancelled", () => subscription.unsubscribe());
+  };
+}
+
+/** A bidi call's handler receives the caller's messages as an Observable that ends when the caller half-closes. */
+export function serveBidiStream<Req, Res>(handler: Handler<Observable<Req>, Res>): handleBidiStreamingCall<Req, Res> {
+  return (call: ServerDuplexStream<Req, Res>) => {
+    const ctx = contextOf(call as AnyServerCall);
+    const requests = new Subject<Req>();
+    call.on("data", (message: Req) => requests.next(message));
+    call.on("end", () => requests.complete());
+    call.on("error", (error: unknown) => requests.error(ProxyError.from(error, Code.CANCELLED)));
+    const subscription = handler(requests.asObservable(), ctx).subscribe({
+      next: value => {
+        call.write(value);
+      },
+      error: (error: unknown) => {
+        call.emit("error", toStatus(error));
+      },
+      complete: () => call.end(),
+    });
+    call.on("cancelled", () => {
+      subscription.unsubscribe();
+      requests.complete();
+    });
+  };
+}
+
+function textMetadata(metadata: Metadata): ReadonlyMap<string, string> {
+  const out = new Map<string, string>();
+  for (const [key, value] of Object.entries(metadata.getMap())) {
+    if (typeof value === "string") out.set(key.toLowerCase(), value);
+  }
+  return out;
+}
+
+function deadlineMs(deadline: Deadline): number | undefined {
+  const ms = deadline instanceof Date ? deadline.getTime() : deadline;
+  return Number.isFinite(ms) ? ms : undefined;
+}

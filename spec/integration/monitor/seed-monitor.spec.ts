@@ -1,0 +1,125 @@
+/**
+ * MonitorConnections through the seed proxy over real gRPC: initial state, events relayed once each
+ * and shown the client's way, DELETE when the endpoint dies, UNAVAILABLE when the remote NSMgr dies,
+ * the upstream cancelled when the client leaves, one upstream shared by many clients.
+ */
+import test from "ava";
+import { status } from "@grpc/grpc-js";
+import { ConnectionEventType, MonitorConnectionService, type MonitorScopeSelector } from "../../../generated/nsm/connection.js";
+import { NetworkServiceService } from "../../../generated/nsm/networkservice.js";
+import { callUnary, closeAll, openServerStream, waitFor } from "../../support/grpc.js";
+import { startTestGateway, stopGateways } from "../../support/gateway.js";
+import { startFakeClusterInfo, startFakeNsmgr } from "../../support/fake-nsmgr.js";
+import { seedRequest } from "../../support/seed-requests.js";
+
+test.afterEach.always(async () => {
+  await stopGateways();
+  await closeAll();
+});
+
+const segment = (name: string) => ({ name, id: "", token: "", expires: undefined, metrics: {} });
+const selectorFor = (remoteNsm: string): MonitorScopeSelector => ({ pathSegments: [segment("nsmgr-1"), segment(remoteNsm)], networkServices: [] });
+
+async function setup() {
+  const remote = await startFakeNsmgr({ name: "nsmgr-2", dstIP: "10.2.0.7" });
+  const clusterInfo = await startFakeClusterInfo([{ nodeName: "r", internalIP: "10.2.0.7", externalIP: "198.51.100.7" }]);
+  const gateway = await startTestGateway({ remotePort: clusterInfo.port });
+  gateway.nodes.replace([{ name: "node-1", internalIP: "10.1.0.5", externalIP: "203.0.113.5" }]);
+  const remoteNsm = `nsmgr-2@${remote.address}`;
+  return { remote, gateway, remoteNsm };
+}
+
+test.serial("initial state, then UPDATE and DELETE, each once, in the client's terms", async t => {
+  const { remote, gateway, remoteNsm } = await setup();
+  const conn = await callUnary(gateway.apiAddress, NetworkServiceService.request, seedRequest(remoteNsm));
+
+  const stream = openServerStream(gateway.apiAddress, MonitorConnectionService.monitorConnections, selectorFor(remoteNsm));
+  const initial = await stream.next();
+  t.is(initial.type, ConnectionEventType.INITIAL_STATE_TRANSFER);
+  const shown = initial.connections[conn.id];
+  t.truthy(shown, "the existing connection is in the initial state");
+  t.is(shown?.path?.pathSegments[1]?.name, remoteNsm, "segment 1 shown as the client wrote it");
+  t.is(shown?.networkService, "icmp-responder@domain-2", "service shown with its domain");
+  t.is(shown?.mechanism?.parameters.src_ip, "10.1.0.5", "the client's own src_ip");
+  t.is(shown?.mechanism?.parameters.dst_ip, "198.51.100.7", "the remote's external dst_ip");
+
+  remote.connectionDown(conn.id);
+  const down = await stream.next();
+  t.is(down.type, ConnectionEventType.UPDATE);
+  t.is(down.connections[conn.id]?.state, 1, "state DOWN relayed");
+
+  remote.endpointDies(conn.id);
+  const deleted = await stream.next();
+  t.is(deleted.type, ConnectionEventType.DELETE);
+  t.deepEqual(Object.keys(deleted.connections), [conn.id]);
+  t.is(deleted.connections[conn.id]?.path?.pathSegments[1]?.name, remoteNsm, "DELETE matches the client's (id, segment 1)");
+
+  await new Promise(r => setTimeout(r, 100));
+  t.is(stream.received.length, 3, "no event sent twice");
+  stream.cancel();
+});
+
+test.serial("an empty initial state is transferred too", async t => {
+  const { gateway, remoteNsm } = await setup();
+  const stream = openServerStream(gateway.apiAddress, MonitorConnectionService.monitorConnections, selectorFor(remoteNsm));
+  const initial = await stream.next();
+  t.is(initial.type, ConnectionEventType.INITIAL_STATE_TRANSFER);
+  t.deepEqual(initial.connections, {});
+  stream.cancel();
+});
+
+test.serial("remote NSMgr dies: the client's stream ends with UNAVAILABLE, not OK", async t => {
+  const { remote, gateway, remoteNsm } = await setup();
+  const stream = openServerStream(gateway.apiAddress, MonitorConnectionService.monitorConnections, selectorFor(remoteNsm));
+  await stream.next();
+  remote.server.kill();
+  const end = await stream.status;
+  t.is(end.code, status.UNAVAILABLE);
+  t.true(end.details.includes(remote.address), end.details);
+});
+
+test.serial("client leaves: the upstream stream is cancelled", async t => {
+  const { remote, gateway, remoteNsm } = await setup();
+  const stream = openServerStream(gateway.apiAddress, MonitorConnectionService.monitorConnections, selectorFor(remoteNsm));
+  await stream.next();
+  t.is(remote.monitorCount(), 1);
+  stream.cancel();
+  await waitFor(() => remote.monitorCount() === 0, 3000, "the upstream monitor to be cancelled");
+  t.deepEqual(gateway.proxy.monitor.upstreamKeys(), []);
+});
+
+test.serial("clients asking the same remote share one upstream; a late one starts from the current state", async t => {
+  const { remote, gateway, remoteNsm } = await setup();
+  const first = openServerStream(gateway.apiAddress, MonitorConnectionService.monitorConnections, selectorFor(remoteNsm));
+  await first.next();
+  const conn = await callUnary(gateway.apiAddress, NetworkServiceService.request, seedRequest(remoteNsm));
+  const update = await first.next();
+  t.is(update.type, ConnectionEventType.UPDATE);
+
+  const late = openServerStream(gateway.apiAddress, MonitorConnectionService.monitorConnections, selectorFor(remoteNsm));
+  const lateInitial = await late.next();
+  t.is(lateInitial.type, ConnectionEventType.INITIAL_STATE_TRANSFER);
+  t.truthy(lateInitial.connections[conn.id], "the late client sees the connection made before it joined");
+  t.is(remote.monitorCount(), 1, "one upstream stream for both clients");
+
+  remote.endpointDies(conn.id);
+  t.is((await first.next()).type, ConnectionEventType.DELETE);
+  t.is((await late.next()).type, ConnectionEventType.DELETE);
+  first.cancel();
+  late.cancel();
+});
+
+test.serial("bad selectors get INVALID_ARGUMENT", async t => {
+  const { gateway } = await setup();
+  const cases: [MonitorScopeSelector, RegExp][] = [
+    [{ pathSegments: [segment("nsmgr-1")], networkServices: [] }, /1 path segment/],
+    [{ pathSegments: [], networkServices: [] }, /0 path segment/],
+    [selectorFor("nsmgr-2"), /has no "@"/],
+  ];
+  for (const [selector, message] of cases) {
+    const stream = openServerStream(gateway.apiAddress, MonitorConnectionService.monitorConnections, selector);
+    const end = await stream.status;
+    t.is(end.code, status.INVALID_ARGUMENT);
+    t.regex(end.details, message);
+  }
+});

@@ -1,0 +1,27 @@
+/** Starts the real gateway in-process on 127.0.0.1 port 0 with test overrides. */
+import { type Config, loadConfig } from "../../lib/config.js";
+import { type Gateway, type GatewayOptions, startGateway } from "../../lib/gateway.js";
+import { silentLogger } from "../../lib/log.js";
+
+const running = new Set<Gateway>();
+
+export function testConfig(overrides: Partial<Config> = {}): Config {
+  return {
+    ...loadConfig({}),
+    apiAddress: "127.0.0.1:0",
+    registryAddress: "127.0.0.1:0",
+    advertisedAddress: "pnsmgr-svc:5006",
+    ...overrides,
+  };
+}
+
+export async function startTestGateway(overrides: Partial<Config> = {}, options: GatewayOptions = {}): Promise<Gateway> {
+  const gateway = await startGateway(testConfig(overrides), { log: silentLogger, ...options });
+  running.add(gateway);
+  return gateway;
+}
+
+export async function stopGateways(): Promise<void> {
+  await Promise.all([...running].map(g => g.stop(100)));
+  running.clear();
+}
