@@ -22,6 +22,9 @@ export interface Config {
   nodeMapFile: string | undefined;
   /** The local domain's v0 registry (NetworkServiceDiscovery), answering plain-name Finds. */
   localRegistryAddress: string | undefined;
+  /** BulkRegisterNSE: failed NSMRS streams in a row before giving up, and the wait between tries. */
+  nsmrsReconnectTries: number;
+  nsmrsReconnectDelayMs: number;
   /** Deadline given to unary calls whose caller set none. */
   callTimeoutMs: number;
   /** Largest message accepted or sent, either direction. */
@@ -92,6 +95,8 @@ export const OPTIONS = [
   { key: "nodeName", env: "NODE_NAME", default: undefined, doc: "this node's name (localize case)", parse: optionalText },
   { key: "nodeMapFile", env: "PNSMGR_NODE_MAP_FILE", default: undefined, doc: "YAML node IP map (nodes: [{name, internalIP, externalIP}]), watched", parse: text },
   { key: "localRegistryAddress", env: "PNSMGR_LOCAL_REGISTRY", default: undefined, doc: "local v0 registry (NetworkServiceDiscovery) host:port for plain-name Finds", parse: dialAddress },
+  { key: "nsmrsReconnectTries", env: "PNSMGR_NSMRS_RECONNECT_TRIES", default: "10", doc: "BulkRegisterNSE: failed NSMRS streams in a row before the client's stream ends", parse: positiveInt(1000) },
+  { key: "nsmrsReconnectDelayMs", env: "PNSMGR_NSMRS_RECONNECT_DELAY_MS", default: "1000", doc: "BulkRegisterNSE: wait before reconnecting to NSMRS", parse: positiveInt(600_000) },
   { key: "callTimeoutMs", env: "PNSMGR_CALL_TIMEOUT_MS", default: "15000", doc: "deadline for unary calls whose caller set none", parse: positiveInt(3_600_000) },
   { key: "maxMessageBytes", env: "PNSMGR_MAX_MESSAGE_BYTES", default: String(4 * 1024 * 1024), doc: "largest message received or sent", parse: positiveInt(1 << 30) },
   { key: "maxConcurrentStreams", env: "PNSMGR_MAX_CONCURRENT_STREAMS", default: "1000", doc: "HTTP/2 concurrent streams per connection", parse: positiveInt(1 << 20) },

@@ -22,7 +22,9 @@ export function createProxy(deps: PlaneDeps): Proxy {
   return {
     connection: createSeedConnectionPlane(deps),
     monitor,
-    registry: createSeedRegistryPlane(deps),
+    registry: createSeedRegistryPlane(deps, {
+      bulkReconnect: { tries: deps.config.nsmrsReconnectTries, delayMs: deps.config.nsmrsReconnectDelayMs },
+    }),
     health: createHealth(),
     close() {
       monitor.close();

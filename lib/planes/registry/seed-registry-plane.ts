@@ -2,6 +2,14 @@
  * The seed's (v0) registry plane, what proxy-nsmd-k8s served: FindNetworkService across domains,
  * NSE registration forwarded to the floating registry (NSMRS), and ClusterInfo from the node map.
  * Each handler is one chain, read top to bottom on the way out (responses pass back bottom to top).
+ *
+ *   Find:     deadline → check → interdomain-branch ─┬ "svc@domain": remote-domain-route → interdomain-service-name
+ *                                                    │               → advertise-remote-nsms → localize-nsm → forward
+ *                                                    └ "svc":        configured-route (local registry) → external-nsm-urls → forward
+ *   Register: deadline → check → configured-route (NSMRS) → external-registration-url → forward
+ *   Bulk:     configured-route (NSMRS) → check each → external URL each → reconnect-bulk → forward (bidi)
+ *   Remove:   deadline → check → configured-route (NSMRS) → forward
+ *   ClusterInfo: deadline → check → answer from the node map
  */
 import type { Observable } from "rxjs";
 import type { PlaneDeps } from "../deps.js";
@@ -54,10 +62,14 @@ export function createSeedRegistryPlane(deps: PlaneDeps, options: SeedRegistryPl
 
   /** "service@domain": asked of the domain's registry, its NSMgrs then reached through this proxy. */
   const findInDomain = chain(
-    remoteDomainRoute(resolver, config.remotePort), // resolve the domain, next hop = its registry
-    interdomainServiceName(), //                       "service@domain" -> "service", and back in the answer
-    advertiseRemoteNsms(config.advertisedAddress, isOnThisNode), // other NSMgrs: "name@url" at this proxy
-    localizeNsm(config.nodeName, isOnThisNode), //     this node's NSMgr: NODE_NAME (sees the answer first)
+    // resolve the domain; next hop = its proxy registry (or NSMRS)
+    remoteDomainRoute(resolver, config.remotePort),
+    // "service@domain" goes out as "service"; the answer names it "service@domain" again
+    interdomainServiceName(),
+    // other nodes' NSMgrs: "name@url", reached at this proxy's advertised address
+    advertiseRemoteNsms(config.advertisedAddress, isOnThisNode),
+    // this node's NSMgr: NODE_NAME. Must come after advertise-remote-nsms: it sees the answer first
+    localizeNsm(config.nodeName, isOnThisNode),
   )(forwardUnary(upstream, NetworkServiceDiscoveryService.findNetworkService));
 
   /** Plain "service": what a remote domain asks; answered by the local registry, with external IPs. */
