@@ -33,6 +33,27 @@ export interface Config {
   maxConcurrentStreams: number;
   /** Element trace selection (PNSMGR_TRACE=all or a list of element names). */
   trace: string | undefined;
+
+  // NSM v1 interdomain (cmd-nsmgr-proxy's names where they apply).
+  /** Listen address of the v1 listener (NetworkService, MonitorConnection, v1 registries, health). */
+  v1ListenAddress: string;
+  /** The URL written into NSE entries this proxy answers, so that NSMgrs call this proxy. */
+  v1PublicUrl: string | undefined;
+  /** This proxy's path segment name (must be unique per proxy along a path). */
+  name: string;
+  /** The local domain's v1 registry (tcp://host:port): NSEs are discovered here by name. */
+  registryUrl: string | undefined;
+  /** Flat YAML map of IPs (internal -> external and external -> itself), watched. */
+  mapIpFile: string;
+  /** Lifetime of this proxy's path tokens (Go duration, e.g. 10m). */
+  maxTokenLifetimeMs: number;
+  /** Flat YAML of labels merged into connections and NSE labels (clusterName: ...). */
+  clusterInfoFile: string;
+  /** DNS server for SRV/A lookups of remote domains (host:port); the system's when unset. */
+  dnsServer: string | undefined;
+  /** SRV names looked up in a remote domain: <service>.<domain>. */
+  registryService: string;
+  nsmgrProxyService: string;
 }
 
 type Env = Readonly<Record<string, string | undefined>>;
@@ -77,6 +98,28 @@ function positiveInt(max: number) {
   };
 }
 
+/** Go's time.Duration text: "10m", "1h30m", "500ms", "45s". */
+export function parseDuration(value: string, env: string): number {
+  const units: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
+  const parts = [...value.matchAll(/(\d+(?:\.\d+)?)(ms|s|m|h)/g)];
+  const total = parts.reduce((sum, [, n, unit]) => sum + Number(n) * (units[unit ?? ""] ?? NaN), 0);
+  if (parts.length === 0 || parts.map(p => p[0]).join("") !== value || !(total > 0)) {
+    throw new ConfigError(env, value, "is not a duration like 10m, 90s or 1h30m");
+  }
+  return total;
+}
+
+/** tcp://host:port (NSM's form) or host:port; returns host:port. */
+function nsmListen(value: string, env: string): string {
+  return listenAddress(value.replace(/^tcp:\/\//, ""), env);
+}
+
+function nsmUrl(value: string, env: string): string {
+  const bare = value.replace(/^tcp:\/\//, "");
+  dialAddress(bare, env);
+  return `tcp://${bare}`;
+}
+
 function port(value: string, env: string): number {
   try {
     return parsePort(value, env);
@@ -101,6 +144,16 @@ export const OPTIONS = [
   { key: "maxMessageBytes", env: "PNSMGR_MAX_MESSAGE_BYTES", default: String(4 * 1024 * 1024), doc: "largest message received or sent", parse: positiveInt(1 << 30) },
   { key: "maxConcurrentStreams", env: "PNSMGR_MAX_CONCURRENT_STREAMS", default: "1000", doc: "HTTP/2 concurrent streams per connection", parse: positiveInt(1 << 20) },
   { key: "trace", env: "PNSMGR_TRACE", default: undefined, doc: "trace elements: all, or a comma list of element names", parse: optionalText },
+  { key: "v1ListenAddress", env: "NSM_LISTEN_ON", default: "tcp://:5004", doc: "v1 listener: NetworkService, MonitorConnection, v1 registries, health", parse: nsmListen },
+  { key: "v1PublicUrl", env: "PNSMGR_PUBLIC_URL", default: undefined, doc: "URL put into NSE entries so NSMgrs reach this proxy (tcp://host:port); default: the v1 listener's address", parse: nsmUrl },
+  { key: "name", env: "NSM_NAME", default: "nsmgr-proxy", doc: "this proxy's path segment name (unique per proxy)", parse: text },
+  { key: "registryUrl", env: "NSM_REGISTRY_URL", default: undefined, doc: "local v1 registry (tcp://host:port) where NSEs are discovered by name", parse: nsmUrl },
+  { key: "mapIpFile", env: "NSM_MAP_IP_FILE_PATH", default: "map-ip.yaml", doc: "flat YAML IP map (internal -> external), watched", parse: text },
+  { key: "maxTokenLifetimeMs", env: "NSM_MAX_TOKEN_LIFETIME", default: "10m", doc: "lifetime of this proxy's path tokens", parse: parseDuration },
+  { key: "clusterInfoFile", env: "PNSMGR_CLUSTER_INFO_FILE", default: "/etc/clusterinfo/config.yaml", doc: "flat YAML labels merged into connections and NSE labels", parse: text },
+  { key: "dnsServer", env: "PNSMGR_DNS_SERVER", default: undefined, doc: "DNS server host:port for remote domain lookups; system resolver when unset", parse: dialAddress },
+  { key: "registryService", env: "PNSMGR_REGISTRY_SERVICE", default: "registry.nsm-system", doc: "SRV name of a domain's registry: <this>.<domain>", parse: text },
+  { key: "nsmgrProxyService", env: "PNSMGR_NSMGR_PROXY_SERVICE", default: "nsmgr-proxy.nsm-system", doc: "SRV name of a domain's proxy: <this>.<domain>", parse: text },
 ] as const satisfies readonly Option<keyof Config>[];
 
 export class ConfigError extends Error {

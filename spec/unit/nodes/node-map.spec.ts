@@ -1,5 +1,5 @@
 import test from "ava";
-import { mkdtempSync, renameSync, writeFileSync } from "node:fs";
+import { mkdtempSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createNodeMap } from "../../../lib/nodes/node-map.js";
@@ -32,7 +32,10 @@ test("a watched file is reloaded on change, and a broken one keeps the last good
   const map = createNodeMap();
   const reports: string[] = [];
   const watch = watchNodeMapFile(file, map, m => reports.push(m));
-  t.teardown(() => watch.close());
+  t.teardown(() => {
+    watch.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
   t.is(map.nodes().length, 1);
 
   // Replace the file the way a ConfigMap update does: a new file renamed over the old one.
