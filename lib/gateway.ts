@@ -2,6 +2,7 @@
  * One running gateway: configuration in, listening server out. Used by main.ts, the demo and the
  * integration tests alike, so that tests start exactly what operators run.
  */
+import { createServer } from "node:net";
 import type { Config } from "./config.js";
 import { type Logger, createLogger } from "./log.js";
 import { createDomainResolver, type Lookup } from "./domains/resolve.js";
@@ -13,6 +14,10 @@ import { startGatewayServer } from "./server.js";
 import { setTracing } from "./pipeline/trace.js";
 import { createMemoryConnectionStore } from "./state/connection-store.js";
 import { createRemoteClusterInfo } from "./domains/remote-cluster-info.js";
+import { createMemoryRouteStore } from "./state/route-store.js";
+import { createIpMap, watchIpMapFile } from "./nodes/ip-map.js";
+import { readClusterInfo } from "./nodes/cluster-info.js";
+import { bindAddress } from "./domains/address.js";
 
 export interface Gateway {
   readonly config: Config;
@@ -21,6 +26,8 @@ export interface Gateway {
   /** Dialable addresses of the two listeners (127.0.0.1 for wildcard binds). */
   readonly apiAddress: string;
   readonly registryAddress: string;
+  /** Dialable address of the v1 listener. */
+  readonly v1Address: string;
   /** Drains: health turns NOT_SERVING, calls in flight get `graceMs`, then everything is closed. */
   stop(graceMs?: number): Promise<void>;
 }
@@ -36,7 +43,10 @@ export async function startGateway(config: Config, options: GatewayOptions = {})
   if (config.trace !== undefined) setTracing(config.trace);
   const nodes = createNodeMap();
   const nodeWatch = config.nodeMapFile ? watchNodeMapFile(config.nodeMapFile, nodes, message => log.warn(message)) : undefined;
+  const ipMap = createIpMap();
+  const ipWatch = watchIpMapFile(config.mapIpFile, ipMap, message => log.warn(message));
   const upstream = createClientPool({ maxMessageBytes: config.maxMessageBytes });
+  const v1Listen = await reserveListen(config.v1ListenAddress);
   const proxy = createProxy({
     config,
     upstream,
@@ -45,16 +55,21 @@ export async function startGateway(config: Config, options: GatewayOptions = {})
     log,
     connections: createMemoryConnectionStore(),
     remoteClusterInfo: createRemoteClusterInfo(upstream, config.remotePort, log),
+    routes: createMemoryRouteStore(),
+    ipMap,
+    clusterInfo: readClusterInfo(config.clusterInfoFile),
+    publicUrl: config.v1PublicUrl ?? `tcp://${dialable(v1Listen, Number(v1Listen.slice(v1Listen.lastIndexOf(":") + 1)))}`,
   });
   let server;
   try {
-    server = await startGatewayServer(proxy, config);
+    server = await startGatewayServer(proxy, { ...config, v1ListenAddress: v1Listen });
   } catch (error: unknown) {
     proxy.close();
     nodeWatch?.close();
+    ipWatch.close();
     throw error;
   }
-  const [apiPort, registryPort] = server.ports;
+  const [apiPort, registryPort, v1Port] = server.ports;
   const running = server;
   return {
     config,
@@ -62,13 +77,34 @@ export async function startGateway(config: Config, options: GatewayOptions = {})
     nodes,
     apiAddress: dialable(config.apiAddress, apiPort ?? 0),
     registryAddress: dialable(config.registryAddress, registryPort ?? 0),
+    v1Address: dialable(v1Listen, v1Port ?? 0),
     async stop(graceMs = 5000) {
       proxy.health.setServing(false);
       await running.shutdown(graceMs);
       proxy.close();
       nodeWatch?.close();
+      ipWatch.close();
     },
   };
+}
+
+/**
+ * The v1 public URL must be known before the planes are built, so a v1 listen port of 0 is turned
+ * into a concrete free port first.
+ */
+async function reserveListen(listen: string): Promise<string> {
+  const bound = bindAddress(listen);
+  if (!bound.endsWith(":0")) return listen;
+  const host = bound.slice(0, -2);
+  const port = await new Promise<number>((resolve, reject) => {
+    const probe = createServer();
+    probe.once("error", reject);
+    probe.listen(0, host.replace(/^\[(.*)\]$/, "$1"), () => {
+      const address = probe.address();
+      probe.close(() => (typeof address === "object" && address ? resolve(address.port) : reject(new Error("no port"))));
+    });
+  });
+  return `${listen.slice(0, -2)}:${port}`;
 }
 
 function dialable(listen: string, port: number): string {

@@ -23,6 +23,7 @@ async function main(): Promise<void> {
   log.info("pnsmgr serving", {
     connections: gateway.apiAddress,
     registry: gateway.registryAddress,
+    v1: gateway.v1Address,
     store: "memory",
     nodes: gateway.nodes.nodes().length,
   });

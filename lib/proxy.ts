@@ -7,18 +7,23 @@ import { type ConnectionPlane, createSeedConnectionPlane } from "./planes/connec
 import { type MonitorPlane, createMonitorPlane } from "./planes/monitor/monitor-plane.js";
 import { type SeedRegistryPlane, createSeedRegistryPlane } from "./planes/registry/seed-registry-plane.js";
 import { type Health, createHealth } from "./health.js";
+import { type V1ConnectionPlane, createV1ConnectionPlane } from "./planes/connection/v1/v1-connection-plane.js";
+import { type V1RegistryPlane, createV1RegistryPlane } from "./planes/registry/v1/v1-registry-plane.js";
 
 export interface Proxy {
   readonly connection: ConnectionPlane;
   readonly monitor: MonitorPlane;
   readonly registry: SeedRegistryPlane;
   readonly health: Health;
+  /** NSM v1 interdomain, served on the v1 listener (NSM_LISTEN_ON). */
+  readonly v1: { readonly connection: V1ConnectionPlane; readonly registry: V1RegistryPlane };
   /** Ends upstream subscriptions and closes channels to next hops. */
   close(): void;
 }
 
 export function createProxy(deps: PlaneDeps): Proxy {
   const monitor = createMonitorPlane(deps);
+  const v1 = { connection: createV1ConnectionPlane(deps), registry: createV1RegistryPlane(deps) };
   return {
     connection: createSeedConnectionPlane(deps),
     monitor,
@@ -26,8 +31,11 @@ export function createProxy(deps: PlaneDeps): Proxy {
       bulkReconnect: { tries: deps.config.nsmrsReconnectTries, delayMs: deps.config.nsmrsReconnectDelayMs },
     }),
     health: createHealth(),
+    v1,
     close() {
       monitor.close();
+      v1.connection.shutdown();
+      v1.registry.close();
       deps.upstream.close();
     },
   };

@@ -13,10 +13,11 @@ import { MonitorConnectionService } from "../generated/nsm/connection.js";
 import { HealthService } from "../generated/nsm/health.js";
 import { NetworkServiceDiscoveryService, NetworkServiceRegistryService as SeedRegistryService } from "../generated/seed/registry.js";
 import { ClusterInfoService } from "../generated/seed/clusterinfo.js";
+import { NetworkServiceEndpointRegistryService, NetworkServiceRegistryService as V1RegistryService } from "../generated/nsm/registry.js";
 
 export interface GatewayServer {
   readonly server: Server;
-  /** Bound ports in listen order: [connection plane, registry plane]; 0 listen ports become real ones. */
+  /** Bound ports in listen order: [seed connection plane, seed registry plane, v1]; 0 becomes a real port. */
   readonly ports: readonly number[];
   /** Stops accepting calls, waits up to `graceMs` for calls in flight, then cuts the rest. */
   shutdown(graceMs?: number): Promise<void>;
@@ -49,17 +50,43 @@ export function services(proxy: Proxy): [ServiceDefinition, UntypedServiceImplem
   ];
 }
 
+/** The v1 listener's services: what NSM v1's nsmgr-proxy serves on its one port. */
+export function v1Services(proxy: Proxy): [ServiceDefinition, UntypedServiceImplementation][] {
+  const { connection, registry } = proxy.v1;
+  return [
+    [NetworkServiceService, { request: serveUnary(connection.request), close: serveUnary(connection.close) }],
+    [withEncodeOnce(MonitorConnectionService), { monitorConnections: serveServerStream(connection.monitorConnections) }],
+    [V1RegistryService, { register: serveUnary(registry.nsRegister), find: serveServerStream(registry.nsFind), unregister: serveUnary(registry.nsUnregister) }],
+    [NetworkServiceEndpointRegistryService, { register: serveUnary(registry.nseRegister), find: serveServerStream(registry.nseFind), unregister: serveUnary(registry.nseUnregister) }],
+    [HealthService, { check: serveUnary(proxy.health.check), watch: serveServerStream(proxy.health.watch) }],
+  ];
+}
+
+/**
+ * Two grpc-js servers, because the seed and v1 serve different handlers under the same method paths
+ * (/networkservice.NetworkService/Request...): the seed server on its two listeners, the v1 server on
+ * NSM_LISTEN_ON.
+ */
 export async function startGatewayServer(proxy: Proxy, config: Config): Promise<GatewayServer> {
-  const server = new Server(serverOptions(config));
-  for (const [definition, implementation] of services(proxy)) server.addService(definition, implementation);
+  const seed = new Server(serverOptions(config));
+  for (const [definition, implementation] of services(proxy)) seed.addService(definition, implementation);
+  const v1 = new Server(serverOptions(config));
+  for (const [definition, implementation] of v1Services(proxy)) v1.addService(definition, implementation);
   const ports: number[] = [];
-  for (const listen of [config.apiAddress, config.registryAddress]) {
-    ports.push(await bind(server, bindAddress(listen)));
+  try {
+    for (const listen of [config.apiAddress, config.registryAddress]) ports.push(await bind(seed, bindAddress(listen)));
+    ports.push(await bind(v1, bindAddress(config.v1ListenAddress)));
+  } catch (error: unknown) {
+    seed.forceShutdown();
+    v1.forceShutdown();
+    throw error;
   }
   return {
-    server,
+    server: seed,
     ports,
-    shutdown: graceMs => shutdown(server, graceMs ?? 5000),
+    shutdown: async graceMs => {
+      await Promise.all([shutdown(seed, graceMs ?? 5000), shutdown(v1, graceMs ?? 5000)]);
+    },
   };
 }
 

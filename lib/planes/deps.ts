@@ -6,6 +6,8 @@ import type { NodeMap } from "../nodes/node-map.js";
 import type { Upstream } from "../pipeline/upstream.js";
 import type { ConnectionStore } from "../state/connection-store.js";
 import type { RemoteClusterInfo } from "../domains/remote-cluster-info.js";
+import type { RouteStore } from "../state/route-store.js";
+import type { IpMap } from "../nodes/ip-map.js";
 
 export interface PlaneDeps {
   readonly config: Config;
@@ -19,4 +21,12 @@ export interface PlaneDeps {
   readonly connections: ConnectionStore;
   /** External IPs of remote domains' nodes (their ClusterInfo), cached. */
   readonly remoteClusterInfo: RemoteClusterInfo;
+  /** v1: learned routes, NSE name -> next hop URL. */
+  readonly routes: RouteStore;
+  /** v1: the map-ip.yaml IP map (internal <-> external). */
+  readonly ipMap: IpMap;
+  /** v1: cluster info labels merged into connections and NSE labels. */
+  readonly clusterInfo: Readonly<Record<string, string>>;
+  /** v1: the URL this proxy puts into NSE entries (tcp://host:port). */
+  readonly publicUrl: string;
 }

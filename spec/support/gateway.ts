@@ -10,6 +10,9 @@ export function testConfig(overrides: Partial<Config> = {}): Config {
     ...loadConfig({}),
     apiAddress: "127.0.0.1:0",
     registryAddress: "127.0.0.1:0",
+    v1ListenAddress: "127.0.0.1:0",
+    mapIpFile: "/nonexistent/pnsmgr-test/map-ip.yaml",
+    clusterInfoFile: "/nonexistent/pnsmgr-test/clusterinfo.yaml",
     advertisedAddress: "pnsmgr-svc:5006",
     ...overrides,
   };
