@@ -17,8 +17,12 @@ export interface RemoteClusterInfo {
   cached(remoteHost: string, internalIP: string): string | undefined;
 }
 
-export function createRemoteClusterInfo(upstream: Upstream, remotePort: number, log: Logger, maxEntries = 4096): RemoteClusterInfo {
+/** A failed lookup is not retried for this long, so an unreachable remote costs one call, not one per Request. */
+const NEGATIVE_TTL_MS = 5000;
+
+export function createRemoteClusterInfo(upstream: Upstream, remotePort: number, log: Logger, maxEntries = 4096, now: () => number = Date.now): RemoteClusterInfo {
   const cache = new Map<string, string>();
+  const failedUntil = new Map<string, number>();
   const keyOf = (host: string, ip: string) => `${host}|${ip}`;
   return {
     cached: (host, ip) => cache.get(keyOf(host, ip)),
@@ -26,6 +30,7 @@ export function createRemoteClusterInfo(upstream: Upstream, remotePort: number, 
       const key = keyOf(remoteHost, internalIP);
       const known = cache.get(key);
       if (known !== undefined) return known;
+      if ((failedUntil.get(key) ?? 0) > now()) return undefined;
       const address = formatHostPort(remoteHost, remotePort);
       try {
         const answer = await firstValueFrom(upstream.unary(address, ClusterInfoService.getNodeIpConfiguration, { nodeName: "", internalIP, externalIP: "" }, ctx));
@@ -36,6 +41,8 @@ export function createRemoteClusterInfo(upstream: Upstream, remotePort: number, 
         }
         return external;
       } catch (error: unknown) {
+        if (failedUntil.size >= maxEntries) failedUntil.delete(failedUntil.keys().next().value as string);
+        failedUntil.set(key, now() + NEGATIVE_TTL_MS);
         log.debug("remote ClusterInfo lookup failed; dst_ip left as the remote gave it", { address, internalIP, error: String((error as Error).message) });
         return undefined;
       }

@@ -93,9 +93,14 @@ export interface GatewayProcess extends ChildHandle {
   readonly apiAddress: string;
 }
 
+/** The caller's environment without pnsmgr's own settings: the bench's run must not depend on the shell it was started from. */
+function cleanEnv(): NodeJS.ProcessEnv {
+  return Object.fromEntries(Object.entries(process.env).filter(([key]) => !/^(PNSMGR_|NSM_|NSMRS_|PROXY_NSMD_|NODE_NAME$)/.test(key)));
+}
+
 /** Starts pnsmgr as a child and reads its listen address from the "pnsmgr serving" log line on stderr. */
 export async function startGatewayProcess(env: Record<string, string>, nodeArgs: string[] = []): Promise<GatewayProcess> {
-  const child = spawnTs("lib/main.ts", { ...process.env, PNSMGR_TRACE: "", ...env }, nodeArgs);
+  const child = spawnTs("lib/main.ts", { ...cleanEnv(), ...env }, nodeArgs);
   child.stdout?.resume();
   const lines = createInterface({ input: child.stderr! });
   const [, apiAddress] = await waitForLine(lines, child, /pnsmgr serving .*\bconnections=(\S+)/, "pnsmgr");
@@ -113,6 +118,16 @@ export function cpuSeconds(pid: number): number {
     // Fields after the parenthesised command name; utime and stime are fields 14 and 15.
     const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
     return (Number(fields[11]) + Number(fields[12])) / TICKS_PER_SECOND;
+  } catch {
+    return NaN;
+  }
+}
+
+/** Peak resident memory of a process so far, MB, from /proc (Linux); NaN elsewhere. */
+export function peakRssMb(pid: number): number {
+  try {
+    const match = /^VmHWM:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
+    return match ? Math.round(Number(match[1]) / 1024) : NaN;
   } catch {
     return NaN;
   }

@@ -15,7 +15,6 @@
  * bare service name, first mechanism preference selected, dst_ip filled in) so the proxied path runs
  * every rewrite it runs in production.
  */
-import { once } from "node:events";
 import { createInterface } from "node:readline";
 import {
   Server,
@@ -63,13 +62,25 @@ function getNodeIpConfiguration(call: ServerUnaryCall<NodeIPConfiguration, NodeI
   else fail(callback, status.NOT_FOUND, "node was not found");
 }
 
+/** Resolves when a stream that refused a write drains, or goes away; leaves no listener behind. */
+function writable(call: ServerWritableStream<MonitorScopeSelector, ConnectionEvent>): Promise<void> {
+  return new Promise(resolve => {
+    const events = ["drain", "close", "cancelled"] as const;
+    const done = () => {
+      for (const e of events) call.off(e, done);
+      resolve();
+    };
+    for (const e of events) call.on(e, done);
+  });
+}
+
 /** Writes n events to every open stream. One event object per event, written to all streams: a plain grpc-js server then encodes it once per stream. */
 async function emit(n: number): Promise<void> {
   for (let seq = 0; seq < n; seq++) {
     const event = benchEvent(seq);
     const blocked: Promise<unknown>[] = [];
     for (const call of monitors) {
-      if (!call.write(event) && !call.cancelled) blocked.push(Promise.race([once(call, "drain"), once(call, "close"), once(call, "cancelled")]));
+      if (!call.write(event) && !call.cancelled) blocked.push(writable(call));
     }
     if (blocked.length > 0) await Promise.all(blocked);
     else if (seq % 128 === 127) await new Promise(resolve => setImmediate(resolve)); // let the socket flush

@@ -5,13 +5,14 @@
  */
 import { type Connection, type ConnectionEvent, ConnectionEventType } from "../../../generated/nsm/connection.js";
 
-export function foldEvent(state: ReadonlyMap<string, Connection>, event: ConnectionEvent): Map<string, Connection> {
-  const next = event.type === ConnectionEventType.INITIAL_STATE_TRANSFER ? new Map<string, Connection>() : new Map(state);
+/** Folds one event into `state` in place (the caller owns it): O(connections in the event). */
+export function foldEvent(state: Map<string, Connection>, event: ConnectionEvent): Map<string, Connection> {
+  if (event.type === ConnectionEventType.INITIAL_STATE_TRANSFER) state.clear();
   for (const [key, connection] of Object.entries(event.connections)) {
-    if (event.type === ConnectionEventType.DELETE) next.delete(key);
-    else next.set(key, connection);
+    if (event.type === ConnectionEventType.DELETE) state.delete(key);
+    else state.set(key, connection);
   }
-  return next;
+  return state;
 }
 
 export function initialStateEvent(state: ReadonlyMap<string, Connection>): ConnectionEvent {

@@ -14,7 +14,7 @@ import type {
   handleUnaryCall,
   sendUnaryData,
 } from "@grpc/grpc-js";
-import { Observable, Subject, take } from "rxjs";
+import { Observable, Subject, Subscription, take } from "rxjs";
 import { type CallContext, createCallContext } from "../../pipeline/context.js";
 import type { Handler } from "../../pipeline/element.js";
 import { Code, ProxyError } from "../../pipeline/errors.js";
@@ -46,24 +46,40 @@ export function serveUnary<Req, Res>(handler: Handler<Req, Res>): handleUnaryCal
       .subscribe({
         next: value => answer(null, value),
         error: (error: unknown) => answer(error),
-        complete: () => answer(new ProxyError(Code.INTERNAL, `${ctx.method} produced no response`)),
+        complete: () => {
+          if (!answered) answer(new ProxyError(Code.INTERNAL, `${ctx.method} produced no response`));
+        },
       });
     call.on("cancelled", () => subscription.unsubscribe());
   };
 }
 
-export function serveServerStream<Req, Res>(handler: Handler<Req, Res>): handleServerStreamingCall<Req, Res> {
+/**
+ * Messages a stream may have queued for a caller that does not read before the stream is ended with
+ * RESOURCE_EXHAUSTED: a slow subscriber must not make the proxy buffer without bound.
+ */
+export const MAX_QUEUED_MESSAGES = 10_000;
+
+export function serveServerStream<Req, Res>(handler: Handler<Req, Res>, maxQueued = MAX_QUEUED_MESSAGES): handleServerStreamingCall<Req, Res> {
   return (call: ServerWritableStream<Req, Res>) => {
     const ctx = contextOf(call as AnyServerCall);
-    const subscription = handler(call.request, ctx).subscribe({
-      next: value => {
-        call.write(value);
-      },
-      error: (error: unknown) => {
-        call.emit("error", toStatus(error));
-      },
-      complete: () => call.end(),
-    });
+    const subscription = new Subscription();
+    subscription.add(
+      handler(call.request, ctx).subscribe({
+        next: value => {
+          if (call.writableLength >= maxQueued) {
+            subscription.unsubscribe();
+            call.emit("error", toStatus(new ProxyError(Code.RESOURCE_EXHAUSTED, `${ctx.method}: caller reads too slowly (${maxQueued} messages queued)`)));
+            return;
+          }
+          call.write(value);
+        },
+        error: (error: unknown) => {
+          call.emit("error", toStatus(error));
+        },
+        complete: () => call.end(),
+      }),
+    );
     call.on("cancelled", () => subscription.unsubscribe());
   };
 }
