@@ -3,6 +3,7 @@
  * options are prefixed PNSMGR_. Every option is declared once in OPTIONS (env name, default, what it
  * means, how it is checked); a bad value stops start-up with one line naming the variable.
  */
+import { isIP } from "node:net";
 import { parseHostPort, parsePort } from "./domains/address.js";
 
 export interface Config {
@@ -120,6 +121,19 @@ function nsmUrl(value: string, env: string): string {
   return `tcp://${bare}`;
 }
 
+/** node:dns setServers takes an IP (with an optional port), never a name. */
+function dnsServer(value: string, env: string): string {
+  const { host } = (() => {
+    try {
+      return parseHostPort(value);
+    } catch (error: unknown) {
+      throw new ConfigError(env, value, (error as Error).message);
+    }
+  })();
+  if (!isIP(host)) throw new ConfigError(env, value, "needs an IP address and port (node:dns cannot use a name)");
+  return value;
+}
+
 function port(value: string, env: string): number {
   try {
     return parsePort(value, env);
@@ -151,7 +165,7 @@ export const OPTIONS = [
   { key: "mapIpFile", env: "NSM_MAP_IP_FILE_PATH", default: "map-ip.yaml", doc: "flat YAML IP map (internal -> external), watched", parse: text },
   { key: "maxTokenLifetimeMs", env: "NSM_MAX_TOKEN_LIFETIME", default: "10m", doc: "lifetime of this proxy's path tokens", parse: parseDuration },
   { key: "clusterInfoFile", env: "PNSMGR_CLUSTER_INFO_FILE", default: "/etc/clusterinfo/config.yaml", doc: "flat YAML labels merged into connections and NSE labels", parse: text },
-  { key: "dnsServer", env: "PNSMGR_DNS_SERVER", default: undefined, doc: "DNS server host:port for remote domain lookups; system resolver when unset", parse: dialAddress },
+  { key: "dnsServer", env: "PNSMGR_DNS_SERVER", default: undefined, doc: "DNS server ip:port for remote domain lookups; system resolver when unset", parse: dnsServer },
   { key: "registryService", env: "PNSMGR_REGISTRY_SERVICE", default: "registry.nsm-system", doc: "SRV name of a domain's registry: <this>.<domain>", parse: text },
   { key: "nsmgrProxyService", env: "PNSMGR_NSMGR_PROXY_SERVICE", default: "nsmgr-proxy.nsm-system", doc: "SRV name of a domain's proxy: <this>.<domain>", parse: text },
 ] as const satisfies readonly Option<keyof Config>[];

@@ -1,0 +1,111 @@
+/**
+ * Floating interdomain over real gRPC: an NSE of domain 2 registers as `pod@floating.test` through
+ * proxy 2 (what registry 2 does with an '@' name) into a floating registry that is nothing but a
+ * registry in DNS; a client side in domain 1 finds it through proxy 1. Proxy 2 publishes its public
+ * url mapped by its IP map, with its cluster labels.
+ */
+import test from "ava";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { status } from "@grpc/grpc-js";
+import { callUnary, closeAll, openServerStream, waitFor } from "../../support/grpc.js";
+import { startTestGateway, stopGateways } from "../../support/gateway.js";
+import { closeFakeDns, startFakeDns } from "../../support/fake-dns.js";
+import { startFakeV1Registry } from "../../support/fake-v1-registry.js";
+import { NetworkService, NetworkServiceEndpoint, NetworkServiceEndpointRegistryService as NSE, NetworkServiceRegistryService as NS } from "../../../generated/nsm/registry.js";
+
+const dirs: string[] = [];
+
+test.afterEach.always(async () => {
+  await stopGateways();
+  await closeAll();
+  await closeFakeDns();
+  for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
+});
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const probe = createServer();
+    probe.once("error", reject);
+    probe.listen(0, "127.0.0.1", () => {
+      const address = probe.address();
+      probe.close(() => (typeof address === "object" && address ? resolve(address.port) : reject(new Error("no port"))));
+    });
+  });
+}
+
+async function floating() {
+  const dir = mkdtempSync(join(tmpdir(), "pnsmgr-floating-"));
+  dirs.push(dir);
+  // proxy 2 knows itself by its pod IP; the IP map turns that into the address others reach
+  writeFileSync(join(dir, "map-ip.yaml"), "10.99.0.2: 127.0.0.1\n");
+  writeFileSync(join(dir, "clusterinfo.yaml"), "clusterName: cluster-2\n");
+  const dns = await startFakeDns();
+  const registry1 = await startFakeV1Registry();
+  const registry2 = await startFakeV1Registry();
+  const floatingRegistry = await startFakeV1Registry();
+  const port2 = await freePort();
+  const proxy2 = await startTestGateway({
+    name: "proxy2",
+    dnsServer: dns.address,
+    registryUrl: `tcp://${registry2.address}`,
+    v1ListenAddress: `127.0.0.1:${port2}`,
+    v1PublicUrl: `tcp://10.99.0.2:${port2}`,
+    mapIpFile: join(dir, "map-ip.yaml"),
+    clusterInfoFile: join(dir, "clusterinfo.yaml"),
+  });
+  const proxy1 = await startTestGateway({ name: "proxy1", dnsServer: dns.address, registryUrl: `tcp://${registry1.address}` });
+  // the floating domain is a registry only: no nsmgr-proxy SRV record
+  dns.srv("registry.nsm-system.floating.test", "registry.floating.test", floatingRegistry.port).a("registry.floating.test", "127.0.0.1");
+  return { dns, registry1, registry2, floatingRegistry, proxy1, proxy2, proxy1Url: `tcp://${proxy1.v1Address}`, proxy2External: `tcp://127.0.0.1:${port2}` };
+}
+
+const pod = NetworkServiceEndpoint.fromPartial({
+  name: "pod@floating.test",
+  networkServiceNames: ["icmp@floating.test"],
+  networkServiceLabels: { "icmp@floating.test": { labels: { app: "pinger" } } },
+  url: "tcp://10.244.2.7:5001", // nsmgr 2, never reachable from outside domain 2
+});
+
+test.serial("Register through proxy 2 publishes proxy 2's external url, cluster labels and stripped names; the answer is the NSE as registered", async t => {
+  const { proxy2, floatingRegistry, proxy2External } = await floating();
+  const answer = await callUnary(proxy2.v1Address, NSE.register, pod);
+  const published = floatingRegistry.nses.get("pod");
+  t.like(published, {
+    name: "pod",
+    networkServiceNames: ["icmp"],
+    networkServiceLabels: { icmp: { labels: { app: "pinger", clusterName: "cluster-2" } } },
+    url: proxy2External,
+  });
+  t.like(answer, { name: "pod@floating.test", networkServiceNames: ["icmp@floating.test"], url: "tcp://10.244.2.7:5001" });
+  t.deepEqual(answer.expirationTime, published?.expirationTime, "the registry's expiration comes back unchanged");
+
+  await callUnary(proxy2.v1Address, NS.register, NetworkService.fromPartial({ name: "icmp@floating.test", payload: "ETHERNET" }));
+  t.true(floatingRegistry.nss.has("icmp"));
+});
+
+test.serial("domain 1 finds the floating NSE through proxy 1 (no proxy SRV: the published url is what proxy 1 routes to); watchers see Unregister", async t => {
+  const { proxy1, proxy2, floatingRegistry, dns, proxy1Url } = await floating();
+  await callUnary(proxy2.v1Address, NSE.register, pod);
+
+  const watch = openServerStream(proxy1.v1Address, NSE.find, { networkServiceEndpoint: NetworkServiceEndpoint.fromPartial({ name: "pod@floating.test" }), watch: true });
+  t.like(await watch.next(), { networkServiceEndpoint: { name: "pod@floating.test", networkServiceNames: ["icmp@floating.test"], url: proxy1Url }, deleted: false });
+  t.true(dns.queries.includes("SRV nsmgr-proxy.nsm-system.floating.test"), "proxy 1 looked for a proxy of the floating domain");
+  await waitFor(() => floatingRegistry.openWatches() === 1, 2000, "the floating registry's watch");
+
+  await callUnary(proxy2.v1Address, NSE.unregister, pod);
+  t.is(floatingRegistry.nses.size, 0);
+  t.like(await watch.next(), { networkServiceEndpoint: { name: "pod@floating.test", url: proxy1Url }, deleted: true });
+  watch.cancel();
+  t.is((await watch.status).code, status.CANCELLED);
+  await waitFor(() => floatingRegistry.openWatches() === 0, 2000, "the floating registry's watch to be cancelled");
+});
+
+test.serial("Unregister through proxy 2 reaches the floating registry stripped, with proxy 2's external url", async t => {
+  const { proxy2, floatingRegistry, proxy2External } = await floating();
+  await callUnary(proxy2.v1Address, NSE.register, pod);
+  await callUnary(proxy2.v1Address, NSE.unregister, pod);
+  t.like(floatingRegistry.callsOf("nse.unregister")[0]?.request, { name: "pod", url: proxy2External });
+});
