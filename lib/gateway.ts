@@ -14,7 +14,7 @@ import { startGatewayServer } from "./server.js";
 import { setTracing } from "./pipeline/trace.js";
 import { createMemoryConnectionStore } from "./state/connection-store.js";
 import { createRemoteClusterInfo } from "./domains/remote-cluster-info.js";
-import { createMemoryRouteStore } from "./state/route-store.js";
+import { createMemoryRouteStore, type RouteStore } from "./state/route-store.js";
 import { createIpMap, watchIpMapFile } from "./nodes/ip-map.js";
 import { readClusterInfo } from "./nodes/cluster-info.js";
 import { bindAddress } from "./domains/address.js";
@@ -26,6 +26,8 @@ export interface Gateway {
   /** Dialable addresses of the two listeners (127.0.0.1 for wildcard binds). */
   readonly apiAddress: string;
   readonly registryAddress: string;
+  /** v1 learned routes, NSE name -> URL. */
+  readonly routes: RouteStore;
   /** Dialable address of the v1 listener. */
   readonly v1Address: string;
   /** Drains: health turns NOT_SERVING, calls in flight get `graceMs`, then everything is closed. */
@@ -47,6 +49,7 @@ export async function startGateway(config: Config, options: GatewayOptions = {})
   const ipWatch = watchIpMapFile(config.mapIpFile, ipMap, message => log.warn(message));
   const upstream = createClientPool({ maxMessageBytes: config.maxMessageBytes });
   const v1Listen = await reserveListen(config.v1ListenAddress);
+  const routes = createMemoryRouteStore();
   const proxy = createProxy({
     config,
     upstream,
@@ -55,7 +58,7 @@ export async function startGateway(config: Config, options: GatewayOptions = {})
     log,
     connections: createMemoryConnectionStore(),
     remoteClusterInfo: createRemoteClusterInfo(upstream, config.remotePort, log),
-    routes: createMemoryRouteStore(),
+    routes,
     ipMap,
     clusterInfo: readClusterInfo(config.clusterInfoFile),
     publicUrl: config.v1PublicUrl ?? `tcp://${dialable(v1Listen, Number(v1Listen.slice(v1Listen.lastIndexOf(":") + 1)))}`,
@@ -75,6 +78,7 @@ export async function startGateway(config: Config, options: GatewayOptions = {})
     config,
     proxy,
     nodes,
+    routes,
     apiAddress: dialable(config.apiAddress, apiPort ?? 0),
     registryAddress: dialable(config.registryAddress, registryPort ?? 0),
     v1Address: dialable(v1Listen, v1Port ?? 0),

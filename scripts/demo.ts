@@ -6,7 +6,6 @@
  * real gRPC API (spec/support). Every step checks what crossed the proxy; the demo exits 0 only if
  * every check held.
  */
-import { createServer } from "node:net";
 import { loadConfig } from "../lib/config.js";
 import { startGateway, type Gateway } from "../lib/gateway.js";
 import { silentLogger } from "../lib/log.js";
@@ -17,6 +16,7 @@ import { callUnary, closeAll, openServerStream } from "../spec/support/grpc.js";
 import { startFakeNsmgr } from "../spec/support/fake-nsmgr.js";
 import { startFakeRegistry } from "../spec/support/seed-registry-fakes.js";
 import { vxlan } from "../spec/support/seed-requests.js";
+import { freePort } from "../spec/support/ports.js";
 
 let failures = 0;
 const step = (title: string) => console.log(`\n== ${title}`);
@@ -24,16 +24,6 @@ const show = (label: string, value: unknown) => console.log(`   ${label.padEnd(3
 function check(what: string, ok: boolean, detail = ""): void {
   console.log(`   ${ok ? "ok  " : "FAIL"} ${what}${detail ? ` (${detail})` : ""}`);
   if (!ok) failures++;
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const probe = createServer();
-    probe.listen(0, "127.0.0.1", () => {
-      const address = probe.address();
-      probe.close(() => (typeof address === "object" && address ? resolve(address.port) : reject(new Error("no port"))));
-    });
-  });
 }
 
 async function main(): Promise<void> {
@@ -51,7 +41,7 @@ async function main(): Promise<void> {
           }
         : { code: 5, details: `no network service ${request.networkServiceName}` },
     );
-    const pnsmgr2 = await startGateway({ ...loadConfig({}), apiAddress: "127.0.0.1:0", registryAddress: "127.0.0.1:0", localRegistryAddress: registry2.address }, { log: silentLogger });
+    const pnsmgr2 = await startGateway({ ...loadConfig({}), apiAddress: "127.0.0.1:0", registryAddress: "127.0.0.1:0", v1ListenAddress: "127.0.0.1:0", localRegistryAddress: registry2.address }, { log: silentLogger });
     gateways.push(pnsmgr2);
     pnsmgr2.nodes.replace([{ name: "remote-node", internalIP: "10.2.0.7", externalIP: "198.51.100.7" }]);
     show("nsmgr-2", nsmgr2.address);
@@ -63,7 +53,7 @@ async function main(): Promise<void> {
     const apiPort = await freePort();
     const remotePort = Number(domain2.split(":")[1]);
     const pnsmgr1 = await startGateway(
-      { ...loadConfig({}), apiAddress: `127.0.0.1:${apiPort}`, registryAddress: "127.0.0.1:0", advertisedAddress: `127.0.0.1:${apiPort}`, remotePort },
+      { ...loadConfig({}), apiAddress: `127.0.0.1:${apiPort}`, registryAddress: "127.0.0.1:0", v1ListenAddress: "127.0.0.1:0", advertisedAddress: `127.0.0.1:${apiPort}`, remotePort },
       { log: silentLogger },
     );
     gateways.push(pnsmgr1);

@@ -1,22 +1,11 @@
 /** Small shared pieces of the registry unit tests (not a test file: ava runs *.spec.ts only). */
-import { firstValueFrom, type Observable } from "rxjs";
 import { createCallContext, type CallContext } from "../../../lib/pipeline/context.js";
-import { ProxyError } from "../../../lib/pipeline/errors.js";
 import type { Logger } from "../../../lib/log.js";
 import { type DeepPartial, FindNetworkServiceResponse, NSERegistration } from "../../../generated/seed/registry.js";
 
 export const ctx = (method = "/registry.NetworkServiceDiscovery/FindNetworkService"): CallContext => createCallContext({ method });
 
-/** The error an Observable ends with, as a ProxyError; fails if it emits a value first. */
-export async function errorOf<T>(observable: Observable<T>): Promise<ProxyError> {
-  try {
-    const value = await firstValueFrom(observable);
-    throw new Error(`expected an error, got ${JSON.stringify(value)}`);
-  } catch (error: unknown) {
-    if (!(error instanceof ProxyError)) throw error;
-    return error;
-  }
-}
+export { errorOf } from "../../support/observables.js";
 
 export interface LogLine {
   level: string;

@@ -1,14 +1,41 @@
 /**
- * NSM v1 connection plane (nsmgr-proxy behaviour): Request/Close and MonitorConnections. Placeholder
- * until the plane lands: every method answers UNIMPLEMENTED.
+ * NSM v1 connection plane (nsmgr-proxy as a passthrough hop): Request, Close and MonitorConnections.
+ * The order follows the SDK's nsmgr-proxy chain (endpoint server + connect client):
+ *
+ *   Request: deadline → update-path → begin → update-token → expiry → monitor-events → route
+ *            → swap-ip-server → cluster-info → swap-ip-client → forward
+ *   Close:   deadline → update-path → begin → update-token → expiry → monitor-events → route → forward
+ *   MonitorConnections: the monitor server (initial state, then our own and relayed events)
+ *
+ * The part of Close after begin is also run from inside: when a connection expires and when a
+ * reselect replaces it. Per-connection state lives in the connection table (connection-table.ts).
  */
-import { throwError } from "rxjs";
 import type { Handler } from "../../../pipeline/element.js";
-import { Code, ProxyError } from "../../../pipeline/errors.js";
+import { chain } from "../../../pipeline/element.js";
+import { createCallContext } from "../../../pipeline/context.js";
+import { deadline } from "../../../pipeline/deadline.js";
+import { forwardUnary } from "../../../pipeline/forward.js";
 import type { PlaneDeps } from "../../deps.js";
 import type { Connection, ConnectionEvent, MonitorScopeSelector } from "../../../../generated/nsm/connection.js";
-import type { NetworkServiceRequest } from "../../../../generated/nsm/networkservice.js";
+import { type NetworkServiceRequest, NetworkServiceService } from "../../../../generated/nsm/networkservice.js";
 import type { Empty } from "../../../../generated/nsm/google/protobuf/empty.js";
+import type { TokenGenerator } from "../../../tokens/token-generator.js";
+import { createHs256TokenGenerator } from "../../../tokens/hs256.js";
+import { TOKEN_EXPIRES_METADATA, TOKEN_METADATA } from "../../../tokens/metadata.js";
+import { formatRfc3339Nano } from "../../../tokens/time.js";
+import { type ConnectionTable, createConnectionTable } from "./connection-table.js";
+import { updatePathClose, updatePathRequest } from "./update-path.js";
+import { beginClose, beginRequest, closeEntryWith, closeFromInside } from "./begin.js";
+import { updateToken } from "./update-token.js";
+import { expiryClose, expiryRequest } from "./expiry.js";
+import { monitorClose, monitorRequest } from "./monitor-events.js";
+import { type NseDiscovery, registryNseDiscovery } from "./discover-nse.js";
+import { routeClose, routeRequest } from "./route.js";
+import { swapIpClient, swapIpServer } from "./swap-ip.js";
+import { clusterInfoLabels } from "./cluster-info.js";
+import { type MonitorServer, createMonitorServer } from "./monitor-server.js";
+import { downstreamWatcher } from "./downstream-monitor.js";
+import { closeLens, requestLens } from "./lens.js";
 
 export interface V1ConnectionPlane {
   request: Handler<NetworkServiceRequest, Connection>;
@@ -18,7 +45,67 @@ export interface V1ConnectionPlane {
   shutdown(): void;
 }
 
-export function createV1ConnectionPlane(_deps: PlaneDeps): V1ConnectionPlane {
-  const unimplemented = () => throwError(() => new ProxyError(Code.UNIMPLEMENTED, "the v1 connection plane is not built yet"));
-  return { request: unimplemented, close: unimplemented, monitorConnections: unimplemented, shutdown() {} };
+export interface V1ConnectionPlaneOptions {
+  /** Issues this proxy's path tokens; default: sandbox-style HS256 with NSM_MAX_TOKEN_LIFETIME. */
+  tokens?: TokenGenerator;
+  /** Finds NSEs by name; default: the local registry at NSM_REGISTRY_URL. */
+  discovery?: NseDiscovery;
+  /** For tests: the plane's state. */
+  inspect?: (state: { table: ConnectionTable; monitor: MonitorServer }) => void;
+}
+
+export function createV1ConnectionPlane(deps: PlaneDeps, options: V1ConnectionPlaneOptions = {}): V1ConnectionPlane {
+  const { config, upstream, routes, ipMap, clusterInfo, log, publicUrl } = deps;
+  const tokens = options.tokens ?? createHs256TokenGenerator({ lifetimeMs: config.maxTokenLifetimeMs });
+  const routeDeps = { routes, discovery: options.discovery ?? registryNseDiscovery(upstream, config.registryUrl), selfUrl: publicUrl };
+  const table = createConnectionTable();
+  const monitor = createMonitorServer();
+  const tokenMetadata = () => {
+    const own = tokens.issue();
+    return new Map([
+      [TOKEN_METADATA, own.token],
+      [TOKEN_EXPIRES_METADATA, formatRfc3339Nano(own.expires)],
+    ]);
+  };
+  const watch = downstreamWatcher(upstream, event => monitor.send(event), tokenMetadata);
+
+  const closeInner = chain<Connection, Empty>(
+    updateToken(tokens, closeLens),
+    expiryClose(),
+    monitorClose(monitor),
+    routeClose(routeDeps),
+  )(forwardUnary(upstream, NetworkServiceService.close));
+  const closeEntry = closeEntryWith(closeInner);
+  const internalContext = () => createCallContext({ method: NetworkServiceService.close.path, deadline: Date.now() + config.callTimeoutMs });
+
+  const request = chain<NetworkServiceRequest, Connection>(
+    deadline(config.callTimeoutMs),
+    updatePathRequest(config.name),
+    beginRequest(table, closeEntry, log),
+    updateToken(tokens, requestLens),
+    expiryRequest({
+      onExpire: entry =>
+        closeFromInside(table, entry, closeEntry, internalContext).subscribe({
+          error: (error: unknown) => log.warn("v1: closing an expired connection failed downstream", { id: entry.id, error: String(error) }),
+        }),
+    }),
+    monitorRequest(monitor, watch),
+    routeRequest(routeDeps),
+    swapIpServer(ipMap),
+    clusterInfoLabels(clusterInfo),
+    swapIpClient(ipMap),
+  )(forwardUnary(upstream, NetworkServiceService.request));
+
+  const close = chain<Connection, Empty>(deadline(config.callTimeoutMs), updatePathClose(config.name), beginClose(table))(closeInner);
+
+  options.inspect?.({ table, monitor });
+  return {
+    request,
+    close,
+    monitorConnections: chain<MonitorScopeSelector, ConnectionEvent>()(monitor.monitorConnections),
+    shutdown() {
+      table.clear();
+      monitor.close();
+    },
+  };
 }

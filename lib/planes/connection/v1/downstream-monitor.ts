@@ -1,0 +1,87 @@
+/**
+ * A monitor stream to the next hop for one established connection (the SDK's monitor eventLoop and
+ * clientFilter). The selector is our own segment {id, name}. Each event about our connection is
+ * re-emitted upstream as an UPDATE in our frame: our connection with the next hop's path (index set
+ * back to ours), context and state; a DELETE downstream becomes state DOWN (the connection is gone
+ * below us, but only the caller may close it here). Events that change nothing, and an initial state
+ * that agrees with ours, are dropped. When the stream fails or ends, one UPDATE with state DOWN is
+ * emitted and the monitor is dead (the caller heals by refreshing, which opens a new one).
+ */
+import { createCallContext } from "../../../pipeline/context.js";
+import { type Upstream, outgoingMetadata } from "../../../pipeline/upstream.js";
+import { type Connection, type ConnectionEvent, ConnectionEventType, MonitorConnectionService, type MonitorScopeSelector, State } from "../../../../generated/nsm/connection.js";
+import { currentSegment, segment } from "./path.js";
+import { sameConnection } from "./same-connection.js";
+
+export interface DownstreamMonitor {
+  readonly nextHop: string;
+  alive(): boolean;
+  /** The connection was refreshed: later events are compared with and built on this one. */
+  update(conn: Connection): void;
+  stop(): void;
+}
+
+/** Opens downstream monitors: (next hop, our connection) -> a running monitor. */
+export type WatchDownstream = (nextHop: string, conn: Connection) => DownstreamMonitor;
+
+/** The UPDATE to send upstream for one downstream event, or undefined; `ours` is our connection as last reported. */
+export function relayEvent(event: ConnectionEvent, ours: Connection): { event: ConnectionEvent; latest: Connection } | undefined {
+  let latest = ours;
+  const index = ours.path?.index ?? 0;
+  const out: Record<string, Connection> = {};
+  for (const incoming of Object.values(event.connections)) {
+    const segments = incoming.path?.pathSegments ?? [];
+    if (segments.length < index + 1 || segments[index]?.id !== latest.id) continue;
+    const at = incoming.path?.index ?? 0;
+    if (at !== index && at !== index + 1) continue;
+    if (event.type === ConnectionEventType.INITIAL_STATE_TRANSFER && incoming.state === latest.state) continue;
+    const shown: Connection = {
+      ...latest,
+      path: { pathSegments: segments, index },
+      context: incoming.context,
+      state: event.type === ConnectionEventType.DELETE ? State.DOWN : incoming.state,
+    };
+    if (sameConnection(shown, latest)) continue;
+    out[shown.id] = shown;
+    latest = shown;
+  }
+  return Object.keys(out).length > 0 ? { event: { type: ConnectionEventType.UPDATE, connections: out }, latest } : undefined;
+}
+
+export function downstreamWatcher(upstream: Upstream, emit: (event: ConnectionEvent) => void, metadata: () => ReadonlyMap<string, string>): WatchDownstream {
+  return (nextHop, conn) => {
+    let ours = conn;
+    let alive = true;
+    let stopped = false;
+    const own = currentSegment(conn);
+    const selector: MonitorScopeSelector = { pathSegments: [segment(own?.name ?? "", own?.id ?? conn.id)], networkServices: [] };
+    const ctx = createCallContext({ method: MonitorConnectionService.monitorConnections.path }).with(outgoingMetadata, metadata());
+    const lost = () => {
+      alive = false;
+      if (stopped) return;
+      emit({ type: ConnectionEventType.UPDATE, connections: { [ours.id]: { ...ours, state: State.DOWN } } });
+    };
+    const subscription = upstream.serverStream(nextHop, MonitorConnectionService.monitorConnections, selector, ctx).subscribe({
+      next: event => {
+        const relayed = relayEvent(event, ours);
+        if (!relayed) return;
+        ours = relayed.latest;
+        emit(relayed.event);
+      },
+      error: lost,
+      complete: lost,
+    });
+    return {
+      nextHop,
+      alive: () => alive && !stopped,
+      update(next) {
+        ours = next;
+      },
+      stop() {
+        stopped = true;
+        alive = false;
+        subscription.unsubscribe();
+      },
+    };
+  };
+}

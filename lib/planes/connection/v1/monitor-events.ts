@@ -1,0 +1,60 @@
+/**
+ * monitor-events (the SDK's monitor server element): tells the monitor what happened to a connection,
+ * in our frame (our segment id and index, names and IPs as the caller sees them).
+ *  - Request succeeded: UPDATE (UP), and a downstream monitor to the next hop is opened, or kept
+ *    when one to the same hop is still alive (it then compares with the refreshed connection).
+ *  - Refresh of an established connection failed: UPDATE with state DOWN; the downstream monitor
+ *    stops (the caller heals by refreshing).
+ *  - Close: the downstream monitor stops first, then DELETE, whether or not the next hop agreed.
+ */
+import { tap } from "rxjs";
+import { named, type Element } from "../../../pipeline/element.js";
+import { type Connection, ConnectionEventType, State } from "../../../../generated/nsm/connection.js";
+import type { NetworkServiceRequest } from "../../../../generated/nsm/networkservice.js";
+import type { Empty } from "../../../../generated/nsm/google/protobuf/empty.js";
+import { callState } from "./connection-table.js";
+import type { MonitorServer } from "./monitor-server.js";
+import type { WatchDownstream } from "./downstream-monitor.js";
+import { requestLens } from "./lens.js";
+
+export function monitorRequest(monitor: MonitorServer, watch: WatchDownstream): Element<NetworkServiceRequest, Connection> {
+  return named("monitor-events", next => (req, ctx) => {
+    const call = ctx.get(callState);
+    const refresh = call?.entry?.state === "established";
+    return next(req, ctx).pipe(
+      tap({
+        next: conn => {
+          monitor.send({ type: ConnectionEventType.UPDATE, connections: { [conn.id]: conn } });
+          const entry = call?.entry;
+          const nextHop = call?.route?.nextHop;
+          if (!entry || nextHop === undefined) return;
+          const current = entry.downstream;
+          if (current && current.alive() && current.nextHop === nextHop) {
+            current.update(conn);
+            return;
+          }
+          current?.stop();
+          entry.downstream = watch(nextHop, conn);
+        },
+        error: () => {
+          if (!refresh || !call?.entry) return;
+          call.entry.downstream?.stop();
+          call.entry.downstream = undefined;
+          const conn = requestLens.get(req);
+          monitor.send({ type: ConnectionEventType.UPDATE, connections: { [conn.id]: { ...conn, state: State.DOWN } } });
+        },
+      }),
+    );
+  });
+}
+
+export function monitorClose(monitor: MonitorServer): Element<Connection, Empty> {
+  return named("monitor-events", next => (conn, ctx) => {
+    const entry = ctx.get(callState)?.entry;
+    if (!entry) return next(conn, ctx);
+    entry.downstream?.stop();
+    entry.downstream = undefined;
+    const deleted = () => monitor.send({ type: ConnectionEventType.DELETE, connections: { [conn.id]: conn } });
+    return next(conn, ctx).pipe(tap({ next: deleted, error: deleted }));
+  });
+}
