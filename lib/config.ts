@@ -5,6 +5,10 @@
  */
 import { isIP } from "node:net";
 import { parseHostPort, parsePort } from "./domains/address.js";
+import { type StateOptions, stateOptionsFromEnv } from "./state/state.js";
+import { ConfigError, parseDuration } from "./config-values.js";
+
+export { ConfigError, parseDuration };
 
 export interface Config {
   /** Listen address of the connection plane (the seed's proxy-nsmd). */
@@ -55,6 +59,9 @@ export interface Config {
   /** SRV names looked up in a remote domain: <service>.<domain>. */
   registryService: string;
   nsmgrProxyService: string;
+
+  /** Where shared state lives: memory (the embedded default) or Redis (REDIS_URL / Sentinel); see STATE_ENV. */
+  state: StateOptions;
 }
 
 type Env = Readonly<Record<string, string | undefined>>;
@@ -97,17 +104,6 @@ function positiveInt(max: number) {
     if (!(n >= 1 && n <= max)) throw new ConfigError(env, value, `is not a whole number from 1 to ${max}`);
     return n;
   };
-}
-
-/** Go's time.Duration text: "10m", "1h30m", "500ms", "45s". */
-export function parseDuration(value: string, env: string): number {
-  const units: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
-  const parts = [...value.matchAll(/(\d+(?:\.\d+)?)(ms|s|m|h)/g)];
-  const total = parts.reduce((sum, [, n, unit]) => sum + Number(n) * (units[unit ?? ""] ?? NaN), 0);
-  if (parts.length === 0 || parts.map(p => p[0]).join("") !== value || !(total > 0)) {
-    throw new ConfigError(env, value, "is not a duration like 10m, 90s or 1h30m");
-  }
-  return total;
 }
 
 /** tcp://host:port (NSM's form) or host:port; returns host:port. */
@@ -170,24 +166,15 @@ export const OPTIONS = [
   { key: "nsmgrProxyService", env: "PNSMGR_NSMGR_PROXY_SERVICE", default: "nsmgr-proxy.nsm-system", doc: "SRV name of a domain's proxy: <this>.<domain>", parse: text },
 ] as const satisfies readonly Option<keyof Config>[];
 
-export class ConfigError extends Error {
-  override readonly name = "ConfigError";
-  constructor(
-    readonly env: string,
-    readonly value: string,
-    reason: string,
-  ) {
-    super(`${env}=${JSON.stringify(value)} ${reason}`);
-  }
-}
-
 /** Reads the configuration; an empty variable means its default, as in the seed. */
 export function loadConfig(env: Env = process.env): Config {
   const config: Partial<Record<keyof Config, unknown>> = {};
+  // The state options (REDIS_URL, sentinels, event log bounds) are declared in lib/state/state.ts.
   for (const option of OPTIONS as readonly Option<keyof Config>[]) {
     const raw = env[option.env];
     const value = raw === undefined || raw === "" ? option.default : raw;
     config[option.key] = value === undefined ? undefined : option.parse(value, option.env);
   }
+  config.state = stateOptionsFromEnv(env);
   return config as Config;
 }

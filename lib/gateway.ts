@@ -12,9 +12,9 @@ import { createClientPool } from "./transport/grpc/client-pool.js";
 import { createProxy, type Proxy } from "./proxy.js";
 import { startGatewayServer } from "./server.js";
 import { setTracing } from "./pipeline/trace.js";
-import { createMemoryConnectionStore } from "./state/connection-store.js";
 import { createRemoteClusterInfo } from "./domains/remote-cluster-info.js";
-import { createMemoryRouteStore, type RouteStore } from "./state/route-store.js";
+import type { RouteStore } from "./state/route-store.js";
+import { createStateStore, type StateStore } from "./state/state.js";
 import { createIpMap, watchIpMapFile } from "./nodes/ip-map.js";
 import { readClusterInfo } from "./nodes/cluster-info.js";
 import { bindAddress } from "./domains/address.js";
@@ -28,6 +28,8 @@ export interface Gateway {
   readonly registryAddress: string;
   /** v1 learned routes, NSE name -> URL. */
   readonly routes: RouteStore;
+  /** Shared state: memory, or Redis shared with the other replicas. */
+  readonly state: StateStore;
   /** Dialable address of the v1 listener. */
   readonly v1Address: string;
   /** Drains: health turns NOT_SERVING, calls in flight get `graceMs`, then everything is closed. */
@@ -38,6 +40,8 @@ export interface GatewayOptions {
   log?: Logger;
   /** Domain name lookup; the system resolver by default. */
   lookup?: Lookup;
+  /** A state store to use instead of the one config.state describes (the caller then closes it). */
+  state?: StateStore;
 }
 
 export async function startGateway(config: Config, options: GatewayOptions = {}): Promise<Gateway> {
@@ -49,14 +53,16 @@ export async function startGateway(config: Config, options: GatewayOptions = {})
   const ipWatch = watchIpMapFile(config.mapIpFile, ipMap, message => log.warn(message));
   const upstream = createClientPool({ maxMessageBytes: config.maxMessageBytes });
   const v1Listen = await reserveListen(config.v1ListenAddress);
-  const routes = createMemoryRouteStore();
+  const state = options.state ?? (await createStateStore(config.state, { log }));
+  const ownsState = options.state === undefined;
+  const routes = state.routes;
   const proxy = createProxy({
     config,
     upstream,
     resolver: createDomainResolver(options.lookup),
     nodes,
     log,
-    connections: createMemoryConnectionStore(),
+    connections: state.connections,
     remoteClusterInfo: createRemoteClusterInfo(upstream, config.remotePort, log),
     routes,
     ipMap,
@@ -70,6 +76,7 @@ export async function startGateway(config: Config, options: GatewayOptions = {})
     proxy.close();
     nodeWatch?.close();
     ipWatch.close();
+    if (ownsState) await state.close();
     throw error;
   }
   const [apiPort, registryPort, v1Port] = server.ports;
@@ -79,6 +86,7 @@ export async function startGateway(config: Config, options: GatewayOptions = {})
     proxy,
     nodes,
     routes,
+    state,
     apiAddress: dialable(config.apiAddress, apiPort ?? 0),
     registryAddress: dialable(config.registryAddress, registryPort ?? 0),
     v1Address: dialable(v1Listen, v1Port ?? 0),
@@ -88,6 +96,7 @@ export async function startGateway(config: Config, options: GatewayOptions = {})
       proxy.close();
       nodeWatch?.close();
       ipWatch.close();
+      if (ownsState) await state.close();
     },
   };
 }

@@ -24,7 +24,7 @@ async function main(): Promise<void> {
     connections: gateway.apiAddress,
     registry: gateway.registryAddress,
     v1: gateway.v1Address,
-    store: "memory",
+    store: gateway.state.description,
     nodes: gateway.nodes.nodes().length,
   });
   let stopping = false;

@@ -1,0 +1,247 @@
+/**
+ * The monitor event log: every monitor event crossing the proxy, appended in order, bounded by
+ * length and age, readable by time / connection / peer, and followable live. Each entry has a
+ * position ("<ms>-<seq>", the form of a Redis Stream id) that a client can resume from: reading or
+ * following "after" a position yields exactly the entries appended after it, in order, with no
+ * duplicates (as long as they have not been trimmed away).
+ *
+ * Positions compare by (ms, seq); ms is the append time on the log's clock (the Redis server's clock
+ * for the Redis store), which is what `from` / `to` filter on. `at` is the event's own time as the
+ * caller gave it, stored and returned untouched.
+ */
+import { Observable, Subject } from "rxjs";
+import { invalidArgument } from "../pipeline/errors.js";
+
+export interface EventInput {
+  /** Ids of the connections the event is about (one event may carry several). */
+  readonly connectionIds: readonly string[];
+  /** The remote (host:port or domain) the event came from. */
+  readonly peer: string;
+  /** The event type, e.g. INITIAL_STATE_TRANSFER, UPDATE, DELETE. */
+  readonly type: string;
+  /** The event itself; anything JSON can carry. */
+  readonly payload: unknown;
+  /** Epoch ms at which the proxy saw the event. */
+  readonly at: number;
+}
+
+export interface EventEntry extends EventInput {
+  /** Where the entry sits in the log: "<ms>-<seq>". */
+  readonly position: string;
+}
+
+export interface EventFilter {
+  /** Only entries whose connectionIds include this id. */
+  readonly connectionId?: string;
+  /** Only entries from this peer. */
+  readonly peer?: string;
+}
+
+export interface EventQuery extends EventFilter {
+  /** Only entries after this position (exclusive). */
+  readonly after?: string;
+  /** Only entries appended at or after this epoch ms. */
+  readonly from?: number;
+  /** Only entries appended at or before this epoch ms. */
+  readonly to?: number;
+  /** At most this many entries (default 1000); page on with `after` = the last position returned. */
+  readonly limit?: number;
+}
+
+export interface FollowQuery extends EventFilter {
+  /**
+   * Replay entries after this position first, then follow live. Without it, follow starts at the
+   * end of the log when the subscription is established (entries appended while subscribing may or
+   * may not be included).
+   */
+  readonly after?: string;
+}
+
+export interface EventLog {
+  /** Appends an event and returns its position; trims the log to its bounds. */
+  append(event: EventInput): Promise<string>;
+  /** Entries matching the query, oldest first. */
+  read(query?: EventQuery): Promise<EventEntry[]>;
+  /**
+   * Matching entries as they are appended, in order. Errors with UNAVAILABLE when the store is lost;
+   * resubscribe with `after` = the last position received to resume without gaps or duplicates.
+   */
+  follow(query?: FollowQuery): Observable<EventEntry>;
+}
+
+export interface EventLogBounds {
+  /** Entries kept at most (approximately, see `trim`). */
+  readonly maxLen: number;
+  /** Entries older than this (by position time) are trimmed at the next append. */
+  readonly maxAgeMs: number;
+  /**
+   * "approximate" (default): Redis trims whole stream nodes (MAXLEN ~ / MINID ~), so the log may
+   * briefly hold up to ~100 entries more than the bounds; cheap. "exact": trims to the entry.
+   */
+  readonly trim: "approximate" | "exact";
+}
+
+export const defaultEventLogBounds: EventLogBounds = { maxLen: 100_000, maxAgeMs: 24 * 3_600_000, trim: "approximate" };
+
+export const DEFAULT_READ_LIMIT = 1000;
+
+// ---- positions ----
+
+export interface Position {
+  readonly ms: number;
+  readonly seq: number;
+}
+
+const POSITION = /^(\d{1,15})-(\d{1,15})$/;
+
+/** Parses "<ms>-<seq>"; anything else is INVALID_ARGUMENT. */
+export function parsePosition(text: string): Position {
+  const match = POSITION.exec(text);
+  if (!match) throw invalidArgument(`event position ${JSON.stringify(text)} is not of the form <ms>-<seq>`);
+  return { ms: Number(match[1]), seq: Number(match[2]) };
+}
+
+export function formatPosition(position: Position): string {
+  return `${position.ms}-${position.seq}`;
+}
+
+export function comparePositions(a: string, b: string): number {
+  const pa = parsePosition(a);
+  const pb = parsePosition(b);
+  return pa.ms - pb.ms || pa.seq - pb.seq;
+}
+
+/** The epoch ms at which the entry at this position was appended. */
+export function positionTime(position: string): number {
+  return parsePosition(position).ms;
+}
+
+export function checkQuery(query: EventQuery): void {
+  if (query.after !== undefined) parsePosition(query.after);
+  for (const [name, value] of [["from", query.from], ["to", query.to]] as const) {
+    if (value !== undefined && !(Number.isSafeInteger(value) && value >= 0)) throw invalidArgument(`event query: ${name} must be epoch ms`);
+  }
+  if (query.limit !== undefined && !(Number.isSafeInteger(query.limit) && query.limit >= 1)) {
+    throw invalidArgument("event query: limit must be a whole number >= 1");
+  }
+}
+
+export function matchesFilter(entry: EventInput, filter: EventFilter): boolean {
+  return (filter.peer === undefined || entry.peer === filter.peer) && (filter.connectionId === undefined || entry.connectionIds.includes(filter.connectionId));
+}
+
+export function checkEvent(event: EventInput): void {
+  if (!Array.isArray(event.connectionIds) || !event.connectionIds.every(id => typeof id === "string")) {
+    throw invalidArgument("event: connectionIds must be strings");
+  }
+  if (typeof event.peer !== "string" || typeof event.type !== "string") throw invalidArgument("event: peer and type must be strings");
+  if (!Number.isFinite(event.at)) throw invalidArgument("event: at must be epoch ms");
+}
+
+/** The payload as JSON (undefined as null); a payload JSON cannot carry is INVALID_ARGUMENT. */
+export function encodePayload(payload: unknown): string {
+  try {
+    return JSON.stringify(payload) ?? "null";
+  } catch (error: unknown) {
+    throw invalidArgument(`event: payload is not JSON-able: ${(error as Error).message}`);
+  }
+}
+
+export function checkBounds(bounds: EventLogBounds): void {
+  if (!(Number.isSafeInteger(bounds.maxLen) && bounds.maxLen >= 1)) throw new RangeError(`event log maxLen must be >= 1, got ${bounds.maxLen}`);
+  if (!(Number.isSafeInteger(bounds.maxAgeMs) && bounds.maxAgeMs >= 1)) throw new RangeError(`event log maxAgeMs must be >= 1, got ${bounds.maxAgeMs}`);
+}
+
+// ---- in memory ----
+
+export interface MemoryEventLogOptions {
+  readonly bounds?: Partial<EventLogBounds>;
+  /** Clock for positions and age trimming (tests). */
+  readonly now?: () => number;
+}
+
+/**
+ * The embedded event log: an array in position order, trimmed exactly on every append (the memory
+ * log does what the Redis log's "exact" mode does). Payloads are copied through JSON, so a stored
+ * entry looks exactly like one read back from Redis.
+ */
+export function createMemoryEventLog(options: MemoryEventLogOptions = {}): EventLog & { close(): void } {
+  const bounds = { ...defaultEventLogBounds, ...options.bounds };
+  checkBounds(bounds);
+  const now = options.now ?? Date.now;
+  const entries: EventEntry[] = [];
+  const appended = new Subject<EventEntry>();
+  let last: Position = { ms: 0, seq: 0 };
+
+  function trim(): void {
+    const excess = entries.length - bounds.maxLen;
+    if (excess > 0) entries.splice(0, excess);
+    const minMs = now() - bounds.maxAgeMs;
+    let old = 0;
+    while (old < entries.length && positionTime(entries[old]!.position) < minMs) old++;
+    if (old > 0) entries.splice(0, old);
+  }
+
+  function after(position: string | undefined): EventEntry[] {
+    if (position === undefined) return entries.slice();
+    const first = entries.findIndex(e => comparePositions(e.position, position) > 0);
+    return first < 0 ? [] : entries.slice(first);
+  }
+
+  return {
+    async append(event) {
+      checkEvent(event);
+      const payload = JSON.parse(encodePayload(event.payload)) as unknown;
+      const ms = Math.max(now(), last.ms);
+      last = ms === last.ms ? { ms, seq: last.seq + 1 } : { ms, seq: 0 };
+      const entry: EventEntry = {
+        position: formatPosition(last),
+        connectionIds: [...event.connectionIds],
+        peer: event.peer,
+        type: event.type,
+        payload,
+        at: event.at,
+      };
+      entries.push(entry);
+      trim();
+      appended.next(entry);
+      return entry.position;
+    },
+    async read(query = {}) {
+      checkQuery(query);
+      const limit = query.limit ?? DEFAULT_READ_LIMIT;
+      const out: EventEntry[] = [];
+      for (const entry of after(query.after)) {
+        const ms = positionTime(entry.position);
+        if (query.to !== undefined && ms > query.to) break;
+        if (query.from !== undefined && ms < query.from) continue;
+        if (!matchesFilter(entry, query)) continue;
+        out.push(entry);
+        if (out.length >= limit) break;
+      }
+      return out;
+    },
+    follow(query = {}) {
+      return new Observable<EventEntry>(subscriber => {
+        if (query.after !== undefined) parsePosition(query.after);
+        // Synchronous, so no other append runs between the backlog and the live subscription; an
+        // append made by a subscriber while the backlog is replayed is queued behind it.
+        const backlog = query.after === undefined ? [] : after(query.after);
+        let replaying = true;
+        const emit = (entry: EventEntry) => {
+          if (!subscriber.closed && matchesFilter(entry, query)) subscriber.next(entry);
+        };
+        const live = appended.subscribe({
+          next: entry => (replaying ? backlog.push(entry) : emit(entry)),
+          complete: () => subscriber.complete(),
+        });
+        for (let i = 0; i < backlog.length && !subscriber.closed; i++) emit(backlog[i]!);
+        replaying = false;
+        return live;
+      });
+    },
+    close() {
+      appended.complete();
+    },
+  };
+}

@@ -1,0 +1,410 @@
+/**
+ * The Redis state store (ioredis; the only file that imports it). State is shared by every replica
+ * pointed at the same Redis and key prefix.
+ *
+ * Key layout (prefix "pnsmgr:" by default):
+ *   <prefix>connections     hash    connection id -> ConnectionRecord as JSON
+ *   <prefix>routes          hash    NSE name -> next hop URL
+ *   <prefix>events          stream  monitor event log; fields c (connection ids, JSON), p (peer),
+ *                                   t (type), d (payload, JSON), a (at, epoch ms)
+ *   <prefix>replicas        zset    replica id scored by its heartbeat's expiry (server clock, ms)
+ *   <prefix>lease:<key>     string  holder replica id, with a PX expiry
+ *
+ * Failure behaviour: no offline queue and no retry of commands across reconnects, so a call made
+ * while Redis is unreachable fails at once, a call in flight when the connection drops fails when it
+ * drops, and a call with no reply fails after commandTimeoutMs: always ProxyError UNAVAILABLE
+ * "state store (redis …): …". Reconnects are tried every 100-250 ms, so calls succeed again within
+ * a fraction of a second of Redis returning. With Sentinel, the failover detector follows
+ * +switch-master, and a READONLY reply (talking to a demoted master) forces a reconnect.
+ *
+ * Durability: with waitReplicas > 0, a connection-record write (put or delete) is acknowledged only
+ * after WAIT reports that many replicas have it; otherwise the call fails with UNAVAILABLE (the write
+ * may still be on the master). That is what lets an acknowledged record survive the master being
+ * killed and a replica promoted. The price: every record write costs a replica round trip, and while
+ * no replica is connected, Requests fail after waitTimeoutMs instead of being accepted. WAIT is not
+ * consensus: a partition can still lose acknowledged writes (Jepsen); with one replica per master
+ * and Sentinel it covers the crash of the master. Routes and events are written without WAIT (a
+ * route is learned again on the next Find/Register; losing the tail of the event log on failover is
+ * accepted).
+ */
+import { createHash } from "node:crypto";
+import { Observable, type Subscriber } from "rxjs";
+import { Redis, type RedisOptions } from "ioredis";
+import { Code, ProxyError, unavailable } from "../pipeline/errors.js";
+import { silentLogger, type Logger } from "../log.js";
+import type { ConnectionRecord, ConnectionStore } from "./connection-store.js";
+import type { RouteStore } from "./route-store.js";
+import {
+  type EventEntry,
+  type EventLog,
+  type EventQuery,
+  DEFAULT_READ_LIMIT,
+  checkBounds,
+  checkEvent,
+  checkQuery,
+  comparePositions,
+  encodePayload,
+  matchesFilter,
+  parsePosition,
+} from "./event-log.js";
+import { type ReplicaRegistry, checkId, checkTtl } from "./replica-registry.js";
+import { type RedisStateOptions, type StateStore, redactUrl } from "./state.js";
+
+export interface RedisStateDeps {
+  readonly log?: Logger;
+}
+
+/** Entries fetched per XRANGE page when filtering, and per XREAD when following. */
+const PAGE = 500;
+/** How long one XREAD of a follower blocks before it looks again (also bounds shutdown). */
+const BLOCK_MS = 1000;
+
+const NOW_MS = "local t = redis.call('TIME') local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) ";
+
+const APPEND = script(`${NOW_MS}
+local args = {'XADD', KEYS[1], 'MAXLEN', ARGV[3], ARGV[1], '*'}
+for i = 4, #ARGV do args[#args + 1] = ARGV[i] end
+local id = redis.call(unpack(args))
+local minid = now - tonumber(ARGV[2])
+if minid > 0 then redis.call('XTRIM', KEYS[1], 'MINID', ARGV[3], string.format('%d-0', minid)) end
+return id`);
+
+const HEARTBEAT = script(`${NOW_MS}
+redis.call('ZADD', KEYS[1], string.format('%d', now + tonumber(ARGV[2])), ARGV[1])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', string.format('%d', now))
+return 1`);
+
+const ALIVE = script(`${NOW_MS}
+return redis.call('ZRANGEBYSCORE', KEYS[1], string.format('(%d', now), '+inf')`);
+
+const ACQUIRE = script(`local v = redis.call('GET', KEYS[1])
+if v == ARGV[1] then redis.call('PEXPIRE', KEYS[1], ARGV[2]) return 1 end
+if v then return 0 end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+return 1`);
+
+const RENEW = script(`if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('PEXPIRE', KEYS[1], ARGV[2]) return 1 end
+return 0`);
+
+const RELEASE = script(`if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) return 1 end
+return 0`);
+
+export async function createRedisStateStore(options: RedisStateOptions, deps: RedisStateDeps = {}): Promise<StateStore> {
+  const log = deps.log ?? silentLogger;
+  const bounds = options.events;
+  checkBounds(bounds);
+  const connectTimeoutMs = options.connectTimeoutMs ?? 1000;
+  const commandTimeoutMs = options.commandTimeoutMs ?? 1000;
+  const startupTimeoutMs = options.startupTimeoutMs ?? 10_000;
+  const description = describe(options);
+  const key = {
+    connections: `${options.prefix}connections`,
+    routes: `${options.prefix}routes`,
+    events: `${options.prefix}events`,
+    replicas: `${options.prefix}replicas`,
+    lease: (name: string) => `${options.prefix}lease:${name}`,
+  };
+
+  const clientOptions: RedisOptions = {
+    connectionName: "pnsmgr",
+    enableOfflineQueue: false,
+    maxRetriesPerRequest: 0,
+    autoResendUnfulfilledCommands: false,
+    connectTimeout: connectTimeoutMs,
+    commandTimeout: commandTimeoutMs,
+    retryStrategy: times => Math.min(100 + 50 * (times - 1), 250),
+    reconnectOnError: error => error.message.startsWith("READONLY"),
+    ...(options.sentinels
+      ? {
+          sentinels: options.sentinels.map(s => ({ host: s.host, port: s.port })),
+          name: options.masterName,
+          role: "master" as const,
+          failoverDetector: true,
+          sentinelRetryStrategy: (times: number) => Math.min(100 + 50 * (times - 1), 250),
+        }
+      : {}),
+  };
+
+  let closed = false;
+  const lastError = new WeakMap<Redis, string>();
+  const ending = new WeakSet<Redis>();
+  /** Logs a connection's loss and return (once per outage, not per retry). */
+  const watch = (client: Redis, role: string) => {
+    let wasReady = false;
+    let lost = false;
+    client.on("error", (error: Error) => lastError.set(client, error.message));
+    client.on("ready", () => {
+      if (lost) log.info("state store reconnected", { store: description, connection: role });
+      wasReady = true;
+      lost = false;
+    });
+    client.on("close", () => {
+      if (!wasReady || lost || closed || ending.has(client)) return;
+      lost = true;
+      log.warn("state store connection lost", { store: description, connection: role, error: lastError.get(client) ?? "closed" });
+    });
+    return client;
+  };
+  const end = (client: Redis) => {
+    ending.add(client);
+    client.disconnect();
+  };
+
+  const main = watch(options.url !== undefined && !options.sentinels ? new Redis(options.url, clientOptions) : new Redis(clientOptions), "main");
+  // WAIT blocks the connection it runs on, so durable writes get their own (reads are not held up).
+  const durable =
+    options.waitReplicas > 0 ? watch(main.duplicate({ commandTimeout: options.waitTimeoutMs + commandTimeoutMs }), "durable") : undefined;
+  const clients = [main, ...(durable ? [durable] : [])];
+  try {
+    await Promise.all(clients.map(client => whenReady(client, startupTimeoutMs, lastError)));
+  } catch (error: unknown) {
+    for (const client of clients) end(client);
+    throw fail("connect", error);
+  }
+
+  function fail(what: string, error: unknown, client: Redis = main): ProxyError {
+    if (error instanceof ProxyError) return error;
+    let message = error instanceof Error ? error.message : String(error);
+    if (closed) message = "store closed";
+    else if (client.status !== "ready") message = `not connected (${client.status}${lastError.has(client) ? `: ${lastError.get(client)}` : ""}): ${message}`;
+    return unavailable(`state store (${description}): ${what}: ${message}`, error);
+  }
+
+  async function guard<T>(what: string, call: () => Promise<T>, client: Redis = main): Promise<T> {
+    try {
+      return await call();
+    } catch (error: unknown) {
+      throw fail(what, error, client);
+    }
+  }
+
+  /** A write on the durable connection, acknowledged once `waitReplicas` replicas have it. */
+  async function durableWrite(what: string, write: (client: Redis) => Promise<unknown>): Promise<void> {
+    if (!durable) return void (await guard(what, () => write(main)));
+    await guard(
+      what,
+      async () => {
+        await write(durable);
+        const acked = await durable.wait(options.waitReplicas, options.waitTimeoutMs);
+        if (acked < options.waitReplicas) {
+          throw new Error(
+            `only ${acked} of ${options.waitReplicas} replica(s) acknowledged within ${options.waitTimeoutMs} ms (the write is on the master but may be lost on failover)`,
+          );
+        }
+      },
+      durable,
+    );
+  }
+
+  const connections: ConnectionStore = {
+    put: record => durableWrite(`put connection ${record.id}`, client => client.hset(key.connections, record.id, JSON.stringify(record))),
+    async get(id) {
+      const json = await guard(`get connection ${id}`, () => main.hget(key.connections, id));
+      return json === null ? undefined : parseRecord(json, id);
+    },
+    delete: id => durableWrite(`delete connection ${id}`, client => client.hdel(key.connections, id)),
+    async list() {
+      const all = await guard("list connections", () => main.hgetall(key.connections));
+      return Object.entries(all).map(([id, json]) => parseRecord(json, id));
+    },
+  };
+
+  const routes: RouteStore = {
+    set: (name, url) => guard(`set route ${name}`, () => main.hset(key.routes, name, url)).then(() => undefined),
+    get: name => guard(`get route ${name}`, () => main.hget(key.routes, name)).then(url => url ?? undefined),
+    delete: name => guard(`delete route ${name}`, () => main.hdel(key.routes, name)).then(() => undefined),
+  };
+
+  const followers = new Set<{ client: Redis; subscriber: Subscriber<EventEntry> }>();
+
+  const events: EventLog = {
+    async append(event) {
+      checkEvent(event);
+      const fields = ["c", JSON.stringify(event.connectionIds), "p", event.peer, "t", event.type, "d", encodePayload(event.payload), "a", String(event.at)];
+      const mode = bounds.trim === "exact" ? "=" : "~";
+      return guard("append event", async () => String(await APPEND(main, [key.events], [bounds.maxLen, bounds.maxAgeMs, mode, ...fields])));
+    },
+    async read(query: EventQuery = {}) {
+      checkQuery(query);
+      const limit = query.limit ?? DEFAULT_READ_LIMIT;
+      let start = rangeStart(query);
+      const end = query.to === undefined ? "+" : String(query.to);
+      const filtered = query.connectionId !== undefined || query.peer !== undefined;
+      const out: EventEntry[] = [];
+      for (;;) {
+        const count = filtered ? PAGE : Math.min(limit - out.length, 10 * PAGE);
+        const page = await guard("read events", () => main.xrange(key.events, start, end, "COUNT", count));
+        for (const [id, fields] of page) {
+          const entry = decodeEntry(id, fields);
+          if (matchesFilter(entry, query)) out.push(entry);
+          if (out.length >= limit) return out;
+        }
+        const last = page.at(-1);
+        if (page.length < count || last === undefined) return out;
+        start = `(${last[0]}`;
+      }
+    },
+    follow(query = {}) {
+      return new Observable<EventEntry>(subscriber => {
+        if (query.after !== undefined) parsePosition(query.after);
+        if (closed) throw fail("follow events", new Error("store closed"));
+        const client = watch(main.duplicate({ commandTimeout: BLOCK_MS + commandTimeoutMs }), "follower");
+        const follower = { client, subscriber };
+        followers.add(follower);
+        const stopped = () => subscriber.closed || closed;
+        (async () => {
+          await whenReady(client, connectTimeoutMs + commandTimeoutMs, lastError);
+          let last = query.after ?? (await client.xrevrange(key.events, "+", "-", "COUNT", 1))[0]?.[0] ?? "0-0";
+          while (!stopped()) {
+            const batch = await client.xread("COUNT", PAGE, "BLOCK", BLOCK_MS, "STREAMS", key.events, last);
+            for (const [id, fields] of batch?.[0]?.[1] ?? []) {
+              if (stopped()) return;
+              last = id;
+              const entry = decodeEntry(id, fields);
+              if (matchesFilter(entry, query)) subscriber.next(entry);
+            }
+          }
+        })().then(
+          () => {
+            if (closed) subscriber.complete();
+          },
+          (error: unknown) => {
+            if (!subscriber.closed) closed ? subscriber.complete() : subscriber.error(fail("follow events", error, client));
+          },
+        ).finally(() => {
+          followers.delete(follower);
+          end(client);
+        });
+        return () => {
+          followers.delete(follower);
+          end(client);
+        };
+      });
+    },
+  };
+
+  const replicas: ReplicaRegistry = {
+    async heartbeat(replicaId, ttlMs) {
+      checkId("replica id", replicaId);
+      checkTtl(ttlMs);
+      await guard(`heartbeat ${replicaId}`, () => HEARTBEAT(main, [key.replicas], [replicaId, ttlMs]));
+    },
+    async remove(replicaId) {
+      await guard(`remove replica ${replicaId}`, () => main.zrem(key.replicas, replicaId));
+    },
+    async alive() {
+      const ids = await guard("alive replicas", () => ALIVE(main, [key.replicas], []));
+      return (ids as string[]).slice().sort();
+    },
+    async tryAcquire(name, replicaId, ttlMs) {
+      checkId("lease key", name);
+      checkId("replica id", replicaId);
+      checkTtl(ttlMs);
+      return (await guard(`acquire lease ${name}`, () => ACQUIRE(main, [key.lease(name)], [replicaId, ttlMs]))) === 1;
+    },
+    async renew(name, replicaId, ttlMs) {
+      checkTtl(ttlMs);
+      return (await guard(`renew lease ${name}`, () => RENEW(main, [key.lease(name)], [replicaId, ttlMs]))) === 1;
+    },
+    async release(name, replicaId) {
+      return (await guard(`release lease ${name}`, () => RELEASE(main, [key.lease(name)], [replicaId]))) === 1;
+    },
+    async holder(name) {
+      return (await guard(`lease holder ${name}`, () => main.get(key.lease(name)))) ?? undefined;
+    },
+  };
+
+  return {
+    description,
+    connections,
+    routes,
+    events,
+    replicas,
+    async close() {
+      if (closed) return;
+      closed = true;
+      for (const { client, subscriber } of [...followers]) {
+        end(client);
+        subscriber.complete();
+      }
+      followers.clear();
+      for (const client of clients) end(client);
+    },
+  };
+}
+
+/** The lower XRANGE bound for `after` (exclusive) and `from` (inclusive), whichever is later. */
+function rangeStart(query: EventQuery): string {
+  const fromStart = query.from === undefined ? undefined : `${query.from}-0`;
+  if (query.after === undefined) return fromStart ?? "-";
+  return fromStart !== undefined && comparePositions(fromStart, query.after) > 0 ? fromStart : `(${query.after}`;
+}
+
+function decodeEntry(id: string, fields: string[]): EventEntry {
+  const map = new Map<string, string>();
+  for (let i = 0; i + 1 < fields.length; i += 2) map.set(fields[i]!, fields[i + 1]!);
+  try {
+    return {
+      position: id,
+      connectionIds: JSON.parse(map.get("c") ?? "[]") as string[],
+      peer: map.get("p") ?? "",
+      type: map.get("t") ?? "",
+      payload: JSON.parse(map.get("d") ?? "null") as unknown,
+      at: Number(map.get("a") ?? 0),
+    };
+  } catch (error: unknown) {
+    throw new ProxyError(Code.DATA_LOSS, `state store: event ${id} is not readable: ${(error as Error).message}`, { cause: error });
+  }
+}
+
+function parseRecord(json: string, id: string): ConnectionRecord {
+  try {
+    const record = JSON.parse(json) as ConnectionRecord;
+    if (typeof record !== "object" || record === null || typeof record.id !== "string") throw new Error("not a connection record");
+    return record;
+  } catch (error: unknown) {
+    throw new ProxyError(Code.DATA_LOSS, `state store: connection record ${id} is not readable: ${(error as Error).message}`, { cause: error });
+  }
+}
+
+function describe(options: RedisStateOptions): string {
+  if (options.sentinels) return `redis sentinel ${options.masterName} via ${options.sentinels.map(s => `${s.host.includes(":") ? `[${s.host}]` : s.host}:${s.port}`).join(",")}`;
+  try {
+    const url = new URL(options.url ?? "redis://127.0.0.1:6379");
+    return `redis ${url.protocol === "rediss:" ? "tls " : ""}${url.host}${url.port === "" ? ":6379" : ""}`;
+  } catch {
+    return `redis ${redactUrl(options.url ?? "")}`;
+  }
+}
+
+function whenReady(client: Redis, timeoutMs: number, lastError: WeakMap<Redis, string>): Promise<void> {
+  if (client.status === "ready") return Promise.resolve();
+  return new Promise((resolve, reject) => {
+    const done = (error?: Error) => {
+      clearTimeout(timer);
+      client.off("ready", onReady);
+      client.off("end", onEnd);
+      error ? reject(error) : resolve();
+    };
+    const onReady = () => done();
+    const onEnd = () => done(new Error("connection ended"));
+    const timer = setTimeout(() => done(new Error(`not reachable within ${timeoutMs} ms${lastError.has(client) ? ` (${lastError.get(client)})` : ""}`)), timeoutMs);
+    client.once("ready", onReady);
+    client.once("end", onEnd);
+  });
+}
+
+type Script = (client: Redis, keys: readonly string[], args: readonly (string | number)[]) => Promise<unknown>;
+
+/** A Lua script run by SHA, loaded on NOSCRIPT (e.g. on a freshly promoted master). */
+function script(lua: string): Script {
+  const sha = createHash("sha1").update(lua).digest("hex");
+  return async (client, keys, args) => {
+    try {
+      return await client.evalsha(sha, keys.length, ...keys, ...args);
+    } catch (error: unknown) {
+      if (!(error instanceof Error) || !error.message.startsWith("NOSCRIPT")) throw error;
+      return client.eval(lua, keys.length, ...keys, ...args);
+    }
+  };
+}

@@ -1,0 +1,190 @@
+/**
+ * The proxy's state, in one place: learned routes, connection records, the monitor event log and
+ * replica liveness/leases. The in-memory store is the embedded default (one replica); the Redis
+ * store (redis-state.ts) shares the same state across replicas. Both pass one contract suite
+ * (spec/integration/state/contract.ts).
+ *
+ * Choice by environment (stateOptionsFromEnv): REDIS_URL or PNSMGR_REDIS_SENTINELS selects Redis,
+ * otherwise memory. Every call that needs state and cannot reach it fails with UNAVAILABLE.
+ */
+import { ConfigError, parseDuration } from "../config-values.js";
+import { parseHostPort } from "../domains/address.js";
+import type { Logger } from "../log.js";
+import { type ConnectionStore, createMemoryConnectionStore } from "./connection-store.js";
+import { type EventLog, type EventLogBounds, createMemoryEventLog, defaultEventLogBounds } from "./event-log.js";
+import { type ReplicaRegistry, createMemoryReplicaRegistry } from "./replica-registry.js";
+import { type RouteStore, createMemoryRouteStore } from "./route-store.js";
+
+export interface StateStore {
+  /** "memory", or "redis <host:port>" / "redis sentinel <name> via <sentinels>": for logs, no secrets. */
+  readonly description: string;
+  readonly connections: ConnectionStore;
+  readonly routes: RouteStore;
+  readonly events: EventLog;
+  readonly replicas: ReplicaRegistry;
+  /** Closes connections and ends followers; further calls fail. */
+  close(): Promise<void>;
+}
+
+export interface MemoryStateOptions {
+  readonly kind: "memory";
+  readonly events: EventLogBounds;
+}
+
+export interface SentinelAddress {
+  readonly host: string;
+  readonly port: number;
+}
+
+export interface RedisStateOptions {
+  readonly kind: "redis";
+  /** redis://[user:password@]host:port[/db] or rediss://…; unused with sentinels. */
+  readonly url?: string;
+  /** Sentinel mode: the sentinels to ask for the master `masterName`. */
+  readonly sentinels?: readonly SentinelAddress[];
+  readonly masterName: string;
+  /** Prepended to every key ("pnsmgr:"). */
+  readonly prefix: string;
+  readonly events: EventLogBounds;
+  /**
+   * Connection-record writes are acknowledged only after this many replicas have them (WAIT);
+   * 0 acknowledges once the master has them.
+   */
+  readonly waitReplicas: number;
+  /** How long a connection-record write waits for its replicas before failing with UNAVAILABLE. */
+  readonly waitTimeoutMs: number;
+  /** TCP connect timeout of each connection attempt (default 1000). */
+  readonly connectTimeoutMs?: number;
+  /** A command without a reply after this long fails with UNAVAILABLE (default 1000). */
+  readonly commandTimeoutMs?: number;
+  /** createStateStore fails if Redis is not reachable within this long (default 10000). */
+  readonly startupTimeoutMs?: number;
+}
+
+export type StateOptions = MemoryStateOptions | RedisStateOptions;
+
+type Env = Readonly<Record<string, string | undefined>>;
+
+/** The state options read from the environment (an empty variable means its default). */
+export const STATE_ENV = {
+  REDIS_URL: "redis://[user:password@]host:port[/db] (or rediss://): keep state in this Redis; unset and no sentinels: in memory",
+  PNSMGR_REDIS_SENTINELS: "comma list of Sentinel host:port; Redis via Sentinel (master PNSMGR_REDIS_MASTER_NAME)",
+  PNSMGR_REDIS_MASTER_NAME: "Sentinel master name (default mymaster)",
+  PNSMGR_REDIS_PREFIX: "prefix of every Redis key (default pnsmgr:)",
+  PNSMGR_REDIS_WAIT_REPLICAS: "replicas that must have a connection record before its write is acknowledged (WAIT); default 1 with sentinels, else 0",
+  PNSMGR_REDIS_WAIT_TIMEOUT: "how long a connection-record write waits for those replicas (duration or ms; default 1s)",
+  PNSMGR_EVENTS_MAX_LEN: "monitor event log: entries kept (default 100000)",
+  PNSMGR_EVENTS_MAX_AGE: "monitor event log: entries older than this are trimmed (duration or ms; default 24h)",
+} as const;
+
+/** Reads the state options; a bad value throws a ConfigError naming the variable. */
+export function stateOptionsFromEnv(env: Env = process.env): StateOptions {
+  const get = (name: keyof typeof STATE_ENV) => {
+    const value = env[name];
+    return value === undefined || value.trim() === "" ? undefined : value.trim();
+  };
+  const maxLenText = get("PNSMGR_EVENTS_MAX_LEN");
+  const maxAgeText = get("PNSMGR_EVENTS_MAX_AGE");
+  const events: EventLogBounds = {
+    ...defaultEventLogBounds,
+    maxLen: maxLenText === undefined ? defaultEventLogBounds.maxLen : wholeNumber("PNSMGR_EVENTS_MAX_LEN", maxLenText, 1, 1e9),
+    maxAgeMs: maxAgeText === undefined ? defaultEventLogBounds.maxAgeMs : durationMs("PNSMGR_EVENTS_MAX_AGE", maxAgeText),
+  };
+  const url = get("REDIS_URL");
+  const sentinelsText = get("PNSMGR_REDIS_SENTINELS");
+  if (url === undefined && sentinelsText === undefined) return { kind: "memory", events };
+  if (url !== undefined && sentinelsText !== undefined) {
+    throw new ConfigError("PNSMGR_REDIS_SENTINELS", sentinelsText, "and REDIS_URL are both set; set one of them");
+  }
+  if (url !== undefined) checkRedisUrl(url);
+  const sentinels = sentinelsText === undefined ? undefined : parseSentinels(sentinelsText);
+  const prefix = get("PNSMGR_REDIS_PREFIX") ?? "pnsmgr:";
+  if (/\s/.test(prefix)) throw new ConfigError("PNSMGR_REDIS_PREFIX", prefix, "must not contain spaces");
+  const waitText = get("PNSMGR_REDIS_WAIT_REPLICAS");
+  const waitTimeoutText = get("PNSMGR_REDIS_WAIT_TIMEOUT");
+  return {
+    kind: "redis",
+    ...(url !== undefined ? { url } : {}),
+    ...(sentinels !== undefined ? { sentinels } : {}),
+    masterName: get("PNSMGR_REDIS_MASTER_NAME") ?? "mymaster",
+    prefix,
+    events,
+    waitReplicas: waitText === undefined ? (sentinels ? 1 : 0) : wholeNumber("PNSMGR_REDIS_WAIT_REPLICAS", waitText, 0, 16),
+    waitTimeoutMs: waitTimeoutText === undefined ? 1000 : durationMs("PNSMGR_REDIS_WAIT_TIMEOUT", waitTimeoutText),
+  };
+}
+
+/**
+ * The store the options ask for. The Redis store is connected when this resolves; it rejects with
+ * UNAVAILABLE when Redis is not reachable within startupTimeoutMs (10 s by default).
+ */
+export async function createStateStore(options: StateOptions, deps: { log?: Logger } = {}): Promise<StateStore> {
+  if (options.kind === "memory") return createMemoryStateStore({ events: options.events });
+  // Loaded only when asked for, so that the embedded default never loads ioredis.
+  const { createRedisStateStore } = await import("./redis-state.js");
+  return createRedisStateStore(options, deps);
+}
+
+export interface MemoryStateStoreOptions {
+  readonly events?: Partial<EventLogBounds>;
+  /** Clock for event positions, heartbeats and leases (tests). */
+  readonly now?: () => number;
+}
+
+export function createMemoryStateStore(options: MemoryStateStoreOptions = {}): StateStore {
+  const events = createMemoryEventLog({ ...(options.events ? { bounds: options.events } : {}), ...(options.now ? { now: options.now } : {}) });
+  return {
+    description: "memory",
+    connections: createMemoryConnectionStore(),
+    routes: createMemoryRouteStore(),
+    events,
+    replicas: createMemoryReplicaRegistry(options.now),
+    async close() {
+      events.close();
+    },
+  };
+}
+
+function wholeNumber(env: string, value: string, min: number, max: number): number {
+  const n = /^\d+$/.test(value) ? Number(value) : NaN;
+  if (!(n >= min && n <= max)) throw new ConfigError(env, value, `is not a whole number from ${min} to ${max}`);
+  return n;
+}
+
+/** A Go-style duration ("90s", "24h", "1h30m") or a whole number of milliseconds. */
+function durationMs(env: string, value: string): number {
+  if (/^\d+$/.test(value)) return wholeNumber(env, value, 1, Number.MAX_SAFE_INTEGER);
+  return Math.round(parseDuration(value, env));
+}
+
+function checkRedisUrl(value: string): void {
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    throw new ConfigError("REDIS_URL", redactUrl(value), "is not a URL like redis://host:6379");
+  }
+  if (url.protocol !== "redis:" && url.protocol !== "rediss:") throw new ConfigError("REDIS_URL", redactUrl(value), "must start with redis:// or rediss://");
+  if (url.hostname === "") throw new ConfigError("REDIS_URL", redactUrl(value), "needs a host");
+  if (url.pathname !== "" && url.pathname !== "/" && !/^\/\d+$/.test(url.pathname)) {
+    throw new ConfigError("REDIS_URL", redactUrl(value), "path must be a database number (/0)");
+  }
+}
+
+function parseSentinels(value: string): SentinelAddress[] {
+  return value.split(",").map(part => {
+    const text = part.trim();
+    try {
+      const { host, port } = parseHostPort(text, "sentinel");
+      if (host === "") throw new Error("needs a host");
+      return { host, port };
+    } catch (error: unknown) {
+      throw new ConfigError("PNSMGR_REDIS_SENTINELS", value, `${JSON.stringify(text)} is not host:port (${(error as Error).message})`);
+    }
+  });
+}
+
+/** The URL without its password, for messages. */
+export function redactUrl(value: string): string {
+  return value.replace(/\/\/([^@/]*):([^@/]*)@/, "//$1:***@");
+}

@@ -1,0 +1,289 @@
+/**
+ * The state store contract: the same tests for every StateStore implementation (memory, Redis).
+ * `stateContract(factory)` registers them in the calling spec file; every test makes its own store
+ * (for Redis: its own key prefix), closes it in teardown, and has a deadline.
+ */
+import test, { type ExecutionContext } from "ava";
+import { firstValueFrom, take, timeout, toArray, type Observable } from "rxjs";
+import { Code, ProxyError } from "../../../lib/pipeline/errors.js";
+import type { ConnectionRecord } from "../../../lib/state/connection-store.js";
+import { type EventEntry, type EventInput, type EventLogBounds, comparePositions, positionTime } from "../../../lib/state/event-log.js";
+import type { StateStore } from "../../../lib/state/state.js";
+
+export type StoreFactory = (options?: { events?: Partial<EventLogBounds> }) => Promise<StateStore>;
+
+const sleep = (ms: number) => new Promise(resolve => setTimeout(resolve, ms));
+
+function record(id: string, extra: Partial<ConnectionRecord> = {}): ConnectionRecord {
+  return { id, nextHop: "10.0.0.1:5001", networkService: "icmp@domain-b", remoteNsm: "nsmgr@10.0.0.1:5001", updatedAt: 1_700_000_000_000, ...extra };
+}
+
+function event(n: number, extra: Partial<EventInput> = {}): EventInput {
+  return { connectionIds: [`conn-${n}`], peer: "peer-a:5001", type: "UPDATE", payload: { n, nested: { list: [1, "two", null] } }, at: 1_700_000_000_000 + n, ...extra };
+}
+
+/** Collects `count` entries from a follow (or fails after `ms`). */
+function collect(follow$: Observable<EventEntry>, count: number, ms = 8000): Promise<EventEntry[]> {
+  return firstValueFrom(follow$.pipe(take(count), toArray(), timeout(ms)));
+}
+
+const payloadN = (entries: readonly EventEntry[]) => entries.map(e => (e.payload as { n: number }).n);
+
+export function stateContract(name: string, factory: StoreFactory): void {
+  async function open(t: ExecutionContext, options?: { events?: Partial<EventLogBounds> }): Promise<StateStore> {
+    t.timeout(20_000);
+    const store = await factory(options);
+    t.teardown(() => store.close());
+    return store;
+  }
+
+  async function appendSpaced(store: StateStore, events: readonly EventInput[]): Promise<string[]> {
+    const positions: string[] = [];
+    for (const e of events) {
+      positions.push(await store.events.append(e));
+      await sleep(3); // distinct append milliseconds, for from/to
+    }
+    return positions;
+  }
+
+  // ---- connection records ----
+
+  test(`${name}: connection records: put, get, overwrite, list, delete`, async t => {
+    const store = await open(t);
+    t.is(await store.connections.get("nope"), undefined);
+    t.deepEqual(await store.connections.list(), []);
+    const a = record("a", { remoteDstIP: "172.16.0.2/32", clientDstIP: "203.0.113.9/32" });
+    const b = record("b");
+    await store.connections.put(a);
+    await store.connections.put(b);
+    t.deepEqual(await store.connections.get("a"), a);
+    t.deepEqual(await store.connections.get("b"), b);
+    const a2 = { ...a, nextHop: "10.0.0.2:5001", updatedAt: a.updatedAt + 1 };
+    await store.connections.put(a2);
+    t.deepEqual(await store.connections.get("a"), a2);
+    t.deepEqual((await store.connections.list()).sort((x, y) => x.id.localeCompare(y.id)), [a2, b]);
+    await store.connections.delete("a");
+    await store.connections.delete("never-there");
+    t.is(await store.connections.get("a"), undefined);
+    t.deepEqual(await store.connections.list(), [b]);
+  });
+
+  // ---- routes ----
+
+  test(`${name}: routes: set, get, overwrite, delete`, async t => {
+    const store = await open(t);
+    t.is(await store.routes.get("nse-1"), undefined);
+    await store.routes.set("nse-1", "tcp://10.0.0.1:5001");
+    await store.routes.set("nse-2", "tcp://10.0.0.2:5001");
+    t.is(await store.routes.get("nse-1"), "tcp://10.0.0.1:5001");
+    await store.routes.set("nse-1", "tcp://10.0.0.3:5001");
+    t.is(await store.routes.get("nse-1"), "tcp://10.0.0.3:5001");
+    await store.routes.delete("nse-1");
+    t.is(await store.routes.get("nse-1"), undefined);
+    t.is(await store.routes.get("nse-2"), "tcp://10.0.0.2:5001");
+  });
+
+  // ---- event log ----
+
+  test(`${name}: events: append returns increasing "ms-seq" positions; read returns every field in order`, async t => {
+    const store = await open(t);
+    const before = Date.now();
+    const positions: string[] = [];
+    for (let n = 0; n < 5; n++) positions.push(await store.events.append(event(n, n === 4 ? { connectionIds: ["x", "y"], payload: "plain" } : {})));
+    for (const p of positions) t.regex(p, /^\d+-\d+$/);
+    for (let i = 1; i < positions.length; i++) t.true(comparePositions(positions[i - 1]!, positions[i]!) < 0, `${positions[i - 1]} < ${positions[i]}`);
+    t.true(Math.abs(positionTime(positions[0]!) - before) < 5000, "position time is the append time");
+    const entries = await store.events.read();
+    t.deepEqual(entries.map(e => e.position), positions);
+    t.deepEqual(entries[0], { position: positions[0]!, ...event(0), connectionIds: ["conn-0"] });
+    t.deepEqual(entries[4], { position: positions[4]!, ...event(4), connectionIds: ["x", "y"], payload: "plain" });
+  });
+
+  test(`${name}: events: read filters by after, from/to, connection, peer and limit`, async t => {
+    const store = await open(t);
+    const p = await appendSpaced(store, [
+      event(0),
+      event(1, { peer: "peer-b:5001" }),
+      event(2, { connectionIds: ["conn-0", "conn-2"] }),
+      event(3),
+      event(4, { peer: "peer-b:5001", connectionIds: ["conn-0"] }),
+    ]);
+    t.deepEqual(payloadN(await store.events.read({ after: p[1]! })), [2, 3, 4]);
+    t.deepEqual(payloadN(await store.events.read({ after: p[4]! })), []);
+    t.deepEqual(payloadN(await store.events.read({ from: positionTime(p[2]!) })), [2, 3, 4]);
+    t.deepEqual(payloadN(await store.events.read({ to: positionTime(p[2]!) })), [0, 1, 2]);
+    t.deepEqual(payloadN(await store.events.read({ from: positionTime(p[1]!), to: positionTime(p[3]!) })), [1, 2, 3]);
+    t.deepEqual(payloadN(await store.events.read({ after: p[2]!, from: positionTime(p[1]!) })), [3, 4], "after wins when later");
+    t.deepEqual(payloadN(await store.events.read({ after: p[0]!, from: positionTime(p[3]!) })), [3, 4], "from wins when later");
+    t.deepEqual(payloadN(await store.events.read({ connectionId: "conn-0" })), [0, 2, 4]);
+    t.deepEqual(payloadN(await store.events.read({ peer: "peer-b:5001" })), [1, 4]);
+    t.deepEqual(payloadN(await store.events.read({ peer: "peer-b:5001", connectionId: "conn-0" })), [4]);
+    t.deepEqual(payloadN(await store.events.read({ peer: "nobody" })), []);
+    const page1 = await store.events.read({ limit: 2 });
+    t.deepEqual(payloadN(page1), [0, 1]);
+    t.deepEqual(payloadN(await store.events.read({ after: page1.at(-1)!.position, limit: 2 })), [2, 3]);
+    t.deepEqual(payloadN(await store.events.read({ connectionId: "conn-0", limit: 2 })), [0, 2]);
+    const unjsonable = await t.throwsAsync(store.events.append(event(9, { payload: { n: 10n } })), { instanceOf: ProxyError });
+    t.is(unjsonable?.code, Code.INVALID_ARGUMENT);
+    t.is((await store.events.read()).length, 5, "nothing appended");
+    for (const bad of [{ after: "nope" }, { after: "12" }, { limit: 0 }, { from: -1 }]) {
+      const error = await t.throwsAsync(store.events.read(bad), { instanceOf: ProxyError });
+      t.is(error?.code, Code.INVALID_ARGUMENT, JSON.stringify(bad));
+    }
+  });
+
+  test(`${name}: events: the log keeps at most maxLen entries (exact trim), the newest`, async t => {
+    const store = await open(t, { events: { maxLen: 5, trim: "exact" } });
+    for (let n = 0; n < 12; n++) await store.events.append(event(n));
+    t.deepEqual(payloadN(await store.events.read()), [7, 8, 9, 10, 11]);
+  });
+
+  test(`${name}: events: entries older than maxAge are trimmed at the next append (exact trim)`, async t => {
+    const store = await open(t, { events: { maxAgeMs: 300, trim: "exact" } });
+    await store.events.append(event(0));
+    await store.events.append(event(1));
+    t.deepEqual(payloadN(await store.events.read()), [0, 1]);
+    await sleep(450);
+    await store.events.append(event(2));
+    t.deepEqual(payloadN(await store.events.read()), [2]);
+  });
+
+  test(`${name}: events: approximate trimming bounds the log too, keeping the newest`, async t => {
+    const store = await open(t, { events: { maxLen: 10 } });
+    for (let n = 0; n < 350; n++) await store.events.append(event(n));
+    const kept = payloadN(await store.events.read({ limit: 10_000 }));
+    t.log(`kept ${kept.length} of 350 with maxLen 10 (approximate)`);
+    t.true(kept.length >= 10 && kept.length <= 10 + 200, `kept ${kept.length}`);
+    t.deepEqual(kept.slice(-10), [340, 341, 342, 343, 344, 345, 346, 347, 348, 349]);
+    t.deepEqual(kept, Array.from({ length: kept.length }, (_, i) => 350 - kept.length + i), "contiguous tail");
+  });
+
+  test(`${name}: events: follow receives live appends in order`, async t => {
+    const store = await open(t);
+    const start = await store.events.append(event(0));
+    const received = collect(store.events.follow({ after: start }), 20);
+    for (let n = 1; n <= 20; n++) await store.events.append(event(n));
+    const entries = await received;
+    t.deepEqual(payloadN(entries), Array.from({ length: 20 }, (_, i) => i + 1));
+    t.deepEqual(entries, await store.events.read({ after: start }));
+  });
+
+  test(`${name}: events: follow resumes from a position: backlog, then live, no duplicates`, async t => {
+    const store = await open(t);
+    const p = await appendSpaced(store, [event(1), event(2), event(3)]);
+    const first = collect(store.events.follow({ after: p[0]! }), 3);
+    await sleep(50);
+    const p4 = await store.events.append(event(4));
+    t.deepEqual(payloadN(await first), [2, 3, 4]);
+    await store.events.append(event(5));
+    await store.events.append(event(6));
+    const resumed = collect(store.events.follow({ after: p4 }), 3);
+    await store.events.append(event(7));
+    const entries = await resumed;
+    t.deepEqual(payloadN(entries), [5, 6, 7]);
+    // Nothing more arrives than was appended.
+    const extra = await collect(store.events.follow({ after: p4 }), 4, 700).catch(() => "timeout");
+    t.is(extra, "timeout");
+  });
+
+  test(`${name}: events: follow applies connection and peer filters`, async t => {
+    const store = await open(t);
+    const start = await store.events.append(event(0));
+    const byConn = collect(store.events.follow({ after: start, connectionId: "conn-x" }), 2);
+    const byPeer = collect(store.events.follow({ after: start, peer: "peer-b:5001" }), 2);
+    await appendSpaced(store, [
+      event(1, { connectionIds: ["conn-x"] }),
+      event(2, { peer: "peer-b:5001" }),
+      event(3),
+      event(4, { connectionIds: ["conn-y", "conn-x"], peer: "peer-b:5001" }),
+    ]);
+    t.deepEqual(payloadN(await byConn), [1, 4]);
+    t.deepEqual(payloadN(await byPeer), [2, 4]);
+  });
+
+  test(`${name}: events: follow without a position sees only what is appended after it started`, async t => {
+    const store = await open(t);
+    const old = await store.events.append(event(0));
+    const received = collect(store.events.follow(), 1);
+    let n = 1;
+    let done = false;
+    void received.finally(() => (done = true));
+    while (!done && n < 100) {
+      await store.events.append(event(n++));
+      await sleep(50);
+    }
+    const [first] = await received;
+    t.true(comparePositions(first!.position, old) > 0);
+    t.not((first!.payload as { n: number }).n, 0);
+  });
+
+  test(`${name}: events: an invalid follow position errors with INVALID_ARGUMENT`, async t => {
+    const store = await open(t);
+    const error = await t.throwsAsync(collect(store.events.follow({ after: "x" }), 1), { instanceOf: ProxyError });
+    t.is(error?.code, Code.INVALID_ARGUMENT);
+  });
+
+  test(`${name}: events: close() completes followers`, async t => {
+    t.timeout(20_000);
+    const store = await factory();
+    const start = await store.events.append(event(0));
+    const all = firstValueFrom(store.events.follow({ after: start }).pipe(toArray(), timeout(8000)));
+    await store.events.append(event(1));
+    await sleep(300);
+    await store.close();
+    t.deepEqual(payloadN(await all), [1]);
+  });
+
+  // ---- replicas and leases ----
+
+  test(`${name}: replicas: heartbeats expire after their ttl; remove forgets at once`, async t => {
+    const store = await open(t);
+    t.deepEqual(await store.replicas.alive(), []);
+    await store.replicas.heartbeat("r2", 10_000);
+    await store.replicas.heartbeat("r1", 300);
+    t.deepEqual(await store.replicas.alive(), ["r1", "r2"]);
+    await sleep(500);
+    t.deepEqual(await store.replicas.alive(), ["r2"]);
+    await store.replicas.heartbeat("r1", 10_000);
+    t.deepEqual(await store.replicas.alive(), ["r1", "r2"]);
+    await store.replicas.remove("r2");
+    t.deepEqual(await store.replicas.alive(), ["r1"]);
+    const error = await t.throwsAsync(store.replicas.heartbeat("r3", 0), { instanceOf: ProxyError });
+    t.is(error?.code, Code.INVALID_ARGUMENT);
+  });
+
+  test(`${name}: leases: exclusive; renew and release by the holder only; re-acquire by the holder renews`, async t => {
+    const store = await open(t);
+    const { replicas } = store;
+    t.is(await replicas.holder("peer-x"), undefined);
+    t.true(await replicas.tryAcquire("peer-x", "A", 10_000));
+    t.false(await replicas.tryAcquire("peer-x", "B", 10_000));
+    t.is(await replicas.holder("peer-x"), "A");
+    t.true(await replicas.tryAcquire("peer-x", "A", 10_000), "the holder may acquire again");
+    t.false(await replicas.renew("peer-x", "B", 10_000));
+    t.true(await replicas.renew("peer-x", "A", 10_000));
+    t.false(await replicas.release("peer-x", "B"));
+    t.is(await replicas.holder("peer-x"), "A");
+    t.true(await replicas.release("peer-x", "A"));
+    t.is(await replicas.holder("peer-x"), undefined);
+    t.false(await replicas.release("peer-x", "A"));
+    t.true(await replicas.tryAcquire("peer-x", "B", 10_000));
+    t.true(await replicas.tryAcquire("peer-y", "A", 10_000), "leases are independent");
+    t.false(await replicas.renew("nobody-holds", "A", 1000));
+  });
+
+  test(`${name}: leases: expire unless renewed; then another replica takes over`, async t => {
+    const store = await open(t);
+    const { replicas } = store;
+    t.true(await replicas.tryAcquire("short", "A", 300));
+    t.true(await replicas.tryAcquire("renewed", "A", 400));
+    await sleep(200);
+    t.true(await replicas.renew("renewed", "A", 1500));
+    await sleep(350); // 550 ms in: "short" (300) expired, "renewed" would have (400) without the renew
+    t.is(await replicas.holder("short"), undefined);
+    t.false(await replicas.renew("short", "A", 1000), "an expired lease cannot be renewed");
+    t.true(await replicas.tryAcquire("short", "B", 10_000));
+    t.is(await replicas.holder("renewed"), "A");
+    t.false(await replicas.tryAcquire("renewed", "B", 10_000));
+  });
+}
