@@ -14,7 +14,8 @@ import type { ConnectionRecord } from "../../../lib/state/connection-store.js";
 import { defaultEventLogBounds } from "../../../lib/state/event-log.js";
 import { createRedisStateStore } from "../../../lib/state/redis-state.js";
 import type { RedisStateOptions, StateStore } from "../../../lib/state/state.js";
-import { freePort, sentinelMaster, startRedis, startSentinel, stopAllRedis } from "../../support/redis.js";
+import { sentinelMaster, startRedis, startSentinel, stopAllRedis } from "../../support/redis.js";
+import { freePort } from "../../support/ports.js";
 
 const sleep = (ms: number) => new Promise(resolve => setTimeout(resolve, ms));
 
