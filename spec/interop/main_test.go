@@ -1,0 +1,20 @@
+package interop
+
+import (
+	"io"
+	"log"
+	"os"
+	"testing"
+
+	"github.com/sirupsen/logrus"
+)
+
+// TestMain silences the SDK's own logging (std log and logrus: thousands of lines per heal) unless
+// INTEROP_SDK_LOG=1; the harness's t.Logf lines and pnsmgr's output on failure are what matter.
+func TestMain(m *testing.M) {
+	if os.Getenv("INTEROP_SDK_LOG") == "" {
+		log.SetOutput(io.Discard)
+		logrus.SetOutput(io.Discard)
+	}
+	os.Exit(m.Run())
+}
