@@ -1,7 +1,8 @@
 /**
  * `npm run demo`: two NSM domains on loopback with a pnsmgr at the edge of each, and a walk through
  * what an interdomain client does: Find -> Request -> monitor -> the endpoint's data plane goes down
- * -> the endpoint dies -> Close -> the remote NSMgr dies. Both gateways are the real thing
+ * -> the endpoint dies -> Close -> the remote NSMgr dies; first with the seed's v0 API, then with
+ * NSM v1 (scripts/demo-v1.ts). Both gateways are the real thing
  * (lib/gateway.ts, the code `npm start` runs); the NSMgrs and the registry are stand-ins speaking the
  * real gRPC API (spec/support). Every step checks what crossed the proxy; the demo exits 0 only if
  * every check held.
@@ -17,6 +18,7 @@ import { startFakeNsmgr } from "../spec/support/fake-nsmgr.js";
 import { startFakeRegistry } from "../spec/support/seed-registry-fakes.js";
 import { vxlan } from "../spec/support/seed-requests.js";
 import { freePort } from "../spec/support/ports.js";
+import { walkV1 } from "./demo-v1.js";
 
 let failures = 0;
 const step = (title: string) => console.log(`\n== ${title}`);
@@ -129,6 +131,9 @@ async function main(): Promise<void> {
     const end = await events.status;
     show("stream ended with", `code ${end.code} "${end.details}"`);
     check("UNAVAILABLE, not OK", end.code === 14);
+
+    console.log("\n######## NSM v1 interdomain ########");
+    await walkV1({ step, show, check });
   } finally {
     await Promise.all(gateways.map(g => g.stop(100)));
     await closeAll().catch(() => undefined);
