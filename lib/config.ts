@@ -38,6 +38,8 @@ export interface Config {
   maxConcurrentStreams: number;
   /** Element trace selection (PNSMGR_TRACE=all or a list of element names). */
   trace: string | undefined;
+  /** Serve pnsmgr.admin.Events (the monitor event log) on the listeners. */
+  adminEvents: boolean;
 
   // NSM v1 interdomain (cmd-nsmgr-proxy's names where they apply).
   /** Listen address of the v1 listener (NetworkService, MonitorConnection, v1 registries, health). */
@@ -117,6 +119,12 @@ function nsmUrl(value: string, env: string): string {
   return `tcp://${bare}`;
 }
 
+function onOff(value: string, env: string): boolean {
+  if (value === "on" || value === "true") return true;
+  if (value === "off" || value === "false") return false;
+  throw new ConfigError(env, value, "is not on or off");
+}
+
 /** node:dns setServers takes an IP (with an optional port), never a name. */
 function dnsServer(value: string, env: string): string {
   const { host } = (() => {
@@ -154,6 +162,7 @@ export const OPTIONS = [
   { key: "maxMessageBytes", env: "PNSMGR_MAX_MESSAGE_BYTES", default: String(4 * 1024 * 1024), doc: "largest message received or sent", parse: positiveInt(1 << 30) },
   { key: "maxConcurrentStreams", env: "PNSMGR_MAX_CONCURRENT_STREAMS", default: "1000", doc: "HTTP/2 concurrent streams per connection", parse: positiveInt(1 << 20) },
   { key: "trace", env: "PNSMGR_TRACE", default: undefined, doc: "trace elements: all, or a comma list of element names", parse: optionalText },
+  { key: "adminEvents", env: "PNSMGR_ADMIN_EVENTS", default: "on", doc: "serve pnsmgr.admin.Events (read the event log) on the listeners: on | off", parse: onOff },
   { key: "v1ListenAddress", env: "NSM_LISTEN_ON", default: "tcp://:5004", doc: "v1 listener: NetworkService, MonitorConnection, v1 registries, health", parse: nsmListen },
   { key: "v1PublicUrl", env: "PNSMGR_PUBLIC_URL", default: undefined, doc: "URL put into NSE entries so NSMgrs reach this proxy (tcp://host:port); default: the v1 listener's address", parse: nsmUrl },
   { key: "name", env: "NSM_NAME", default: "nsmgr-proxy", doc: "this proxy's path segment name (unique per proxy)", parse: text },

@@ -68,6 +68,7 @@ export async function startGateway(config: Config, options: GatewayOptions = {})
     ipMap,
     clusterInfo: readClusterInfo(config.clusterInfoFile),
     publicUrl: config.v1PublicUrl ?? `tcp://${dialable(v1Listen, Number(v1Listen.slice(v1Listen.lastIndexOf(":") + 1)))}`,
+    events: state.events,
   });
   let server;
   try {

@@ -9,6 +9,7 @@ import { type SeedRegistryPlane, createSeedRegistryPlane } from "./planes/regist
 import { type Health, createHealth } from "./health.js";
 import { type V1ConnectionPlane, createV1ConnectionPlane } from "./planes/connection/v1/v1-connection-plane.js";
 import { type V1RegistryPlane, createV1RegistryPlane } from "./planes/registry/v1/v1-registry-plane.js";
+import { type AdminService, createAdminService } from "./admin/events-service.js";
 
 export interface Proxy {
   readonly connection: ConnectionPlane;
@@ -17,6 +18,8 @@ export interface Proxy {
   readonly health: Health;
   /** NSM v1 interdomain, served on the v1 listener (NSM_LISTEN_ON). */
   readonly v1: { readonly connection: V1ConnectionPlane; readonly registry: V1RegistryPlane };
+  /** pnsmgr's own admin API (the monitor event log), served on every listener. */
+  readonly admin: AdminService;
   /** Ends upstream subscriptions and closes channels to next hops. */
   close(): void;
 }
@@ -32,6 +35,7 @@ export function createProxy(deps: PlaneDeps): Proxy {
     }),
     health: createHealth(),
     v1,
+    admin: createAdminService(deps.events),
     close() {
       monitor.close();
       v1.connection.shutdown();

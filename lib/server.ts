@@ -14,6 +14,7 @@ import { HealthService } from "../generated/nsm/health.js";
 import { NetworkServiceDiscoveryService, NetworkServiceRegistryService as SeedRegistryService } from "../generated/seed/registry.js";
 import { ClusterInfoService } from "../generated/seed/clusterinfo.js";
 import { NetworkServiceEndpointRegistryService, NetworkServiceRegistryService as V1RegistryService } from "../generated/nsm/registry.js";
+import { EventsService } from "../generated/pnsmgr/admin.js";
 
 export interface GatewayServer {
   readonly server: Server;
@@ -47,6 +48,7 @@ export function services(proxy: Proxy): [ServiceDefinition, UntypedServiceImplem
     ],
     [ClusterInfoService, { getNodeIpConfiguration: serveUnary(proxy.registry.getNodeIPConfiguration) }],
     [HealthService, { check: serveUnary(proxy.health.check), watch: serveServerStream(proxy.health.watch) }],
+    [EventsService, { read: serveServerStream(proxy.admin.readEvents) }],
   ];
 }
 
@@ -59,6 +61,7 @@ export function v1Services(proxy: Proxy): [ServiceDefinition, UntypedServiceImpl
     [V1RegistryService, { register: serveUnary(registry.nsRegister), find: serveServerStream(registry.nsFind), unregister: serveUnary(registry.nsUnregister) }],
     [NetworkServiceEndpointRegistryService, { register: serveUnary(registry.nseRegister), find: serveServerStream(registry.nseFind), unregister: serveUnary(registry.nseUnregister) }],
     [HealthService, { check: serveUnary(proxy.health.check), watch: serveServerStream(proxy.health.watch) }],
+    [EventsService, { read: serveServerStream(proxy.admin.readEvents) }],
   ];
 }
 
@@ -68,10 +71,12 @@ export function v1Services(proxy: Proxy): [ServiceDefinition, UntypedServiceImpl
  * NSM_LISTEN_ON.
  */
 export async function startGatewayServer(proxy: Proxy, config: Config): Promise<GatewayServer> {
+  // The event log holds connection ids, IPs and labels: an operator may keep it off the listeners.
+  const wanted = ([definition]: [ServiceDefinition, UntypedServiceImplementation]) => config.adminEvents || definition !== EventsService;
   const seed = new Server(serverOptions(config));
-  for (const [definition, implementation] of services(proxy)) seed.addService(definition, implementation);
+  for (const [definition, implementation] of services(proxy).filter(wanted)) seed.addService(definition, implementation);
   const v1 = new Server(serverOptions(config));
-  for (const [definition, implementation] of v1Services(proxy)) v1.addService(definition, implementation);
+  for (const [definition, implementation] of v1Services(proxy).filter(wanted)) v1.addService(definition, implementation);
   const ports: number[] = [];
   try {
     for (const listen of [config.apiAddress, config.registryAddress]) ports.push(await bind(seed, bindAddress(listen)));

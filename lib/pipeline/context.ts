@@ -68,3 +68,10 @@ function makeContext(
     withDeadline: (next: number | undefined) => makeContext(method, peer, metadata, next, callId, values),
   };
 }
+
+/**
+ * Set by the transport on server-streaming calls: resolves once the caller has taken enough of what
+ * was sent to it (or the call is over), so that a handler producing many messages at once (a replay)
+ * can wait between batches instead of queueing them all for a slow reader.
+ */
+export const sendReady = contextKey<() => Promise<void>>("send-ready");

@@ -8,6 +8,7 @@ import type { ConnectionStore } from "../state/connection-store.js";
 import type { RemoteClusterInfo } from "../domains/remote-cluster-info.js";
 import type { RouteStore } from "../state/route-store.js";
 import type { IpMap } from "../nodes/ip-map.js";
+import type { EventLog } from "../state/event-log.js";
 
 export interface PlaneDeps {
   readonly config: Config;
@@ -29,4 +30,6 @@ export interface PlaneDeps {
   readonly clusterInfo: Readonly<Record<string, string>>;
   /** v1: the URL this proxy puts into NSE entries (tcp://host:port). */
   readonly publicUrl: string;
+  /** The monitor event log: every monitor event crossing the proxy is appended (record-events.ts). */
+  readonly events: EventLog;
 }

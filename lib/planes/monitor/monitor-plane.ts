@@ -3,9 +3,9 @@
  * clients asking the same remote the same question share one upstream stream (SharedUpstreams), whose
  * events are rewritten once for the client side and relayed once each. Client gone: its share is
  * dropped, and the upstream is cancelled with the last one. Upstream gone: every client's stream
- * ends with UNAVAILABLE.
+ * ends with UNAVAILABLE. Each upstream event, as relayed, is recorded once in the event log.
  */
-import { concatMap, defer, from, switchMap } from "rxjs";
+import { concatMap, defer, from, switchMap, tap } from "rxjs";
 import { chain, type Handler } from "../../pipeline/element.js";
 import { createCallContext } from "../../pipeline/context.js";
 import type { PlaneDeps } from "../deps.js";
@@ -13,6 +13,7 @@ import { type ConnectionEvent, type MonitorScopeSelector, MonitorConnectionServi
 import { routeSeedSelector } from "./seed-selector.js";
 import { seedEventView } from "./seed-event-view.js";
 import { createSharedUpstreams } from "./shared-upstream.js";
+import { createEventRecorder } from "../record-events.js";
 
 export interface MonitorPlane {
   monitorConnections: Handler<MonitorScopeSelector, ConnectionEvent>;
@@ -24,6 +25,7 @@ export interface MonitorPlane {
 export function createMonitorPlane(deps: PlaneDeps): MonitorPlane {
   const { upstream, resolver, connections, remoteClusterInfo } = deps;
   const shared = createSharedUpstreams();
+  const recorder = createEventRecorder(deps.events, deps.log);
 
   const relay: Handler<MonitorScopeSelector, ConnectionEvent> = selector => {
     const { remote, upstreamSelector } = routeSeedSelector(selector);
@@ -36,7 +38,10 @@ export function createMonitorPlane(deps: PlaneDeps): MonitorPlane {
           const view = { remoteName: remote.name, written: remote.written, remoteIP };
           return upstream
             .serverStream(remote.address, MonitorConnectionService.monitorConnections, upstreamSelector, ctx)
-            .pipe(concatMap(event => seedEventView(event, view, connections, remoteClusterInfo)));
+            .pipe(
+              concatMap(event => seedEventView(event, view, connections, remoteClusterInfo)),
+              tap(event => recorder.record(event, remote.address)),
+            );
         }),
       ),
     );
@@ -45,6 +50,9 @@ export function createMonitorPlane(deps: PlaneDeps): MonitorPlane {
   return {
     monitorConnections: chain<MonitorScopeSelector, ConnectionEvent>()(relay),
     upstreamKeys: () => shared.keys(),
-    close: () => shared.close(),
+    close() {
+      shared.close();
+      recorder.close();
+    },
   };
 }

@@ -18,7 +18,8 @@ export interface EventViewContext {
 export async function seedEventView(event: ConnectionEvent, view: EventViewContext, store: ConnectionStore, clusterInfo: RemoteClusterInfo): Promise<ConnectionEvent> {
   const connections: Record<string, Connection> = {};
   for (const [key, conn] of Object.entries(event.connections)) {
-    const record = await store.get(conn.id);
+    // The record only restores "service@domain"; a store outage must not cost the client its event.
+    const record = await store.get(conn.id).catch(() => undefined);
     let shown = conn.path?.pathSegments[1]?.name === view.remoteName ? renameSegment(conn, 1, view.written) : conn;
     const dst = shown.mechanism?.parameters[DST_IP];
     shown = restoreClientIPs(shown, dst ? clusterInfo.cached(view.remoteIP, dst) : undefined);

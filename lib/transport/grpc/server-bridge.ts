@@ -15,7 +15,7 @@ import type {
   sendUnaryData,
 } from "@grpc/grpc-js";
 import { Observable, Subject, Subscription, take } from "rxjs";
-import { type CallContext, createCallContext } from "../../pipeline/context.js";
+import { type CallContext, createCallContext, sendReady } from "../../pipeline/context.js";
 import type { Handler } from "../../pipeline/element.js";
 import { Code, ProxyError } from "../../pipeline/errors.js";
 import { toServiceError, toStatus } from "./status.js";
@@ -62,7 +62,7 @@ export const MAX_QUEUED_MESSAGES = 10_000;
 
 export function serveServerStream<Req, Res>(handler: Handler<Req, Res>, maxQueued = MAX_QUEUED_MESSAGES): handleServerStreamingCall<Req, Res> {
   return (call: ServerWritableStream<Req, Res>) => {
-    const ctx = contextOf(call as AnyServerCall);
+    const ctx = contextOf(call as AnyServerCall).with(sendReady, () => drained(call));
     const subscription = new Subscription();
     subscription.add(
       handler(call.request, ctx).subscribe({
@@ -106,6 +106,22 @@ export function serveBidiStream<Req, Res>(handler: Handler<Observable<Req>, Res>
       requests.complete();
     });
   };
+}
+
+/** Resolves when the stream's write buffer has drained (at once if it need not), or the call is over. */
+function drained(call: ServerWritableStream<unknown, unknown>): Promise<void> {
+  if (!call.writableNeedDrain || call.destroyed || call.writableEnded) return Promise.resolve();
+  return new Promise(resolve => {
+    const done = () => {
+      call.off("drain", done);
+      call.off("close", done);
+      call.off("cancelled", done);
+      resolve();
+    };
+    call.on("drain", done);
+    call.on("close", done);
+    call.on("cancelled", done);
+  });
 }
 
 function textMetadata(metadata: Metadata): ReadonlyMap<string, string> {

@@ -10,6 +10,7 @@ import { Code, ProxyError } from "../../../lib/pipeline/errors.js";
 import { type MethodDescriptor, type Upstream, outgoingMetadata } from "../../../lib/pipeline/upstream.js";
 import { createV1ConnectionPlane } from "../../../lib/planes/connection/v1/v1-connection-plane.js";
 import type { ConnectionTable } from "../../../lib/planes/connection/v1/connection-table.js";
+import { createMemoryEventLog } from "../../../lib/state/event-log.js";
 import type { PlaneDeps } from "../../../lib/planes/deps.js";
 import { createMemoryRouteStore } from "../../../lib/state/route-store.js";
 import { createMemoryConnectionStore } from "../../../lib/state/connection-store.js";
@@ -77,6 +78,7 @@ async function setup(overrides: { registry?: boolean } = {}) {
     ipMap: createIpMap([["10.1.0.5", "203.0.113.5"]]),
     clusterInfo: { clusterName: "cluster-1" },
     publicUrl: "tcp://127.0.0.1:5004",
+    events: createMemoryEventLog(),
   };
   let table!: ConnectionTable;
   const plane = createV1ConnectionPlane(deps, {

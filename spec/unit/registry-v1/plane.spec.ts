@@ -8,6 +8,7 @@ import { Observable, of, throwError } from "rxjs";
 import type { CallContext } from "../../../lib/pipeline/context.js";
 import { Code, ProxyError } from "../../../lib/pipeline/errors.js";
 import { type MethodDescriptor, type Upstream, outgoingMetadata } from "../../../lib/pipeline/upstream.js";
+import { createMemoryEventLog } from "../../../lib/state/event-log.js";
 import type { PlaneDeps } from "../../../lib/planes/deps.js";
 import { createV1RegistryPlane } from "../../../lib/planes/registry/v1/v1-registry-plane.js";
 import { createDomainResolver } from "../../../lib/domains/resolve.js";
@@ -59,6 +60,7 @@ function plane(answer: (path: string, request: unknown) => Observable<unknown>, 
     ]),
     clusterInfo: { clusterName: "cluster-2" },
     publicUrl: PUBLIC_URL,
+    events: createMemoryEventLog(),
   };
   const resolver = tableResolver({
     "registry.nsm-system.cluster2": "127.0.0.1:7002",

@@ -48,7 +48,8 @@ export function relayEvent(event: ConnectionEvent, ours: Connection): { event: C
   return Object.keys(out).length > 0 ? { event: { type: ConnectionEventType.UPDATE, connections: out }, latest } : undefined;
 }
 
-export function downstreamWatcher(upstream: Upstream, emit: (event: ConnectionEvent) => void, metadata: () => ReadonlyMap<string, string>): WatchDownstream {
+/** `emit` gets each event to send upstream with the next hop it came from. */
+export function downstreamWatcher(upstream: Upstream, emit: (event: ConnectionEvent, nextHop: string) => void, metadata: () => ReadonlyMap<string, string>): WatchDownstream {
   return (nextHop, conn) => {
     let ours = conn;
     let alive = true;
@@ -59,14 +60,14 @@ export function downstreamWatcher(upstream: Upstream, emit: (event: ConnectionEv
     const lost = () => {
       alive = false;
       if (stopped) return;
-      emit({ type: ConnectionEventType.UPDATE, connections: { [ours.id]: { ...ours, state: State.DOWN } } });
+      emit({ type: ConnectionEventType.UPDATE, connections: { [ours.id]: { ...ours, state: State.DOWN } } }, nextHop);
     };
     const subscription = upstream.serverStream(nextHop, MonitorConnectionService.monitorConnections, selector, ctx).subscribe({
       next: event => {
         const relayed = relayEvent(event, ours);
         if (!relayed) return;
         ours = relayed.latest;
-        emit(relayed.event);
+        emit(relayed.event, nextHop);
       },
       error: lost,
       complete: lost,

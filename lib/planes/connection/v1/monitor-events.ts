@@ -24,9 +24,9 @@ export function monitorRequest(monitor: MonitorServer, watch: WatchDownstream): 
     return next(req, ctx).pipe(
       tap({
         next: conn => {
-          monitor.send({ type: ConnectionEventType.UPDATE, connections: { [conn.id]: conn } });
-          const entry = call?.entry;
           const nextHop = call?.route?.nextHop;
+          monitor.send({ type: ConnectionEventType.UPDATE, connections: { [conn.id]: conn } }, nextHop);
+          const entry = call?.entry;
           if (!entry || nextHop === undefined) return;
           const current = entry.downstream;
           if (current && current.alive() && current.nextHop === nextHop) {
@@ -41,7 +41,8 @@ export function monitorRequest(monitor: MonitorServer, watch: WatchDownstream): 
           call.entry.downstream?.stop();
           call.entry.downstream = undefined;
           const conn = requestLens.get(req);
-          monitor.send({ type: ConnectionEventType.UPDATE, connections: { [conn.id]: { ...conn, state: State.DOWN } } });
+          const nextHop = call.route?.nextHop ?? call.entry.route?.nextHop;
+          monitor.send({ type: ConnectionEventType.UPDATE, connections: { [conn.id]: { ...conn, state: State.DOWN } } }, nextHop);
         },
       }),
     );
@@ -50,11 +51,13 @@ export function monitorRequest(monitor: MonitorServer, watch: WatchDownstream): 
 
 export function monitorClose(monitor: MonitorServer): Element<Connection, Empty> {
   return named("monitor-events", next => (conn, ctx) => {
-    const entry = ctx.get(callState)?.entry;
-    if (!entry) return next(conn, ctx);
+    const call = ctx.get(callState);
+    const entry = call?.entry;
+    if (!call || !entry) return next(conn, ctx);
     entry.downstream?.stop();
     entry.downstream = undefined;
-    const deleted = () => monitor.send({ type: ConnectionEventType.DELETE, connections: { [conn.id]: conn } });
+    const deleted = () =>
+      monitor.send({ type: ConnectionEventType.DELETE, connections: { [conn.id]: conn } }, call.route?.nextHop ?? call.stored?.nextHop ?? entry.route?.nextHop);
     return next(conn, ctx).pipe(tap({ next: deleted, error: deleted }));
   });
 }

@@ -3,7 +3,8 @@
  * this proxy carries, in our frame and keyed by our segment id, and the subscribers asking about
  * them. A subscriber gets INITIAL_STATE_TRANSFER at once (even if empty) with what its selector
  * matches, then every later UPDATE / DELETE that concerns a matching connection. An event that
- * matches completely is handed to every subscriber as the same object (encoded once).
+ * matches completely is handed to every subscriber as the same object (encoded once). Every UPDATE /
+ * DELETE it is told is also handed to `record` with the next hop it concerns (the event log).
  */
 import { Observable, type Subscriber } from "rxjs";
 import type { Handler } from "../../../pipeline/element.js";
@@ -12,8 +13,8 @@ import { type Connection, type ConnectionEvent, ConnectionEventType, type Monito
 import { filterConnections } from "./monitor-selector.js";
 
 export interface MonitorServer {
-  /** Records an UPDATE or DELETE and tells the subscribers it concerns. */
-  send(event: ConnectionEvent): void;
+  /** Records an UPDATE or DELETE and tells the subscribers it concerns; `peer`: the next hop it is about ("" if none). */
+  send(event: ConnectionEvent, peer?: string): void;
   monitorConnections: Handler<MonitorScopeSelector, ConnectionEvent>;
   /** The connections as the monitor knows them now. */
   connections(): ReadonlyMap<string, Connection>;
@@ -22,12 +23,15 @@ export interface MonitorServer {
   close(): void;
 }
 
-export function createMonitorServer(): MonitorServer {
+/** Where sent events are recorded (after the subscribers have been told). */
+export type RecordEvent = (event: ConnectionEvent, peer: string) => void;
+
+export function createMonitorServer(record?: RecordEvent): MonitorServer {
   const connections = new Map<string, Connection>();
   const subscribers = new Map<Subscriber<ConnectionEvent>, MonitorScopeSelector>();
 
   return {
-    send(event) {
+    send(event, peer = "") {
       if (event.type === ConnectionEventType.INITIAL_STATE_TRANSFER) return;
       for (const conn of Object.values(event.connections)) {
         if (event.type === ConnectionEventType.DELETE) connections.delete(conn.id);
@@ -40,6 +44,7 @@ export function createMonitorServer(): MonitorServer {
         if (count === total && count > 0) subscriber.next(event);
         else if (count > 0) subscriber.next({ type: event.type, connections: matching });
       }
+      record?.(event, peer);
     },
     monitorConnections: selector =>
       new Observable<ConnectionEvent>(subscriber => {

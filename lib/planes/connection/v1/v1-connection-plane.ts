@@ -5,7 +5,8 @@
  *   Request: deadline → update-path → begin → update-token → expiry → monitor-events → route
  *            → swap-ip-server → cluster-info → swap-ip-client → forward
  *   Close:   deadline → update-path → begin → update-token → expiry → monitor-events → route → forward
- *   MonitorConnections: the monitor server (initial state, then our own and relayed events)
+ *   MonitorConnections: the monitor server (initial state, then our own and relayed events; each
+ *   UPDATE / DELETE is recorded in the event log with its next hop)
  *
  * The part of Close after begin is also run from inside: when a connection expires and when a
  * reselect replaces it. Per-connection state lives in the connection table (connection-table.ts).
@@ -36,6 +37,7 @@ import { clusterInfoLabels } from "./cluster-info.js";
 import { type MonitorServer, createMonitorServer } from "./monitor-server.js";
 import { downstreamWatcher } from "./downstream-monitor.js";
 import { closeLens, requestLens } from "./lens.js";
+import { createEventRecorder } from "../../record-events.js";
 
 export interface V1ConnectionPlane {
   request: Handler<NetworkServiceRequest, Connection>;
@@ -59,7 +61,8 @@ export function createV1ConnectionPlane(deps: PlaneDeps, options: V1ConnectionPl
   const tokens = options.tokens ?? createHs256TokenGenerator({ lifetimeMs: config.maxTokenLifetimeMs });
   const routeDeps = { routes, discovery: options.discovery ?? registryNseDiscovery(upstream, config.registryUrl), selfUrl: publicUrl };
   const table = createConnectionTable();
-  const monitor = createMonitorServer();
+  const recorder = createEventRecorder(deps.events, log);
+  const monitor = createMonitorServer((event, peer) => recorder.record(event, peer));
   const tokenMetadata = () => {
     const own = tokens.issue();
     return new Map([
@@ -67,7 +70,7 @@ export function createV1ConnectionPlane(deps: PlaneDeps, options: V1ConnectionPl
       [TOKEN_EXPIRES_METADATA, formatRfc3339Nano(own.expires)],
     ]);
   };
-  const watch = downstreamWatcher(upstream, event => monitor.send(event), tokenMetadata);
+  const watch = downstreamWatcher(upstream, (event, nextHop) => monitor.send(event, nextHop), tokenMetadata);
 
   const closeInner = chain<Connection, Empty>(
     updateToken(tokens, closeLens),
@@ -106,6 +109,7 @@ export function createV1ConnectionPlane(deps: PlaneDeps, options: V1ConnectionPl
     shutdown() {
       table.clear();
       monitor.close();
+      recorder.close();
     },
   };
 }
