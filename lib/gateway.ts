@@ -72,7 +72,7 @@ export async function startGateway(config: Config, options: GatewayOptions = {})
   });
   let server;
   try {
-    server = await startGatewayServer(proxy, { ...config, v1ListenAddress: v1Listen });
+    server = await startGatewayServer(proxy, { ...config, v1ListenAddress: v1Listen }, log);
   } catch (error: unknown) {
     proxy.close();
     nodeWatch?.close();

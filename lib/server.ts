@@ -1,13 +1,18 @@
 /**
- * Mounts the proxy's planes on one grpc-js server bound to both listeners (the seed's 5006 and 5005),
- * so every service answers on each port. This and transport/ are the only places that know grpc-js.
+ * Mounts the proxy's planes on grpc-js servers: the seed's services on both seed listeners (5006 and
+ * 5005, every service on each port), the v1 services on NSM_LISTEN_ON. This and transport/ are the
+ * only places that know grpc-js.
  */
 import { Server, ServerCredentials, type ServiceDefinition, type UntypedServiceImplementation } from "@grpc/grpc-js";
 import type { Config } from "./config.js";
+import { Code, ProxyError } from "./pipeline/errors.js";
 import { bindAddress } from "./domains/address.js";
 import type { Proxy } from "./proxy.js";
 import { serveBidiStream, serveServerStream, serveUnary } from "./transport/grpc/server-bridge.js";
 import { withEncodeOnce } from "./transport/grpc/encode-once.js";
+import { type BridgeOptions, createOpenStreams } from "./transport/grpc/bridge-options.js";
+import { createFailureLog } from "./failure-log.js";
+import type { Logger } from "./log.js";
 import { NetworkServiceService } from "../generated/nsm/networkservice.js";
 import { MonitorConnectionService } from "../generated/nsm/connection.js";
 import { HealthService } from "../generated/nsm/health.js";
@@ -20,7 +25,7 @@ export interface GatewayServer {
   readonly server: Server;
   /** Bound ports in listen order: [seed connection plane, seed registry plane, v1]; 0 becomes a real port. */
   readonly ports: readonly number[];
-  /** Stops accepting calls, waits up to `graceMs` for calls in flight, then cuts the rest. */
+  /** Ends open streams with UNAVAILABLE, waits up to `graceMs` for unary calls in flight, then cuts the rest. */
   shutdown(graceMs?: number): Promise<void>;
 }
 
@@ -33,35 +38,35 @@ export function serverOptions(config: Pick<Config, "maxMessageBytes" | "maxConcu
 }
 
 /** Every service of the proxy, each with its handlers: the one list of what the gateway serves. */
-export function services(proxy: Proxy): [ServiceDefinition, UntypedServiceImplementation][] {
+export function services(proxy: Proxy, b: BridgeOptions = {}): [ServiceDefinition, UntypedServiceImplementation][] {
   return [
-    [NetworkServiceService, { request: serveUnary(proxy.connection.request), close: serveUnary(proxy.connection.close) }],
-    [withEncodeOnce(MonitorConnectionService), { monitorConnections: serveServerStream(proxy.monitor.monitorConnections) }],
-    [NetworkServiceDiscoveryService, { findNetworkService: serveUnary(proxy.registry.findNetworkService) }],
+    [NetworkServiceService, { request: serveUnary(proxy.connection.request, b), close: serveUnary(proxy.connection.close, b) }],
+    [withEncodeOnce(MonitorConnectionService), { monitorConnections: serveServerStream(proxy.monitor.monitorConnections, b) }],
+    [NetworkServiceDiscoveryService, { findNetworkService: serveUnary(proxy.registry.findNetworkService, b) }],
     [
       SeedRegistryService,
       {
-        registerNse: serveUnary(proxy.registry.registerNSE),
-        bulkRegisterNse: serveBidiStream(proxy.registry.bulkRegisterNSE),
-        removeNse: serveUnary(proxy.registry.removeNSE),
+        registerNse: serveUnary(proxy.registry.registerNSE, b),
+        bulkRegisterNse: serveBidiStream(proxy.registry.bulkRegisterNSE, b),
+        removeNse: serveUnary(proxy.registry.removeNSE, b),
       },
     ],
-    [ClusterInfoService, { getNodeIpConfiguration: serveUnary(proxy.registry.getNodeIPConfiguration) }],
-    [HealthService, { check: serveUnary(proxy.health.check), watch: serveServerStream(proxy.health.watch) }],
-    [EventsService, { read: serveServerStream(proxy.admin.readEvents) }],
+    [ClusterInfoService, { getNodeIpConfiguration: serveUnary(proxy.registry.getNodeIPConfiguration, b) }],
+    [HealthService, { check: serveUnary(proxy.health.check, b), watch: serveServerStream(proxy.health.watch, b) }],
+    [EventsService, { read: serveServerStream(proxy.admin.readEvents, b) }],
   ];
 }
 
 /** The v1 listener's services: what NSM v1's nsmgr-proxy serves on its one port. */
-export function v1Services(proxy: Proxy): [ServiceDefinition, UntypedServiceImplementation][] {
+export function v1Services(proxy: Proxy, b: BridgeOptions = {}): [ServiceDefinition, UntypedServiceImplementation][] {
   const { connection, registry } = proxy.v1;
   return [
-    [NetworkServiceService, { request: serveUnary(connection.request), close: serveUnary(connection.close) }],
-    [withEncodeOnce(MonitorConnectionService), { monitorConnections: serveServerStream(connection.monitorConnections) }],
-    [V1RegistryService, { register: serveUnary(registry.nsRegister), find: serveServerStream(registry.nsFind), unregister: serveUnary(registry.nsUnregister) }],
-    [NetworkServiceEndpointRegistryService, { register: serveUnary(registry.nseRegister), find: serveServerStream(registry.nseFind), unregister: serveUnary(registry.nseUnregister) }],
-    [HealthService, { check: serveUnary(proxy.health.check), watch: serveServerStream(proxy.health.watch) }],
-    [EventsService, { read: serveServerStream(proxy.admin.readEvents) }],
+    [NetworkServiceService, { request: serveUnary(connection.request, b), close: serveUnary(connection.close, b) }],
+    [withEncodeOnce(MonitorConnectionService), { monitorConnections: serveServerStream(connection.monitorConnections, b) }],
+    [V1RegistryService, { register: serveUnary(registry.nsRegister, b), find: serveServerStream(registry.nsFind, b), unregister: serveUnary(registry.nsUnregister, b) }],
+    [NetworkServiceEndpointRegistryService, { register: serveUnary(registry.nseRegister, b), find: serveServerStream(registry.nseFind, b), unregister: serveUnary(registry.nseUnregister, b) }],
+    [HealthService, { check: serveUnary(proxy.health.check, b), watch: serveServerStream(proxy.health.watch, b) }],
+    [EventsService, { read: serveServerStream(proxy.admin.readEvents, b) }],
   ];
 }
 
@@ -70,13 +75,15 @@ export function v1Services(proxy: Proxy): [ServiceDefinition, UntypedServiceImpl
  * (/networkservice.NetworkService/Request...): the seed server on its two listeners, the v1 server on
  * NSM_LISTEN_ON.
  */
-export async function startGatewayServer(proxy: Proxy, config: Config): Promise<GatewayServer> {
+export async function startGatewayServer(proxy: Proxy, config: Config, log?: Logger): Promise<GatewayServer> {
+  const streams = createOpenStreams();
+  const bridge: BridgeOptions = { streams, ...(log ? { onFailure: createFailureLog(log) } : {}) };
   // The event log holds connection ids, IPs and labels: an operator may keep it off the listeners.
   const wanted = ([definition]: [ServiceDefinition, UntypedServiceImplementation]) => config.adminEvents || definition !== EventsService;
   const seed = new Server(serverOptions(config));
-  for (const [definition, implementation] of services(proxy).filter(wanted)) seed.addService(definition, implementation);
+  for (const [definition, implementation] of services(proxy, bridge).filter(wanted)) seed.addService(definition, implementation);
   const v1 = new Server(serverOptions(config));
-  for (const [definition, implementation] of v1Services(proxy).filter(wanted)) v1.addService(definition, implementation);
+  for (const [definition, implementation] of v1Services(proxy, bridge).filter(wanted)) v1.addService(definition, implementation);
   const ports: number[] = [];
   try {
     for (const listen of [config.apiAddress, config.registryAddress]) ports.push(await bind(seed, bindAddress(listen)));
@@ -90,6 +97,8 @@ export async function startGatewayServer(proxy: Proxy, config: Config): Promise<
     server: seed,
     ports,
     shutdown: async graceMs => {
+      // Streams never end by themselves: end them now so peers heal at once; unary calls get the grace.
+      streams.endAll(new ProxyError(Code.UNAVAILABLE, "pnsmgr is shutting down"));
       await Promise.all([shutdown(seed, graceMs ?? 5000), shutdown(v1, graceMs ?? 5000)]);
     },
   };

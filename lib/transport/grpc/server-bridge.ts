@@ -19,6 +19,7 @@ import { type CallContext, createCallContext, sendReady } from "../../pipeline/c
 import type { Handler } from "../../pipeline/element.js";
 import { Code, ProxyError } from "../../pipeline/errors.js";
 import { toServiceError, toStatus } from "./status.js";
+import type { BridgeOptions } from "./bridge-options.js";
 
 type AnyServerCall = ServerUnaryCall<unknown, unknown> | ServerWritableStream<unknown, unknown> | ServerDuplexStream<unknown, unknown>;
 
@@ -31,7 +32,7 @@ export function contextOf(call: AnyServerCall): CallContext {
   });
 }
 
-export function serveUnary<Req, Res>(handler: Handler<Req, Res>): handleUnaryCall<Req, Res> {
+export function serveUnary<Req, Res>(handler: Handler<Req, Res>, options: BridgeOptions = {}): handleUnaryCall<Req, Res> {
   return (call: ServerUnaryCall<Req, Res>, callback: sendUnaryData<Res>) => {
     const ctx = contextOf(call as AnyServerCall);
     let answered = false;
@@ -39,7 +40,10 @@ export function serveUnary<Req, Res>(handler: Handler<Req, Res>): handleUnaryCal
       if (answered) return;
       answered = true;
       if (error === null) callback(null, value);
-      else callback(toServiceError(error));
+      else {
+        options.onFailure?.(ctx.method, ProxyError.from(error));
+        callback(toServiceError(error));
+      }
     };
     const subscription = handler(call.request, ctx)
       .pipe(take(1))
@@ -60,24 +64,33 @@ export function serveUnary<Req, Res>(handler: Handler<Req, Res>): handleUnaryCal
  */
 export const MAX_QUEUED_MESSAGES = 10_000;
 
-export function serveServerStream<Req, Res>(handler: Handler<Req, Res>, maxQueued = MAX_QUEUED_MESSAGES): handleServerStreamingCall<Req, Res> {
+export function serveServerStream<Req, Res>(handler: Handler<Req, Res>, options: BridgeOptions = {}): handleServerStreamingCall<Req, Res> {
+  const maxQueued = options.maxQueued ?? MAX_QUEUED_MESSAGES;
   return (call: ServerWritableStream<Req, Res>) => {
     const ctx = contextOf(call as AnyServerCall).with(sendReady, () => drained(call));
     const subscription = new Subscription();
+    const fail = (error: unknown) => {
+      subscription.unsubscribe();
+      const e = ProxyError.from(error);
+      options.onFailure?.(ctx.method, e);
+      call.emit("error", toStatus(e));
+    };
+    const unregister = options.streams?.add(fail);
+    subscription.add(() => unregister?.());
     subscription.add(
       handler(call.request, ctx).subscribe({
         next: value => {
           if (call.writableLength >= maxQueued) {
-            subscription.unsubscribe();
-            call.emit("error", toStatus(new ProxyError(Code.RESOURCE_EXHAUSTED, `${ctx.method}: caller reads too slowly (${maxQueued} messages queued)`)));
+            fail(new ProxyError(Code.RESOURCE_EXHAUSTED, `${ctx.method}: caller reads too slowly (${maxQueued} messages queued)`));
             return;
           }
           call.write(value);
         },
-        error: (error: unknown) => {
-          call.emit("error", toStatus(error));
+        error: fail,
+        complete: () => {
+          subscription.unsubscribe();
+          call.end();
         },
-        complete: () => call.end(),
       }),
     );
     call.on("cancelled", () => subscription.unsubscribe());
@@ -85,22 +98,35 @@ export function serveServerStream<Req, Res>(handler: Handler<Req, Res>, maxQueue
 }
 
 /** A bidi call's handler receives the caller's messages as an Observable that ends when the caller half-closes. */
-export function serveBidiStream<Req, Res>(handler: Handler<Observable<Req>, Res>): handleBidiStreamingCall<Req, Res> {
+export function serveBidiStream<Req, Res>(handler: Handler<Observable<Req>, Res>, options: BridgeOptions = {}): handleBidiStreamingCall<Req, Res> {
   return (call: ServerDuplexStream<Req, Res>) => {
     const ctx = contextOf(call as AnyServerCall);
     const requests = new Subject<Req>();
     call.on("data", (message: Req) => requests.next(message));
     call.on("end", () => requests.complete());
     call.on("error", (error: unknown) => requests.error(ProxyError.from(error, Code.CANCELLED)));
-    const subscription = handler(requests.asObservable(), ctx).subscribe({
-      next: value => {
-        call.write(value);
-      },
-      error: (error: unknown) => {
-        call.emit("error", toStatus(error));
-      },
-      complete: () => call.end(),
-    });
+    const subscription = new Subscription();
+    const fail = (error: unknown) => {
+      subscription.unsubscribe();
+      requests.complete();
+      const e = ProxyError.from(error);
+      options.onFailure?.(ctx.method, e);
+      call.emit("error", toStatus(e));
+    };
+    const unregister = options.streams?.add(fail);
+    subscription.add(() => unregister?.());
+    subscription.add(
+      handler(requests.asObservable(), ctx).subscribe({
+        next: value => {
+          call.write(value);
+        },
+        error: fail,
+        complete: () => {
+          subscription.unsubscribe();
+          call.end();
+        },
+      }),
+    );
     call.on("cancelled", () => {
       subscription.unsubscribe();
       requests.complete();

@@ -12,7 +12,7 @@ test.serial("a stream whose caller does not read is ended with RESOURCE_EXHAUSTE
   const big = "x".repeat(16 * 1024);
   const handler = () =>
     range(0, 5000).pipe(map((i): ConnectionEvent => ({ type: ConnectionEventType.UPDATE, connections: { [String(i)]: { id: String(i), networkService: big, mechanism: undefined, context: undefined, labels: {}, path: undefined, networkServiceEndpointName: "", payload: "", state: 0 } } })));
-  const server = await startTestServer([[MonitorConnectionService, { monitorConnections: serveServerStream(handler, 50) }]]);
+  const server = await startTestServer([[MonitorConnectionService, { monitorConnections: serveServerStream(handler, { maxQueued: 50 }) }]]);
   const client = new Client(server.address, credentials.createInsecure());
   t.teardown(() => client.close());
   const m = MonitorConnectionService.monitorConnections;
