@@ -29,7 +29,7 @@
  */
 import { createHash } from "node:crypto";
 import { Observable, type Subscriber } from "rxjs";
-import { Redis, type RedisOptions } from "ioredis";
+import { type ChainableCommander, Redis, type RedisOptions } from "ioredis";
 import { Code, ProxyError, unavailable } from "../pipeline/errors.js";
 import { silentLogger, type Logger } from "../log.js";
 import type { ConnectionRecord, ConnectionStore } from "./connection-store.js";
@@ -178,31 +178,38 @@ export async function createRedisStateStore(options: RedisStateOptions, deps: Re
     }
   }
 
-  /** A write on the durable connection, acknowledged once `waitReplicas` replicas have it. */
-  async function durableWrite(what: string, write: (client: Redis) => Promise<unknown>): Promise<void> {
-    if (!durable) return void (await guard(what, () => write(main)));
+  /**
+   * A connection-record write. With waitReplicas, the write and its WAIT go in one pipeline: one
+   * round trip, and the write is acknowledged only once that many replicas have it.
+   */
+  async function durableWrite(what: string, add: (pipeline: ChainableCommander) => ChainableCommander): Promise<void> {
+    const client = durable ?? main;
     await guard(
       what,
       async () => {
-        await write(durable);
-        const acked = await durable.wait(options.waitReplicas, options.waitTimeoutMs);
+        const pipeline = add(client.pipeline());
+        if (durable) pipeline.wait(options.waitReplicas, options.waitTimeoutMs);
+        const results = (await pipeline.exec()) ?? [];
+        for (const [error] of results) if (error) throw error;
+        if (!durable) return;
+        const acked = Number(results.at(-1)?.[1] ?? 0);
         if (acked < options.waitReplicas) {
           throw new Error(
             `only ${acked} of ${options.waitReplicas} replica(s) acknowledged within ${options.waitTimeoutMs} ms (the write is on the master but may be lost on failover)`,
           );
         }
       },
-      durable,
+      client,
     );
   }
 
   const connections: ConnectionStore = {
-    put: record => durableWrite(`put connection ${record.id}`, client => client.hset(key.connections, record.id, JSON.stringify(record))),
+    put: record => durableWrite(`put connection ${record.id}`, p => p.hset(key.connections, record.id, JSON.stringify(record))),
     async get(id) {
       const json = await guard(`get connection ${id}`, () => main.hget(key.connections, id));
       return json === null ? undefined : parseRecord(json, id);
     },
-    delete: id => durableWrite(`delete connection ${id}`, client => client.hdel(key.connections, id)),
+    delete: id => durableWrite(`delete connection ${id}`, p => p.hdel(key.connections, id)),
     async list() {
       const all = await guard("list connections", () => main.hgetall(key.connections));
       return Object.entries(all).map(([id, json]) => parseRecord(json, id));

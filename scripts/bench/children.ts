@@ -91,22 +91,27 @@ export async function startFakeRemote(): Promise<FakeRemoteProcess> {
 
 export interface GatewayProcess extends ChildHandle {
   readonly apiAddress: string;
+  /** The state store it reports: "memory", "redis 127.0.0.1:PORT", ... */
+  readonly store: string;
 }
 
 /** The caller's environment without pnsmgr's own settings: the bench's run must not depend on the shell it was started from. */
 function cleanEnv(): NodeJS.ProcessEnv {
-  return Object.fromEntries(Object.entries(process.env).filter(([key]) => !/^(PNSMGR_|NSM_|NSMRS_|PROXY_NSMD_|NODE_NAME$)/.test(key)));
+  return Object.fromEntries(Object.entries(process.env).filter(([key]) => !/^(PNSMGR_|NSM_|NSMRS_|PROXY_NSMD_|NODE_NAME$|REDIS_URL$)/.test(key)));
 }
 
-/** Starts pnsmgr as a child and reads its listen address from the "pnsmgr serving" log line on stderr. */
-export async function startGatewayProcess(env: Record<string, string>, nodeArgs: string[] = []): Promise<GatewayProcess> {
+/**
+ * Starts pnsmgr as a child and reads its listen address and state store from the "pnsmgr serving"
+ * log line on stderr. `label` prefixes what it logs later.
+ */
+export async function startGatewayProcess(env: Record<string, string>, nodeArgs: string[] = [], label = "pnsmgr"): Promise<GatewayProcess> {
   const child = spawnTs("lib/main.ts", { ...cleanEnv(), ...env }, nodeArgs);
   child.stdout?.resume();
   const lines = createInterface({ input: child.stderr! });
-  const [, apiAddress] = await waitForLine(lines, child, /pnsmgr serving .*\bconnections=(\S+)/, "pnsmgr");
+  const [, apiAddress, quoted, bare] = await waitForLine(lines, child, /pnsmgr serving .*\bconnections=(\S+).*\bstore=(?:"([^"]*)"|(\S+))/, label);
   // Anything pnsmgr logs during the run (warnings, errors) is worth seeing next to the figures.
-  lines.on("line", line => process.stderr.write(`[pnsmgr] ${line}\n`));
-  return { pid: child.pid!, apiAddress: apiAddress!, stop: () => stopChild(child, 5000) };
+  lines.on("line", line => process.stderr.write(`[${label}] ${line}\n`));
+  return { pid: child.pid!, apiAddress: apiAddress!, store: quoted ?? bare ?? "", stop: () => stopChild(child, 5000) };
 }
 
 const TICKS_PER_SECOND = 100; // USER_HZ, 100 on every Linux the bench is meant for.

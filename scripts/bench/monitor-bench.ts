@@ -63,7 +63,7 @@ export async function runMonitorBench(options: MonitorBenchOptions): Promise<Sce
         timeoutMs,
       });
       const after = cpu();
-      const perDelivery = (k: keyof CpuSnapshot) => (result.deliveries > 0 ? Math.round(((after[k] - before[k]) / result.deliveries) * 1e6 * 100) / 100 : NaN);
+      const perDelivery = (k: "client" | "gateway" | "remote") => (result.deliveries > 0 ? Math.round(((after[k] - before[k]) / result.deliveries) * 1e6 * 100) / 100 : NaN);
       runs.get(scenario)?.push({
         deliveriesPerSec: result.deliveriesPerSecond,
         seconds: result.seconds,
