@@ -63,6 +63,7 @@ export async function startGateway(config: Config, options: GatewayOptions = {})
     nodes,
     log,
     connections: state.connections,
+    v1Connections: state.v1Connections,
     remoteClusterInfo: createRemoteClusterInfo(upstream, config.remotePort, log),
     routes,
     ipMap,

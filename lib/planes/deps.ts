@@ -9,6 +9,7 @@ import type { RemoteClusterInfo } from "../domains/remote-cluster-info.js";
 import type { RouteStore } from "../state/route-store.js";
 import type { IpMap } from "../nodes/ip-map.js";
 import type { EventLog } from "../state/event-log.js";
+import type { V1ConnectionStore } from "../state/v1-connection-store.js";
 
 export interface PlaneDeps {
   readonly config: Config;
@@ -22,6 +23,11 @@ export interface PlaneDeps {
   readonly connections: ConnectionStore;
   /** External IPs of remote domains' nodes (their ClusterInfo), cached. */
   readonly remoteClusterInfo: RemoteClusterInfo;
+  /**
+   * v1: connection records by our segment id, shared by the replicas (Redis). Absent or not `shared`:
+   * the v1 plane keeps its connections in process only.
+   */
+  readonly v1Connections?: V1ConnectionStore;
   /** v1: learned routes, NSE name -> next hop URL. */
   readonly routes: RouteStore;
   /** v1: the map-ip.yaml IP map (internal <-> external). */

@@ -4,6 +4,7 @@
  *
  * Key layout (prefix "pnsmgr:" by default):
  *   <prefix>connections     hash    connection id -> ConnectionRecord as JSON
+ *   <prefix>v1-connections  hash    our v1 path segment id -> V1ConnectionRecord as JSON
  *   <prefix>routes          hash    NSE name -> next hop URL
  *   <prefix>events          stream  monitor event log; fields c (connection ids, JSON), p (peer),
  *                                   t (type), d (payload, JSON), a (at, epoch ms)
@@ -17,7 +18,7 @@
  * a fraction of a second of Redis returning. With Sentinel, the failover detector follows
  * +switch-master, and a READONLY reply (talking to a demoted master) forces a reconnect.
  *
- * Durability: with waitReplicas > 0, a connection-record write (put or delete) is acknowledged only
+ * Durability: with waitReplicas > 0, a connection-record write (seed or v1, put or delete) is acknowledged only
  * after WAIT reports that many replicas have it; otherwise the call fails with UNAVAILABLE (the write
  * may still be on the master). That is what lets an acknowledged record survive the master being
  * killed and a replica promoted. The price: every record write costs a replica round trip, and while
@@ -34,6 +35,7 @@ import { Code, ProxyError, unavailable } from "../pipeline/errors.js";
 import { silentLogger, type Logger } from "../log.js";
 import type { ConnectionRecord, ConnectionStore } from "./connection-store.js";
 import type { RouteStore } from "./route-store.js";
+import { type V1ConnectionRecord, type V1ConnectionStore, STALE_V1_RECORD_MS, checkV1Record, isV1Record } from "./v1-connection-store.js";
 import {
   type EventEntry,
   type EventLog,
@@ -99,6 +101,7 @@ export async function createRedisStateStore(options: RedisStateOptions, deps: Re
   const description = describe(options);
   const key = {
     connections: `${options.prefix}connections`,
+    v1Connections: `${options.prefix}v1-connections`,
     routes: `${options.prefix}routes`,
     events: `${options.prefix}events`,
     replicas: `${options.prefix}replicas`,
@@ -216,6 +219,40 @@ export async function createRedisStateStore(options: RedisStateOptions, deps: Re
     },
   };
 
+  // v1 connection records: one round trip per write (HSET / HDEL, with its WAIT when durable), one HGET / HGETALL per read.
+  const v1Connections: V1ConnectionStore = {
+    shared: true,
+    async put(record) {
+      checkV1Record(record);
+      await durableWrite(`put v1 connection ${record.id}`, p => p.hset(key.v1Connections, record.id, JSON.stringify(record)));
+    },
+    async get(id) {
+      const json = await guard(`get v1 connection ${id}`, () => main.hget(key.v1Connections, id));
+      return json === null ? undefined : parseV1Record(json, id);
+    },
+    delete: id => durableWrite(`delete v1 connection ${id}`, p => p.hdel(key.v1Connections, id)),
+    async list(now = Date.now()) {
+      const all = await guard("list v1 connections", () => main.hgetall(key.v1Connections));
+      const live: V1ConnectionRecord[] = [];
+      const stale: string[] = [];
+      for (const [id, json] of Object.entries(all)) {
+        let record: V1ConnectionRecord;
+        try {
+          record = parseV1Record(json, id);
+        } catch (error: unknown) {
+          // One unreadable record must not hide the others; it is garbage, removed like a stale one.
+          log.warn("state store: removing an unreadable v1 connection record", { store: description, id, error: (error as Error).message });
+          stale.push(id);
+          continue;
+        }
+        if (record.expires > now) live.push(record);
+        else if (record.expires <= now - STALE_V1_RECORD_MS) stale.push(id);
+      }
+      if (stale.length > 0) await guard("remove stale v1 connections", () => main.hdel(key.v1Connections, ...stale));
+      return live;
+    },
+  };
+
   const routes: RouteStore = {
     set: (name, url) => guard(`set route ${name}`, () => main.hset(key.routes, name, url)).then(() => undefined),
     get: name => guard(`get route ${name}`, () => main.hget(key.routes, name)).then(url => url ?? undefined),
@@ -324,6 +361,7 @@ export async function createRedisStateStore(options: RedisStateOptions, deps: Re
   return {
     description,
     connections,
+    v1Connections,
     routes,
     events,
     replicas,
@@ -371,6 +409,16 @@ function parseRecord(json: string, id: string): ConnectionRecord {
     return record;
   } catch (error: unknown) {
     throw new ProxyError(Code.DATA_LOSS, `state store: connection record ${id} is not readable: ${(error as Error).message}`, { cause: error });
+  }
+}
+
+function parseV1Record(json: string, id: string): V1ConnectionRecord {
+  try {
+    const record = JSON.parse(json) as unknown;
+    if (!isV1Record(record)) throw new Error("not a v1 connection record");
+    return record;
+  } catch (error: unknown) {
+    throw new ProxyError(Code.DATA_LOSS, `state store: v1 connection record ${id} is not readable: ${(error as Error).message}`, { cause: error });
   }
 }
 

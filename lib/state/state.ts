@@ -14,11 +14,14 @@ import { type ConnectionStore, createMemoryConnectionStore } from "./connection-
 import { type EventLog, type EventLogBounds, createMemoryEventLog, defaultEventLogBounds } from "./event-log.js";
 import { type ReplicaRegistry, createMemoryReplicaRegistry } from "./replica-registry.js";
 import { type RouteStore, createMemoryRouteStore } from "./route-store.js";
+import { type V1ConnectionStore, createMemoryV1ConnectionStore } from "./v1-connection-store.js";
 
 export interface StateStore {
   /** "memory", or "redis <host:port>" / "redis sentinel <name> via <sentinels>": for logs, no secrets. */
   readonly description: string;
   readonly connections: ConnectionStore;
+  /** v1 connections by our segment id, for replicas carrying on each other's connections (used when `shared`). */
+  readonly v1Connections: V1ConnectionStore;
   readonly routes: RouteStore;
   readonly events: EventLog;
   readonly replicas: ReplicaRegistry;
@@ -136,6 +139,7 @@ export function createMemoryStateStore(options: MemoryStateStoreOptions = {}): S
   return {
     description: "memory",
     connections: createMemoryConnectionStore(),
+    v1Connections: createMemoryV1ConnectionStore(),
     routes: createMemoryRouteStore(),
     events,
     replicas: createMemoryReplicaRegistry(options.now),

@@ -9,6 +9,7 @@ import { Code, ProxyError } from "../../../lib/pipeline/errors.js";
 import type { ConnectionRecord } from "../../../lib/state/connection-store.js";
 import { type EventEntry, type EventInput, type EventLogBounds, comparePositions, positionTime } from "../../../lib/state/event-log.js";
 import type { StateStore } from "../../../lib/state/state.js";
+import { STALE_V1_RECORD_MS, type V1ConnectionRecord } from "../../../lib/state/v1-connection-store.js";
 
 export type StoreFactory = (options?: { events?: Partial<EventLogBounds> }) => Promise<StateStore>;
 
@@ -66,6 +67,40 @@ export function stateContract(name: string, factory: StoreFactory): void {
     await store.connections.delete("never-there");
     t.is(await store.connections.get("a"), undefined);
     t.deepEqual(await store.connections.list(), [b]);
+  });
+
+  // ---- v1 connection records ----
+
+  test(`${name}: v1 connection records: put, get, overwrite, delete; list gives the live ones and drops long-expired ones`, async t => {
+    const store = await open(t);
+    const now = Date.now();
+    const v1 = (id: string, expires: number, extra: Partial<V1ConnectionRecord> = {}): V1ConnectionRecord => ({
+      id,
+      connection: { id, path: { index: 3, pathSegments: [{ name: "proxy-1", id }] }, labels: { a: "b" } },
+      route: { nextHop: "127.0.0.1:5004", networkServiceEndpointName: "nse@domain-2", networkService: "ns@domain-2", via: "learned" },
+      expires,
+      stamp: `stamp-${id}`,
+      updatedAt: now,
+      ...extra,
+    });
+    t.is(await store.v1Connections.get("nope"), undefined);
+    t.deepEqual(await store.v1Connections.list(now), []);
+    const live = v1("live", now + 60_000);
+    const expired = v1("expired", now - 1000);
+    const stale = v1("stale", now - STALE_V1_RECORD_MS - 1000);
+    for (const r of [live, expired, stale]) await store.v1Connections.put(r);
+    t.deepEqual(await store.v1Connections.get("live"), live);
+    t.deepEqual(await store.v1Connections.get("expired"), expired, "get gives expired records too");
+    t.deepEqual(await store.v1Connections.list(now), [live]);
+    t.is(await store.v1Connections.get("stale"), undefined, "list removed the long-expired record");
+    t.deepEqual(await store.v1Connections.get("expired"), expired, "a recently expired record is kept");
+    const refreshed = { ...live, stamp: "another", expires: now + 120_000 };
+    await store.v1Connections.put(refreshed);
+    t.deepEqual(await store.v1Connections.get("live"), refreshed);
+    await store.v1Connections.delete("live");
+    await store.v1Connections.delete("never-there");
+    t.is(await store.v1Connections.get("live"), undefined);
+    await t.throwsAsync(store.v1Connections.put({ ...live, id: "" }), { instanceOf: ProxyError });
   });
 
   // ---- routes ----

@@ -6,8 +6,13 @@
  * connection. A Close of an established entry is sent with the stored connection along the stored
  * route and then forgets the entry; a Close of an unknown id (e.g. after a restart) still goes
  * downstream, routed afresh.
+ *
+ * With shared state (`adopt`), an id this replica does not know may be one another replica carries:
+ * a Close of it, and a Request that brings our segment id with it (a refresh), first load that
+ * replica's record into a new entry (an entry established elsewhere); a store that cannot be read
+ * fails the call.
  */
-import { EMPTY, catchError, concat, defer, finalize, ignoreElements, map, of, tap, type Observable } from "rxjs";
+import { EMPTY, catchError, concat, defer, finalize, ignoreElements, map, of, switchMap, tap, type Observable } from "rxjs";
 import { named, type Element, type Handler } from "../../../pipeline/element.js";
 import type { CallContext } from "../../../pipeline/context.js";
 import type { Logger } from "../../../log.js";
@@ -15,6 +20,7 @@ import { type Connection, State } from "../../../../generated/nsm/connection.js"
 import type { NetworkServiceRequest } from "../../../../generated/nsm/networkservice.js";
 import type { Empty } from "../../../../generated/nsm/google/protobuf/empty.js";
 import { type CallState, type ConnectionEntry, type ConnectionTable, callState } from "./connection-table.js";
+import { segmentIdReused } from "./update-path.js";
 
 /** Runs the Close part of the chain (after begin) for an established entry, with its stored connection and route. */
 export type CloseEntry = (entry: ConnectionEntry, ctx: CallContext) => Observable<Empty>;
@@ -28,37 +34,23 @@ export function closeEntryWith(closeInner: Handler<Connection, Empty>): CloseEnt
   };
 }
 
-export function beginRequest(table: ConnectionTable, closeEntry: CloseEntry, log: Logger): Element<NetworkServiceRequest, Connection> {
+/**
+ * Loads what another replica recorded about the entry's connection into the (new) entry, making it
+ * established there; resolves false when there is no live record.
+ */
+export type AdoptRecord = (entry: ConnectionEntry) => Promise<boolean>;
+
+export function beginRequest(table: ConnectionTable, closeEntry: CloseEntry, log: Logger, adopt?: AdoptRecord): Element<NetworkServiceRequest, Connection> {
   return named("begin", next => (req, ctx) => {
     const id = req.connection?.id ?? "";
     if (id === "") throw new Error("begin before update-path: the connection has no id");
+    const load = adopt !== undefined && ctx.get(segmentIdReused) === true;
     const attempt = (): Observable<Connection> => {
       const entry = table.getOrCreate(id);
       return entry.executor.run(() => {
         if (table.get(id) !== entry) return attempt();
-        const reselect =
-          entry.state === "established" && req.connection?.state === State.RESELECT_REQUESTED
-            ? defer(() => closeEntry(entry, ctx)).pipe(
-                catchError((error: unknown) => {
-                  log.warn("v1: closing the old connection on reselect failed", { id, error: String(error) });
-                  return EMPTY;
-                }),
-                ignoreElements(),
-                tap({ complete: () => (entry.state = "closed") }),
-              )
-            : EMPTY;
-        const call: CallState = { entry };
-        return concat(
-          reselect,
-          defer(() => next(req, ctx.with(callState, call))),
-        ).pipe(
-          map(conn => ({ ...conn, state: State.UP })),
-          tap(conn => {
-            entry.state = "established";
-            entry.request = req;
-            entry.returned = conn;
-            entry.route = call.route;
-          }),
+        const loaded = load && entry.state === "new" ? defer(() => adopt(entry)).pipe(ignoreElements()) : EMPTY;
+        return concat(loaded, defer(() => run(entry))).pipe(
           // Failed, or cancelled by the caller, before it was ever established: forget it.
           finalize(() => {
             if (entry.state !== "established") table.delete(entry);
@@ -66,18 +58,60 @@ export function beginRequest(table: ConnectionTable, closeEntry: CloseEntry, log
         );
       });
     };
+    const run = (entry: ConnectionEntry): Observable<Connection> => {
+      const reselect =
+        entry.state === "established" && req.connection?.state === State.RESELECT_REQUESTED
+          ? defer(() => closeEntry(entry, ctx)).pipe(
+              catchError((error: unknown) => {
+                log.warn("v1: closing the old connection on reselect failed", { id, error: String(error) });
+                return EMPTY;
+              }),
+              ignoreElements(),
+              tap({ complete: () => (entry.state = "closed") }),
+            )
+          : EMPTY;
+      const call: CallState = { entry };
+      return concat(
+        reselect,
+        defer(() => next(req, ctx.with(callState, call))),
+      ).pipe(
+        map(conn => ({ ...conn, state: State.UP })),
+        tap(conn => {
+          entry.state = "established";
+          entry.request = req;
+          entry.returned = conn;
+          entry.route = call.route;
+          entry.stamp = call.stamp;
+        }),
+      );
+    };
     return attempt();
   });
 }
 
-export function beginClose(table: ConnectionTable): Element<Connection, Empty> {
+export function beginClose(table: ConnectionTable, adopt?: AdoptRecord): Element<Connection, Empty> {
   return named("begin", next => (conn, ctx) => {
-    const entry = table.get(conn.id);
-    if (!entry) return next(conn, ctx.with(callState, { entry: undefined }));
+    const unknown = () => next(conn, ctx.with(callState, { entry: undefined }));
+    const known = table.get(conn.id);
+    if (!known && !adopt) return unknown();
+    const entry = known ?? table.getOrCreate(conn.id);
     return entry.executor.run(() => {
-      if (table.get(conn.id) !== entry || entry.state !== "established" || !entry.returned) return of({});
-      const call: CallState = { entry, stored: entry.route };
-      return next(entry.returned, ctx.with(callState, call)).pipe(tap({ next: () => table.delete(entry), error: () => table.delete(entry) }));
+      if (table.get(conn.id) !== entry) return of({});
+      const loaded = adopt && entry.state === "new" && !known ? defer(() => adopt(entry)) : of(true);
+      return loaded.pipe(
+        finalize(() => {
+          if (entry.state === "new" && !known) table.delete(entry);
+        }),
+        switchMap(() => {
+          if (entry.state === "new" && !known) {
+            table.delete(entry);
+            return unknown();
+          }
+          if (table.get(conn.id) !== entry || entry.state !== "established" || !entry.returned) return of({});
+          const call: CallState = { entry, stored: entry.route };
+          return next(entry.returned, ctx.with(callState, call)).pipe(tap({ next: () => table.delete(entry), error: () => table.delete(entry) }));
+        }),
+      );
     });
   });
 }

@@ -34,6 +34,11 @@ export interface ConnectionEntry {
   request?: NetworkServiceRequest;
   returned?: Connection;
   route?: Route;
+  /**
+   * Shared state only: the stamp of the connection record this replica wrote with its last successful
+   * Request; undefined when another replica wrote the record we know (see shared-connections.ts).
+   */
+  stamp?: string;
   expiryTimer?: NodeJS.Timeout;
   downstream?: Releasable & { readonly nextHop: string; alive(): boolean; update(conn: Connection): void };
 }
@@ -46,6 +51,8 @@ export interface CallState {
   readonly entry: ConnectionEntry | undefined;
   readonly stored?: Route;
   route?: Route;
+  /** Shared state only: the stamp of the connection record this call wrote. */
+  stamp?: string;
 }
 export const callState = contextKey<CallState>("v1-call-state");
 

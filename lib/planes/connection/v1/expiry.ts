@@ -28,6 +28,17 @@ export function expiryDelay(expires: number, requestTimeoutMs: number, now: numb
   return Math.max(remaining / 2, remaining - requestTimeoutMs);
 }
 
+/** (Re)sets the entry's expiry timer to call `onExpire` after `delayMs`. */
+export function armExpiry(entry: ConnectionEntry, delayMs: number, onExpire: (entry: ConnectionEntry) => void): void {
+  clearTimeout(entry.expiryTimer);
+  const timer = setTimeout(() => {
+    if (entry.expiryTimer === timer) entry.expiryTimer = undefined;
+    onExpire(entry);
+  }, delayMs);
+  timer.unref();
+  entry.expiryTimer = timer;
+}
+
 export function expiryRequest(options: ExpiryOptions): Element<NetworkServiceRequest, Connection> {
   const now = options.now ?? Date.now;
   return named("expiry", next => (req, ctx) => {
@@ -41,14 +52,7 @@ export function expiryRequest(options: ExpiryOptions): Element<NetworkServiceReq
     return next(req, ctx).pipe(
       tap(() => {
         const entry = ctx.get(callState)?.entry;
-        if (!entry) return;
-        clearTimeout(entry.expiryTimer);
-        const timer = setTimeout(() => {
-          if (entry.expiryTimer === timer) entry.expiryTimer = undefined;
-          options.onExpire(entry);
-        }, expiryDelay(expires, requestTimeout, now()));
-        timer.unref();
-        entry.expiryTimer = timer;
+        if (entry) armExpiry(entry, expiryDelay(expires, requestTimeout, now()), options.onExpire);
       }),
     );
   });

@@ -5,6 +5,11 @@
  * matches, then every later UPDATE / DELETE that concerns a matching connection. An event that
  * matches completely is handed to every subscriber as the same object (encoded once). Every UPDATE /
  * DELETE it is told is also handed to `record` with the next hop it concerns (the event log).
+ *
+ * With `shared` (replicas sharing a state store), a subscriber's initial state also holds the
+ * connections other replicas carry that its selector matches: they are loaded first (the events sent
+ * meanwhile are held back and follow the initial state), kept as known from then on, and a store that
+ * cannot be read ends the stream with UNAVAILABLE.
  */
 import { Observable, type Subscriber } from "rxjs";
 import type { Handler } from "../../../pipeline/element.js";
@@ -13,8 +18,11 @@ import { type Connection, type ConnectionEvent, ConnectionEventType, type Monito
 import { filterConnections } from "./monitor-selector.js";
 
 export interface MonitorServer {
-  /** Records an UPDATE or DELETE and tells the subscribers it concerns; `peer`: the next hop it is about ("" if none). */
-  send(event: ConnectionEvent, peer?: string): void;
+  /**
+   * Records an UPDATE or DELETE and tells the subscribers it concerns; `peer`: the next hop it is
+   * about ("" if none); `options.record: false` keeps it out of the event log.
+   */
+  send(event: ConnectionEvent, peer?: string, options?: { readonly record?: boolean }): void;
   monitorConnections: Handler<MonitorScopeSelector, ConnectionEvent>;
   /** The connections as the monitor knows them now. */
   connections(): ReadonlyMap<string, Connection>;
@@ -26,30 +34,61 @@ export interface MonitorServer {
 /** Where sent events are recorded (after the subscribers have been told). */
 export type RecordEvent = (event: ConnectionEvent, peer: string) => void;
 
-export function createMonitorServer(record?: RecordEvent): MonitorServer {
+/** Connections other replicas carry that match a new subscriber's selector (in our frame). */
+export type SharedConnections = (selector: MonitorScopeSelector) => Promise<readonly Connection[]>;
+
+interface Subscription {
+  readonly selector: MonitorScopeSelector;
+  /** Events held back while the initial state is being loaded. */
+  held?: ConnectionEvent[];
+}
+
+export function createMonitorServer(record?: RecordEvent, shared?: SharedConnections): MonitorServer {
   const connections = new Map<string, Connection>();
-  const subscribers = new Map<Subscriber<ConnectionEvent>, MonitorScopeSelector>();
+  const subscribers = new Map<Subscriber<ConnectionEvent>, Subscription>();
+  const deliver = (subscriber: Subscriber<ConnectionEvent>, subscription: Subscription, event: ConnectionEvent) =>
+    subscription.held ? subscription.held.push(event) : subscriber.next(event);
 
   return {
-    send(event, peer = "") {
+    send(event, peer = "", options = {}) {
       if (event.type === ConnectionEventType.INITIAL_STATE_TRANSFER) return;
       for (const conn of Object.values(event.connections)) {
         if (event.type === ConnectionEventType.DELETE) connections.delete(conn.id);
         else connections.set(conn.id, conn);
       }
       const total = Object.keys(event.connections).length;
-      for (const [subscriber, selector] of [...subscribers]) {
-        const matching = filterConnections(event.connections, selector);
+      for (const [subscriber, subscription] of [...subscribers]) {
+        const matching = filterConnections(event.connections, subscription.selector);
         const count = Object.keys(matching).length;
-        if (count === total && count > 0) subscriber.next(event);
-        else if (count > 0) subscriber.next({ type: event.type, connections: matching });
+        if (count === total && count > 0) deliver(subscriber, subscription, event);
+        else if (count > 0) deliver(subscriber, subscription, { type: event.type, connections: matching });
       }
-      record?.(event, peer);
+      if (options.record !== false) record?.(event, peer);
     },
     monitorConnections: selector =>
       new Observable<ConnectionEvent>(subscriber => {
-        subscriber.next({ type: ConnectionEventType.INITIAL_STATE_TRANSFER, connections: filterConnections(Object.fromEntries(connections), selector) });
-        subscribers.set(subscriber, selector);
+        const initial = () => ({ type: ConnectionEventType.INITIAL_STATE_TRANSFER, connections: filterConnections(Object.fromEntries(connections), selector) });
+        if (!shared) {
+          subscriber.next(initial());
+          subscribers.set(subscriber, { selector });
+          return () => subscribers.delete(subscriber);
+        }
+        const subscription: Subscription = { selector, held: [] };
+        subscribers.set(subscriber, subscription);
+        shared(selector).then(
+          loaded => {
+            if (subscriber.closed || !subscribers.has(subscriber)) return;
+            for (const conn of loaded) if (!connections.has(conn.id)) connections.set(conn.id, conn);
+            subscriber.next(initial());
+            const held = subscription.held ?? [];
+            subscription.held = undefined;
+            for (const event of held) if (!subscriber.closed) subscriber.next(event);
+          },
+          (error: unknown) => {
+            subscribers.delete(subscriber);
+            subscriber.error(ProxyError.from(error, Code.UNAVAILABLE).withContext("monitor: the connections of the other replicas cannot be read"));
+          },
+        );
         return () => subscribers.delete(subscriber);
       }),
     connections: () => connections,

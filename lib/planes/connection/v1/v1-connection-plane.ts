@@ -10,6 +10,12 @@
  *
  * The part of Close after begin is also run from inside: when a connection expires and when a
  * reselect replaces it. Per-connection state lives in the connection table (connection-table.ts).
+ *
+ * With a shared state store (Redis, deps.v1Connections.shared), replicas carry on each other's
+ * connections (shared-connections.ts): Request gets `share` between monitor-events and route (writes
+ * the connection record), the inner Close starts with `share` (deletes it), begin loads records of
+ * ids it does not know, the monitor's initial state includes recorded connections, and expiry looks
+ * at the record before closing. Without one, the chains are exactly the ones above.
  */
 import type { Handler } from "../../../pipeline/element.js";
 import { chain } from "../../../pipeline/element.js";
@@ -24,7 +30,8 @@ import type { TokenGenerator } from "../../../tokens/token-generator.js";
 import { createHs256TokenGenerator } from "../../../tokens/hs256.js";
 import { TOKEN_EXPIRES_METADATA, TOKEN_METADATA } from "../../../tokens/metadata.js";
 import { formatRfc3339Nano } from "../../../tokens/time.js";
-import { type ConnectionTable, createConnectionTable } from "./connection-table.js";
+import { type ConnectionEntry, type ConnectionTable, callState, createConnectionTable } from "./connection-table.js";
+import { type SharedConnections, createSharedConnections, forgetRecordOnClose } from "./shared-connections.js";
 import { updatePathClose, updatePathRequest } from "./update-path.js";
 import { beginClose, beginRequest, closeEntryWith, closeFromInside } from "./begin.js";
 import { updateToken } from "./update-token.js";
@@ -62,7 +69,13 @@ export function createV1ConnectionPlane(deps: PlaneDeps, options: V1ConnectionPl
   const routeDeps = { routes, discovery: options.discovery ?? registryNseDiscovery(upstream, config.registryUrl), selfUrl: publicUrl };
   const table = createConnectionTable();
   const recorder = createEventRecorder(deps.events, log);
-  const monitor = createMonitorServer((event, peer) => recorder.record(event, peer));
+  const store = deps.v1Connections?.shared ? deps.v1Connections : undefined;
+  // Built below; the monitor's hook and the shared part refer to each other only when called.
+  let shared: SharedConnections | undefined;
+  const monitor = createMonitorServer(
+    (event, peer) => recorder.record(event, peer),
+    store ? selector => shared!.initialConnections(selector) : undefined,
+  );
   const tokenMetadata = () => {
     const own = tokens.issue();
     return new Map([
@@ -73,6 +86,7 @@ export function createV1ConnectionPlane(deps: PlaneDeps, options: V1ConnectionPl
   const watch = downstreamWatcher(upstream, (event, nextHop) => monitor.send(event, nextHop), tokenMetadata);
 
   const closeInner = chain<Connection, Empty>(
+    ...(store ? [forgetRecordOnClose(store, log)] : []),
     updateToken(tokens, closeLens),
     expiryClose(),
     monitorClose(monitor),
@@ -80,26 +94,44 @@ export function createV1ConnectionPlane(deps: PlaneDeps, options: V1ConnectionPl
   )(forwardUnary(upstream, NetworkServiceService.close));
   const closeEntry = closeEntryWith(closeInner);
   const internalContext = () => createCallContext({ method: NetworkServiceService.close.path, deadline: Date.now() + config.callTimeoutMs });
+  if (store) {
+    const closeDownstream = chain<Connection, Empty>(updateToken(tokens, closeLens), routeClose(routeDeps))(forwardUnary(upstream, NetworkServiceService.close));
+    shared = createSharedConnections({
+      store,
+      table,
+      log,
+      monitor: () => monitor,
+      watch,
+      closeEntry,
+      closeDownstream: (conn, route) =>
+        closeDownstream(conn, internalContext().with(callState, { entry: undefined, stored: route })).subscribe({
+          error: (error: unknown) => log.warn("v1: closing a connection whose record was not written failed downstream", { id: conn.id, error: String(error) }),
+        }),
+      internalContext,
+    });
+  }
+  const onExpire = (entry: ConnectionEntry) =>
+    shared
+      ? shared.onExpire(entry)
+      : closeFromInside(table, entry, closeEntry, internalContext).subscribe({
+          error: (error: unknown) => log.warn("v1: closing an expired connection failed downstream", { id: entry.id, error: String(error) }),
+        });
 
   const request = chain<NetworkServiceRequest, Connection>(
     deadline(config.callTimeoutMs),
     updatePathRequest(config.name),
-    beginRequest(table, closeEntry, log),
+    beginRequest(table, closeEntry, log, shared?.adopt),
     updateToken(tokens, requestLens),
-    expiryRequest({
-      onExpire: entry =>
-        closeFromInside(table, entry, closeEntry, internalContext).subscribe({
-          error: (error: unknown) => log.warn("v1: closing an expired connection failed downstream", { id: entry.id, error: String(error) }),
-        }),
-    }),
+    expiryRequest({ onExpire }),
     monitorRequest(monitor, watch),
+    ...(shared ? [shared.recordRequest] : []),
     routeRequest(routeDeps),
     swapIpServer(ipMap),
     clusterInfoLabels(clusterInfo),
     swapIpClient(ipMap),
   )(forwardUnary(upstream, NetworkServiceService.request));
 
-  const close = chain<Connection, Empty>(deadline(config.callTimeoutMs), updatePathClose(config.name), beginClose(table))(closeInner);
+  const close = chain<Connection, Empty>(deadline(config.callTimeoutMs), updatePathClose(config.name), beginClose(table, shared?.adopt))(closeInner);
 
   options.inspect?.({ table, monitor });
   return {
@@ -107,6 +139,7 @@ export function createV1ConnectionPlane(deps: PlaneDeps, options: V1ConnectionPl
     close,
     monitorConnections: chain<MonitorScopeSelector, ConnectionEvent>()(monitor.monitorConnections),
     shutdown() {
+      shared?.stop();
       table.clear();
       monitor.close();
       recorder.close();
