@@ -8,7 +8,7 @@ import { createMemoryRouteStore } from "../../../lib/state/route-store.js";
 import { routeClose, routeRequest } from "../../../lib/planes/connection/v1/route.js";
 import { type CallState, callState } from "../../../lib/planes/connection/v1/connection-table.js";
 import type { NseDiscovery } from "../../../lib/planes/connection/v1/discover-nse.js";
-import { dialAddressOf } from "../../../lib/planes/connection/v1/nsm-url.js";
+import { dialAddressOf } from "../../../lib/domains/nsm-url.js";
 import type { Connection } from "../../../generated/nsm/connection.js";
 import type { NetworkServiceRequest } from "../../../generated/nsm/networkservice.js";
 import { ctx, errorOf, frozen, fwdConnection, fwdRequest } from "./_support.js";

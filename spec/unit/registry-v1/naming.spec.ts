@@ -4,7 +4,7 @@ import { from, of } from "rxjs";
 import { chain, type Handler } from "../../../lib/pipeline/element.js";
 import { Code } from "../../../lib/pipeline/errors.js";
 import { domainOfNse, stripNse, suffixNse } from "../../../lib/planes/registry/v1/interdomain-names.js";
-import { dialAddressOf, nsmUrl, urlHost, withUrlHost } from "../../../lib/planes/registry/v1/nsm-url.js";
+import { dialAddressOf, nsmUrl, urlHost, withUrlHost } from "../../../lib/domains/nsm-url.js";
 import { checkNseQuery, checkNseRegistration, checkNsQuery, checkNsRegistration } from "../../../lib/planes/registry/v1/check-request.js";
 import { interdomainBranch, remoteDomain } from "../../../lib/planes/registry/v1/interdomain-branch.js";
 import { nsNameSuffix, nsQueryNameSuffix, nsUnregisterNameSuffix } from "../../../lib/planes/registry/v1/ns-name-suffix.js";

@@ -9,7 +9,7 @@ import type { CallContext } from "../../../pipeline/context.js";
 import { ProxyError, notFound, unavailable } from "../../../pipeline/errors.js";
 import type { Upstream } from "../../../pipeline/upstream.js";
 import { NetworkServiceEndpointRegistryService } from "../../../../generated/nsm/registry.js";
-import { dialAddressOf } from "./nsm-url.js";
+import { dialAddressOf } from "../../../domains/nsm-url.js";
 
 export interface NseDiscovery {
   /** The URL the NSE named `name` registered with. */

@@ -21,7 +21,7 @@ import type { NetworkServiceRequest } from "../../../../generated/nsm/networkser
 import type { Empty } from "../../../../generated/nsm/google/protobuf/empty.js";
 import { type Route, callState } from "./connection-table.js";
 import type { NseDiscovery } from "./discover-nse.js";
-import { dialAddressOf } from "./nsm-url.js";
+import { dialAddressOf } from "../../../domains/nsm-url.js";
 import { closeLens, requestLens, type ConnectionLens } from "./lens.js";
 
 export interface RouteDeps {

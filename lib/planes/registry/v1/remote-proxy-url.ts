@@ -11,7 +11,7 @@ import type { SrvResolver } from "../../../domains/srv-resolve.js";
 import type { Logger } from "../../../log.js";
 import type { NetworkServiceEndpointQuery, NetworkServiceEndpointResponse } from "../../../../generated/nsm/registry.js";
 import { remoteDomain } from "./interdomain-branch.js";
-import { nsmUrl } from "./nsm-url.js";
+import { nsmUrl } from "../../../domains/nsm-url.js";
 
 export function remoteProxyUrl(resolver: SrvResolver, nsmgrProxyService: string, log: Logger): Element<NetworkServiceEndpointQuery, NetworkServiceEndpointResponse> {
   return named("remote-proxy-url", next => (req, ctx) => {

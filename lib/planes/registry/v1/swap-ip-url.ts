@@ -9,7 +9,7 @@ import { named, type Element } from "../../../pipeline/element.js";
 import type { IpMap } from "../../../nodes/ip-map.js";
 import type { Empty } from "../../../../generated/nsm/google/protobuf/empty.js";
 import type { NetworkServiceEndpoint, NetworkServiceEndpointQuery, NetworkServiceEndpointResponse } from "../../../../generated/nsm/registry.js";
-import { urlHost, withUrlHost } from "./nsm-url.js";
+import { urlHost, withUrlHost } from "../../../domains/nsm-url.js";
 
 export function swapUrl(url: string, ipMap: IpMap): string {
   const host = urlHost(url);

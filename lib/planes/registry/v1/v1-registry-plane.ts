@@ -45,7 +45,7 @@ import { interdomainBypassFind, interdomainBypassRegister, interdomainBypassUnre
 import { domainOfNs, domainOfNse } from "./interdomain-names.js";
 import { nsNameSuffix, nsQueryNameSuffix, nsUnregisterNameSuffix } from "./ns-name-suffix.js";
 import { nseNameSuffix, nseQueryNameSuffix, nseUnregisterNameSuffix } from "./nse-name-suffix.js";
-import { dialAddressOf } from "./nsm-url.js";
+import { dialAddressOf } from "../../../domains/nsm-url.js";
 import { passPathMetadata } from "./path-metadata.js";
 import { remoteProxyUrl } from "./remote-proxy-url.js";
 import { remoteRegistryRoute } from "./remote-registry-route.js";

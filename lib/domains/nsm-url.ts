@@ -1,17 +1,22 @@
 /**
- * NSM URLs (`tcp://host:port`, what NSE entries and NSM_REGISTRY_URL carry) and the `host:port`
- * that the Upstream dials. Helpers, not an element.
+ * NSM URLs (`tcp://host:port`, what NSE entries, learned routes and NSM_REGISTRY_URL carry) and the
+ * `host:port` the Upstream dials. Helpers shared by the v1 planes.
  */
-import { invalidArgument } from "../../../pipeline/errors.js";
-import { parseHostPort } from "../../../domains/address.js";
+import { parseHostPort } from "./address.js";
+import { unavailable } from "../pipeline/errors.js";
 
 const URL_PARTS = /^([A-Za-z][A-Za-z0-9+.-]*:\/\/)(\[[^\]]+\]|[^:/[\]]*)(:\d+)?(.*)$/s;
 
-/** "tcp://10.0.0.1:5001" -> "10.0.0.1:5001"; also accepts a bare host:port. */
+/** "tcp://10.0.0.1:5001" -> "10.0.0.1:5001" (a bare host:port is accepted too); anything else cannot be dialled: UNAVAILABLE. */
 export function dialAddressOf(url: string, what = "URL"): string {
-  const bare = url.replace(/^tcp:\/\//, "");
-  const { host } = parseHostPort(bare, `${what} "${url}"`);
-  if (host === "") throw invalidArgument(`${what} "${url}" has no host`);
+  const bare = url.startsWith("tcp://") ? url.slice("tcp://".length).replace(/\/$/, "") : url;
+  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(bare)) throw unavailable(`${what} "${url}" cannot be dialled: only tcp:// URLs are supported`);
+  try {
+    const { host } = parseHostPort(bare, what);
+    if (host === "") throw new Error("no host");
+  } catch {
+    throw unavailable(`${what} "${url}" is not a tcp://host:port URL`);
+  }
   return bare;
 }
 
