@@ -51,35 +51,47 @@ export async function startGateway(config: Config, options: GatewayOptions = {})
   const nodeWatch = config.nodeMapFile ? watchNodeMapFile(config.nodeMapFile, nodes, message => log.warn(message)) : undefined;
   const ipMap = createIpMap();
   const ipWatch = watchIpMapFile(config.mapIpFile, ipMap, message => log.warn(message));
-  const upstream = createClientPool({ maxMessageBytes: config.maxMessageBytes });
-  const v1Listen = await reserveListen(config.v1ListenAddress);
   const state = options.state ?? (await createStateStore(config.state, { log }));
   const ownsState = options.state === undefined;
   const routes = state.routes;
-  const proxy = createProxy({
-    config,
-    upstream,
-    resolver: createDomainResolver(options.lookup),
-    nodes,
-    log,
-    connections: state.connections,
-    v1Connections: state.v1Connections,
-    remoteClusterInfo: createRemoteClusterInfo(upstream, config.remotePort, log),
-    routes,
-    ipMap,
-    clusterInfo: readClusterInfo(config.clusterInfoFile),
-    publicUrl: config.v1PublicUrl ?? `tcp://${dialable(v1Listen, Number(v1Listen.slice(v1Listen.lastIndexOf(":") + 1)))}`,
-    events: state.events,
-  });
-  let server;
-  try {
-    server = await startGatewayServer(proxy, { ...config, v1ListenAddress: v1Listen }, log);
-  } catch (error: unknown) {
-    proxy.close();
-    nodeWatch?.close();
-    ipWatch.close();
-    if (ownsState) await state.close();
-    throw error;
+  const clusterInfo = readClusterInfo(config.clusterInfoFile);
+  const build = (v1Listen: string) => {
+    const upstream = createClientPool({ maxMessageBytes: config.maxMessageBytes });
+    return createProxy({
+      config,
+      upstream,
+      resolver: createDomainResolver(options.lookup),
+      nodes,
+      log,
+      connections: state.connections,
+      v1Connections: state.v1Connections,
+      remoteClusterInfo: createRemoteClusterInfo(upstream, config.remotePort, log),
+      routes,
+      ipMap,
+      clusterInfo,
+      publicUrl: config.v1PublicUrl ?? `tcp://${dialable(v1Listen, Number(v1Listen.slice(v1Listen.lastIndexOf(":") + 1)))}`,
+      events: state.events,
+    });
+  };
+  // A reserved v1 port can be taken by another process before we bind it: then reserve another.
+  const tries = bindAddress(config.v1ListenAddress).endsWith(":0") ? 3 : 1;
+  let proxy: Proxy;
+  let server: Awaited<ReturnType<typeof startGatewayServer>>;
+  let v1Listen: string;
+  for (let attempt = 1; ; attempt++) {
+    v1Listen = await reserveListen(config.v1ListenAddress);
+    proxy = build(v1Listen);
+    try {
+      server = await startGatewayServer(proxy, { ...config, v1ListenAddress: v1Listen }, log);
+      break;
+    } catch (error: unknown) {
+      proxy.close();
+      if (attempt < tries && String((error as Error).message).includes("EADDRINUSE")) continue;
+      nodeWatch?.close();
+      ipWatch.close();
+      if (ownsState) await state.close();
+      throw error;
+    }
   }
   const [apiPort, registryPort, v1Port] = server.ports;
   const running = server;

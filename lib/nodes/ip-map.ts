@@ -3,10 +3,10 @@
  * holding internal -> external and external -> itself (and pod IP -> node IP). Watched and reloaded
  * like the node map; a file that does not parse keeps the last good map.
  */
-import { type FSWatcher, existsSync, readFileSync, watch } from "node:fs";
-import { basename, dirname } from "node:path";
+import { existsSync, readFileSync } from "node:fs";
 import { isIP } from "node:net";
 import { parse } from "yaml";
+import { type WatchedFile, watchFile } from "./watched-file.js";
 
 export interface IpMap {
   /** The mapped IP, or undefined when the IP is not in the map. */
@@ -38,40 +38,10 @@ export function parseIpMap(text: string, source = "IP map"): Map<string, string>
   return out;
 }
 
-export interface IpMapWatch {
-  reload(): boolean;
-  close(): void;
-}
+export type IpMapWatch = WatchedFile;
 
 /** A missing file is an empty map (the Go proxy starts without one too) and is picked up when it appears. */
 export function watchIpMapFile(path: string, map: IpMap, report: (message: string) => void): IpMapWatch {
-  const reload = () => {
-    try {
-      map.replace(existsSync(path) ? parseIpMap(readFileSync(path, "utf8"), path) : new Map());
-      return true;
-    } catch (error: unknown) {
-      report(`IP map ${path} not loaded, keeping ${map.size()} entries: ${(error as Error).message}`);
-      return false;
-    }
-  };
-  reload();
-  let timer: NodeJS.Timeout | undefined;
-  let watcher: FSWatcher | undefined;
-  try {
-    watcher = watch(dirname(path), (_event, file) => {
-      if (file !== null && String(file) !== basename(path) && !String(file).startsWith("..")) return;
-      clearTimeout(timer);
-      timer = setTimeout(reload, 50);
-    });
-    watcher.on("error", error => report(`IP map watch on ${path} stopped: ${error.message}`));
-  } catch (error: unknown) {
-    report(`IP map ${path} is not watched: ${(error as Error).message}`);
-  }
-  return {
-    reload,
-    close() {
-      clearTimeout(timer);
-      watcher?.close();
-    },
-  };
+  const load = () => map.replace(existsSync(path) ? parseIpMap(readFileSync(path, "utf8"), path) : new Map());
+  return watchFile(path, { label: "IP map", load, kept: () => `${map.size()} entries` }, report);
 }

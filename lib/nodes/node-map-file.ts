@@ -6,14 +6,14 @@
  *       internalIP: 10.0.0.11
  *       externalIP: 203.0.113.11
  *
- * The file is watched (its directory too, so a Kubernetes ConfigMap's symlink swap is seen) and
- * reloaded; a file that does not parse keeps the last good map and reports why.
+ * The file is watched and reloaded (watched-file.ts); a file that does not parse keeps the last good
+ * map and reports why.
  */
-import { type FSWatcher, readFileSync, watch } from "node:fs";
-import { basename, dirname } from "node:path";
+import { readFileSync } from "node:fs";
 import { isIP } from "node:net";
 import { parse } from "yaml";
 import type { NodeInfo, NodeMap } from "./node-map.js";
+import { type WatchedFile, watchFile } from "./watched-file.js";
 
 export function parseNodeMap(text: string, source = "node map"): NodeInfo[] {
   const doc: unknown = parse(text) ?? {};
@@ -33,41 +33,9 @@ export function parseNodeMap(text: string, source = "node map"): NodeInfo[] {
   });
 }
 
-export interface NodeMapFileWatch {
-  /** Re-reads the file now; resolves false (and reports) when it does not parse. */
-  reload(): boolean;
-  close(): void;
-}
+export type NodeMapFileWatch = WatchedFile;
 
 export function watchNodeMapFile(path: string, map: NodeMap, report: (message: string) => void): NodeMapFileWatch {
-  const reload = () => {
-    try {
-      map.replace(parseNodeMap(readFileSync(path, "utf8"), path));
-      return true;
-    } catch (error: unknown) {
-      report(`node map ${path} not loaded, keeping ${map.nodes().length} nodes: ${(error as Error).message}`);
-      return false;
-    }
-  };
-  reload();
-  let timer: NodeJS.Timeout | undefined;
-  const onChange = (_event: string, file: string | Buffer | null) => {
-    if (file !== null && String(file) !== basename(path) && !String(file).startsWith("..")) return;
-    clearTimeout(timer);
-    timer = setTimeout(reload, 50);
-  };
-  let watcher: FSWatcher | undefined;
-  try {
-    watcher = watch(dirname(path), onChange);
-    watcher.on("error", error => report(`node map watch on ${path} stopped: ${error.message}`));
-  } catch (error: unknown) {
-    report(`node map ${path} is not watched: ${(error as Error).message}`);
-  }
-  return {
-    reload,
-    close() {
-      clearTimeout(timer);
-      watcher?.close();
-    },
-  };
+  const load = () => map.replace(parseNodeMap(readFileSync(path, "utf8"), path));
+  return watchFile(path, { label: "node map", load, kept: () => `${map.nodes().length} nodes` }, report);
 }

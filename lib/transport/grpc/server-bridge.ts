@@ -65,35 +65,9 @@ export function serveUnary<Req, Res>(handler: Handler<Req, Res>, options: Bridge
 export const MAX_QUEUED_MESSAGES = 10_000;
 
 export function serveServerStream<Req, Res>(handler: Handler<Req, Res>, options: BridgeOptions = {}): handleServerStreamingCall<Req, Res> {
-  const maxQueued = options.maxQueued ?? MAX_QUEUED_MESSAGES;
   return (call: ServerWritableStream<Req, Res>) => {
     const ctx = contextOf(call as AnyServerCall).with(sendReady, () => drained(call));
-    const subscription = new Subscription();
-    const fail = (error: unknown) => {
-      subscription.unsubscribe();
-      const e = ProxyError.from(error);
-      options.onFailure?.(ctx.method, e);
-      call.emit("error", toStatus(e));
-    };
-    const unregister = options.streams?.add(fail);
-    subscription.add(() => unregister?.());
-    subscription.add(
-      handler(call.request, ctx).subscribe({
-        next: value => {
-          if (call.writableLength >= maxQueued) {
-            fail(new ProxyError(Code.RESOURCE_EXHAUSTED, `${ctx.method}: caller reads too slowly (${maxQueued} messages queued)`));
-            return;
-          }
-          call.write(value);
-        },
-        error: fail,
-        complete: () => {
-          subscription.unsubscribe();
-          call.end();
-        },
-      }),
-    );
-    call.on("cancelled", () => subscription.unsubscribe());
+    relay(call, ctx, handler(call.request, ctx), options);
   };
 }
 
@@ -105,33 +79,50 @@ export function serveBidiStream<Req, Res>(handler: Handler<Observable<Req>, Res>
     call.on("data", (message: Req) => requests.next(message));
     call.on("end", () => requests.complete());
     call.on("error", (error: unknown) => requests.error(ProxyError.from(error, Code.CANCELLED)));
-    const subscription = new Subscription();
-    const fail = (error: unknown) => {
-      subscription.unsubscribe();
-      requests.complete();
-      const e = ProxyError.from(error);
-      options.onFailure?.(ctx.method, e);
-      call.emit("error", toStatus(e));
-    };
-    const unregister = options.streams?.add(fail);
-    subscription.add(() => unregister?.());
-    subscription.add(
-      handler(requests.asObservable(), ctx).subscribe({
-        next: value => {
-          call.write(value);
-        },
-        error: fail,
-        complete: () => {
-          subscription.unsubscribe();
-          call.end();
-        },
-      }),
-    );
-    call.on("cancelled", () => {
-      subscription.unsubscribe();
-      requests.complete();
-    });
+    relay(call, ctx, handler(requests.asObservable(), ctx), options, () => requests.complete());
   };
+}
+
+/**
+ * Writes a handler's responses to a server stream: each value written (the stream ended with
+ * RESOURCE_EXHAUSTED past `maxQueued` unread messages), completion ends it OK, an error (or a drain,
+ * through the open-stream registry) ends it with a status; the caller cancelling unsubscribes.
+ */
+function relay<Res>(
+  call: ServerWritableStream<unknown, Res> | ServerDuplexStream<unknown, Res>,
+  ctx: CallContext,
+  responses: Observable<Res>,
+  options: BridgeOptions,
+  teardown?: () => void,
+): void {
+  const maxQueued = options.maxQueued ?? MAX_QUEUED_MESSAGES;
+  const subscription = new Subscription();
+  if (teardown) subscription.add(teardown);
+  const fail = (error: unknown) => {
+    subscription.unsubscribe();
+    const e = ProxyError.from(error);
+    options.onFailure?.(ctx.method, e);
+    call.emit("error", toStatus(e));
+  };
+  const unregister = options.streams?.add(fail);
+  subscription.add(() => unregister?.());
+  subscription.add(
+    responses.subscribe({
+      next: value => {
+        if (call.writableLength >= maxQueued) {
+          fail(new ProxyError(Code.RESOURCE_EXHAUSTED, `${ctx.method}: caller reads too slowly (${maxQueued} messages queued)`));
+          return;
+        }
+        call.write(value);
+      },
+      error: fail,
+      complete: () => {
+        subscription.unsubscribe();
+        call.end();
+      },
+    }),
+  );
+  call.on("cancelled", () => subscription.unsubscribe());
 }
 
 /** Resolves when the stream's write buffer has drained (at once if it need not), or the call is over. */
