@@ -62,6 +62,14 @@ export interface Config {
   registryService: string;
   nsmgrProxyService: string;
 
+  /** A monitor feed's lease: a dead replica's upstream monitor streams are taken over after this. */
+  monitorLeaseMs: number;
+  /**
+   * How long a monitor feed with no client attached keeps running (events still recorded, so a
+   * client that comes back through any replica misses nothing). Default 30 s with Redis, 0 in memory.
+   */
+  monitorLingerMs: number;
+
   /** Where shared state lives: memory (the embedded default) or Redis (REDIS_URL / Sentinel); see STATE_ENV. */
   state: StateOptions;
 }
@@ -138,6 +146,16 @@ function dnsServer(value: string, env: string): string {
   return value;
 }
 
+/** A duration ("5s", "500ms") or whole milliseconds. */
+function durationOrMs(value: string, env: string): number {
+  if (/^\d+$/.test(value)) return positiveInt(86_400_000)(value, env);
+  return Math.round(parseDuration(value, env));
+}
+
+function durationOrZero(value: string, env: string): number {
+  return value === "0" || value === "0s" ? 0 : durationOrMs(value, env);
+}
+
 function port(value: string, env: string): number {
   try {
     return parsePort(value, env);
@@ -173,6 +191,8 @@ export const OPTIONS = [
   { key: "dnsServer", env: "PNSMGR_DNS_SERVER", default: undefined, doc: "DNS server ip:port for remote domain lookups; system resolver when unset", parse: dnsServer },
   { key: "registryService", env: "PNSMGR_REGISTRY_SERVICE", default: "registry.nsm-system", doc: "SRV name of a domain's registry: <this>.<domain>", parse: text },
   { key: "nsmgrProxyService", env: "PNSMGR_NSMGR_PROXY_SERVICE", default: "nsmgr-proxy.nsm-system", doc: "SRV name of a domain's proxy: <this>.<domain>", parse: text },
+  { key: "monitorLeaseMs", env: "PNSMGR_MONITOR_LEASE", default: "5s", doc: "lease of a monitor feed (one upstream monitor stream, run by one replica); a dead replica's feeds are taken over after it", parse: durationOrMs },
+  { key: "monitorLingerMs", env: "PNSMGR_MONITOR_LINGER", default: undefined, doc: "how long a monitor feed with no client attached keeps running; default 30s with Redis, 0 in memory", parse: durationOrZero },
 ] as const satisfies readonly Option<keyof Config>[];
 
 /** Reads the configuration; an empty variable means its default, as in the seed. */
@@ -184,6 +204,9 @@ export function loadConfig(env: Env = process.env): Config {
     const value = raw === undefined || raw === "" ? option.default : raw;
     config[option.key] = value === undefined ? undefined : option.parse(value, option.env);
   }
-  config.state = stateOptionsFromEnv(env);
+  const state = stateOptionsFromEnv(env);
+  config.state = state;
+  // Replicas need a linger longer than a tick, or a feed with clients elsewhere would be ended.
+  config.monitorLingerMs ??= state.kind === "redis" ? 30_000 : 0;
   return config as Config;
 }

@@ -3,6 +3,8 @@
  * integration tests alike, so that tests start exactly what operators run.
  */
 import { createServer } from "node:net";
+import { hostname } from "node:os";
+import { randomBytes } from "node:crypto";
 import type { Config } from "./config.js";
 import { type Logger, createLogger } from "./log.js";
 import { createDomainResolver, type Lookup } from "./domains/resolve.js";
@@ -32,6 +34,8 @@ export interface Gateway {
   readonly state: StateStore;
   /** Dialable address of the v1 listener. */
   readonly v1Address: string;
+  /** This replica's id among those sharing the state store (holder of its feed leases). */
+  readonly replicaId: string;
   /** Drains: health turns NOT_SERVING, calls in flight get `graceMs`, then everything is closed. */
   stop(graceMs?: number): Promise<void>;
 }
@@ -42,6 +46,8 @@ export interface GatewayOptions {
   lookup?: Lookup;
   /** A state store to use instead of the one config.state describes (the caller then closes it). */
   state?: StateStore;
+  /** This replica's id among those sharing the state store (default: host, pid and a random part). */
+  replicaId?: string;
 }
 
 export async function startGateway(config: Config, options: GatewayOptions = {}): Promise<Gateway> {
@@ -54,6 +60,7 @@ export async function startGateway(config: Config, options: GatewayOptions = {})
   const state = options.state ?? (await createStateStore(config.state, { log }));
   const ownsState = options.state === undefined;
   const routes = state.routes;
+  const replicaId = options.replicaId ?? `${hostname()}-${process.pid}-${randomBytes(3).toString("hex")}`;
   const clusterInfo = readClusterInfo(config.clusterInfoFile);
   const build = (v1Listen: string) => {
     const upstream = createClientPool({ maxMessageBytes: config.maxMessageBytes });
@@ -71,6 +78,9 @@ export async function startGateway(config: Config, options: GatewayOptions = {})
       clusterInfo,
       publicUrl: config.v1PublicUrl ?? `tcp://${dialable(v1Listen, Number(v1Listen.slice(v1Listen.lastIndexOf(":") + 1)))}`,
       events: state.events,
+      feeds: state.feeds,
+      replicas: state.replicas,
+      replicaId,
     });
   };
   // A reserved v1 port can be taken by another process before we bind it: then reserve another.
@@ -85,7 +95,7 @@ export async function startGateway(config: Config, options: GatewayOptions = {})
       server = await startGatewayServer(proxy, { ...config, v1ListenAddress: v1Listen }, log);
       break;
     } catch (error: unknown) {
-      proxy.close();
+      await proxy.close();
       if (attempt < tries && String((error as Error).message).includes("EADDRINUSE")) continue;
       nodeWatch?.close();
       ipWatch.close();
@@ -104,10 +114,11 @@ export async function startGateway(config: Config, options: GatewayOptions = {})
     apiAddress: dialable(config.apiAddress, apiPort ?? 0),
     registryAddress: dialable(config.registryAddress, registryPort ?? 0),
     v1Address: dialable(v1Listen, v1Port ?? 0),
+    replicaId,
     async stop(graceMs = 5000) {
       proxy.health.setServing(false);
       await running.shutdown(graceMs);
-      proxy.close();
+      await proxy.close();
       nodeWatch?.close();
       ipWatch.close();
       if (ownsState) await state.close();

@@ -25,6 +25,7 @@ async function main(): Promise<void> {
     registry: gateway.registryAddress,
     v1: gateway.v1Address,
     store: gateway.state.description,
+    replica: gateway.replicaId,
     nodes: gateway.nodes.nodes().length,
   });
   let stopping = false;

@@ -20,8 +20,8 @@ export interface Proxy {
   readonly v1: { readonly connection: V1ConnectionPlane; readonly registry: V1RegistryPlane };
   /** pnsmgr's own admin API (the monitor event log), served on every listener. */
   readonly admin: AdminService;
-  /** Ends upstream subscriptions and closes channels to next hops. */
-  close(): void;
+  /** Ends upstream subscriptions (giving their monitor feeds up to other replicas) and closes channels to next hops. */
+  close(): Promise<void>;
 }
 
 export function createProxy(deps: PlaneDeps): Proxy {
@@ -36,11 +36,12 @@ export function createProxy(deps: PlaneDeps): Proxy {
     health: createHealth(),
     v1,
     admin: createAdminService(deps.events),
-    close() {
-      monitor.close();
+    async close() {
+      const feeds = monitor.close();
       v1.connection.shutdown();
       v1.registry.close();
       deps.upstream.close();
+      await feeds;
     },
   };
 }

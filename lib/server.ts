@@ -10,6 +10,7 @@ import { bindAddress } from "./domains/address.js";
 import type { Proxy } from "./proxy.js";
 import { serveBidiStream, serveServerStream, serveUnary } from "./transport/grpc/server-bridge.js";
 import { withEncodeOnce } from "./transport/grpc/encode-once.js";
+import { withEventPositions } from "./transport/grpc/event-positions.js";
 import { type BridgeOptions, createOpenStreams } from "./transport/grpc/bridge-options.js";
 import { createFailureLog } from "./failure-log.js";
 import type { Logger } from "./log.js";
@@ -41,7 +42,7 @@ export function serverOptions(config: Pick<Config, "maxMessageBytes" | "maxConcu
 export function services(proxy: Proxy, b: BridgeOptions = {}): [ServiceDefinition, UntypedServiceImplementation][] {
   return [
     [NetworkServiceService, { request: serveUnary(proxy.connection.request, b), close: serveUnary(proxy.connection.close, b) }],
-    [withEncodeOnce(MonitorConnectionService), { monitorConnections: serveServerStream(proxy.monitor.monitorConnections, b) }],
+    [withEncodeOnce(withEventPositions(MonitorConnectionService)), { monitorConnections: serveServerStream(proxy.monitor.monitorConnections, b) }],
     [NetworkServiceDiscoveryService, { findNetworkService: serveUnary(proxy.registry.findNetworkService, b) }],
     [
       SeedRegistryService,

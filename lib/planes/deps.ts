@@ -10,6 +10,8 @@ import type { RouteStore } from "../state/route-store.js";
 import type { IpMap } from "../nodes/ip-map.js";
 import type { EventLog } from "../state/event-log.js";
 import type { V1ConnectionStore } from "../state/v1-connection-store.js";
+import type { FeedStore } from "../state/feed-store.js";
+import type { ReplicaRegistry } from "../state/replica-registry.js";
 
 export interface PlaneDeps {
   readonly config: Config;
@@ -38,4 +40,9 @@ export interface PlaneDeps {
   readonly publicUrl: string;
   /** The monitor event log: every monitor event crossing the proxy is appended (record-events.ts). */
   readonly events: EventLog;
+  /** Monitor feeds (upstream monitor streams that any replica can take over) and their leases. */
+  readonly feeds: FeedStore;
+  readonly replicas: ReplicaRegistry;
+  /** This process among the replicas sharing the store (lease holder id). */
+  readonly replicaId: string;
 }

@@ -8,6 +8,11 @@
  * Positions compare by (ms, seq); ms is the append time on the log's clock (the Redis server's clock
  * for the Redis store), which is what `from` / `to` filter on. `at` is the event's own time as the
  * caller gave it, stored and returned untouched.
+ *
+ * An entry may belong to a monitor feed (`feed`, see feed-store.ts) and carry the event as it is
+ * delivered to clients (`wire`); both are stored only when given. Trimming is tracked:
+ * `trimmedThrough()` is the newest position ever trimmed away, so a reader can tell whether resuming
+ * after a position would miss entries.
  */
 import { Observable, Subject } from "rxjs";
 import { invalidArgument } from "../pipeline/errors.js";
@@ -23,6 +28,10 @@ export interface EventInput {
   readonly payload: unknown;
   /** Epoch ms at which the proxy saw the event. */
   readonly at: number;
+  /** The key of the monitor feed the entry belongs to (feed-store.ts); absent for other entries. */
+  readonly feed?: string;
+  /** The event as delivered to clients (base64 protobuf); opaque to the log, returned as given. */
+  readonly wire?: string;
 }
 
 export interface EventEntry extends EventInput {
@@ -35,6 +44,8 @@ export interface EventFilter {
   readonly connectionId?: string;
   /** Only entries from this peer. */
   readonly peer?: string;
+  /** Only entries of this monitor feed. */
+  readonly feed?: string;
 }
 
 export interface EventQuery extends EventFilter {
@@ -67,6 +78,13 @@ export interface EventLog {
    * resubscribe with `after` = the last position received to resume without gaps or duplicates.
    */
   follow(query?: FollowQuery): Observable<EventEntry>;
+  /** Position of the newest entry; undefined when the log is empty. */
+  last(): Promise<string | undefined>;
+  /**
+   * Position of the newest entry ever removed by trimming ("0-0" when none ever was). Reading after
+   * a position P loses nothing iff comparePositions(P, trimmedThrough()) >= 0.
+   */
+  trimmedThrough(): Promise<string>;
 }
 
 export interface EventLogBounds {
@@ -75,8 +93,10 @@ export interface EventLogBounds {
   /** Entries older than this (by position time) are trimmed at the next append. */
   readonly maxAgeMs: number;
   /**
-   * "approximate" (default): Redis trims whole stream nodes (MAXLEN ~ / MINID ~), so the log may
-   * briefly hold up to ~100 entries more than the bounds; cheap. "exact": trims to the entry.
+   * "approximate" (default): the Redis log is trimmed to maxLen in batches, once it holds
+   * TRIM_SLACK (100) entries more than that, so it may hold up to ~100 entries more than maxLen;
+   * cheap. "exact": trimmed to maxLen at every append. The age bound is kept exactly either way
+   * (at every append). The memory log always trims exactly.
    */
   readonly trim: "approximate" | "exact";
 }
@@ -84,6 +104,9 @@ export interface EventLogBounds {
 export const defaultEventLogBounds: EventLogBounds = { maxLen: 100_000, maxAgeMs: 24 * 3_600_000, trim: "approximate" };
 
 export const DEFAULT_READ_LIMIT = 1000;
+
+/** How far over maxLen an "approximate" log may grow before it is trimmed back to maxLen. */
+export const TRIM_SLACK = 100;
 
 // ---- positions ----
 
@@ -127,7 +150,11 @@ export function checkQuery(query: EventQuery): void {
 }
 
 export function matchesFilter(entry: EventInput, filter: EventFilter): boolean {
-  return (filter.peer === undefined || entry.peer === filter.peer) && (filter.connectionId === undefined || entry.connectionIds.includes(filter.connectionId));
+  return (
+    (filter.peer === undefined || entry.peer === filter.peer) &&
+    (filter.feed === undefined || entry.feed === filter.feed) &&
+    (filter.connectionId === undefined || entry.connectionIds.includes(filter.connectionId))
+  );
 }
 
 export function checkEvent(event: EventInput): void {
@@ -136,6 +163,8 @@ export function checkEvent(event: EventInput): void {
   }
   if (typeof event.peer !== "string" || typeof event.type !== "string") throw invalidArgument("event: peer and type must be strings");
   if (!Number.isFinite(event.at)) throw invalidArgument("event: at must be epoch ms");
+  if (event.feed !== undefined && typeof event.feed !== "string") throw invalidArgument("event: feed must be a string");
+  if (event.wire !== undefined && typeof event.wire !== "string") throw invalidArgument("event: wire must be a string");
 }
 
 /** The payload as JSON (undefined as null); a payload JSON cannot carry is INVALID_ARGUMENT. */
@@ -161,6 +190,20 @@ export interface MemoryEventLogOptions {
 }
 
 /**
+ * A memory log's synchronous append (internal, for feed-store.ts): validates and appends `event`,
+ * trims, calls `beforeNotify` with the entry, then hands the entry to followers; all in one
+ * synchronous step, so a caller can make the append atomic with its own state.
+ */
+export type MemoryAppendNow = (event: EventInput, beforeNotify?: (entry: EventEntry) => void) => EventEntry;
+
+const memoryAppends = new WeakMap<EventLog, MemoryAppendNow>();
+
+/** The synchronous append of a log made by createMemoryEventLog; undefined for any other log. */
+export function memoryAppendNow(log: EventLog): MemoryAppendNow | undefined {
+  return memoryAppends.get(log);
+}
+
+/**
  * The embedded event log: an array in position order, trimmed exactly on every append (the memory
  * log does what the Redis log's "exact" mode does). Payloads are copied through JSON, so a stored
  * entry looks exactly like one read back from Redis.
@@ -172,14 +215,20 @@ export function createMemoryEventLog(options: MemoryEventLogOptions = {}): Event
   const entries: EventEntry[] = [];
   const appended = new Subject<EventEntry>();
   let last: Position = { ms: 0, seq: 0 };
+  let trimmedThrough = "0-0";
+
+  function drop(count: number): void {
+    if (count <= 0) return;
+    trimmedThrough = entries[count - 1]!.position;
+    entries.splice(0, count);
+  }
 
   function trim(): void {
-    const excess = entries.length - bounds.maxLen;
-    if (excess > 0) entries.splice(0, excess);
+    drop(entries.length - bounds.maxLen);
     const minMs = now() - bounds.maxAgeMs;
     let old = 0;
     while (old < entries.length && positionTime(entries[old]!.position) < minMs) old++;
-    if (old > 0) entries.splice(0, old);
+    drop(old);
   }
 
   function after(position: string | undefined): EventEntry[] {
@@ -188,24 +237,31 @@ export function createMemoryEventLog(options: MemoryEventLogOptions = {}): Event
     return first < 0 ? [] : entries.slice(first);
   }
 
-  return {
+  const appendNow: MemoryAppendNow = (event, beforeNotify) => {
+    checkEvent(event);
+    const payload = JSON.parse(encodePayload(event.payload)) as unknown;
+    const ms = Math.max(now(), last.ms);
+    last = ms === last.ms ? { ms, seq: last.seq + 1 } : { ms, seq: 0 };
+    const entry: EventEntry = {
+      position: formatPosition(last),
+      connectionIds: [...event.connectionIds],
+      peer: event.peer,
+      type: event.type,
+      payload,
+      at: event.at,
+      ...(event.feed !== undefined ? { feed: event.feed } : {}),
+      ...(event.wire !== undefined ? { wire: event.wire } : {}),
+    };
+    entries.push(entry);
+    trim();
+    beforeNotify?.(entry);
+    appended.next(entry);
+    return entry;
+  };
+
+  const log: EventLog & { close(): void } = {
     async append(event) {
-      checkEvent(event);
-      const payload = JSON.parse(encodePayload(event.payload)) as unknown;
-      const ms = Math.max(now(), last.ms);
-      last = ms === last.ms ? { ms, seq: last.seq + 1 } : { ms, seq: 0 };
-      const entry: EventEntry = {
-        position: formatPosition(last),
-        connectionIds: [...event.connectionIds],
-        peer: event.peer,
-        type: event.type,
-        payload,
-        at: event.at,
-      };
-      entries.push(entry);
-      trim();
-      appended.next(entry);
-      return entry.position;
+      return appendNow(event).position;
     },
     async read(query = {}) {
       checkQuery(query);
@@ -240,8 +296,16 @@ export function createMemoryEventLog(options: MemoryEventLogOptions = {}): Event
         return live;
       });
     },
+    async last() {
+      return entries.at(-1)?.position;
+    },
+    async trimmedThrough() {
+      return trimmedThrough;
+    },
     close() {
       appended.complete();
     },
   };
+  memoryAppends.set(log, appendNow);
+  return log;
 }

@@ -7,9 +7,20 @@
  *   <prefix>v1-connections  hash    our v1 path segment id -> V1ConnectionRecord as JSON
  *   <prefix>routes          hash    NSE name -> next hop URL
  *   <prefix>events          stream  monitor event log; fields c (connection ids, JSON), p (peer),
- *                                   t (type), d (payload, JSON), a (at, epoch ms)
+ *                                   t (type), d (payload, JSON), a (at, epoch ms), and only when
+ *                                   given f (feed key) and w (wire: the event as delivered, base64)
+ *   <prefix>events-trimmed  string  position of the newest entry ever trimmed from the log (absent:
+ *                                   none ever was); kept by the append scripts, which trim
+ *   <prefix>feeds           hash    feed key -> spec (opaque JSON text)
+ *   <prefix>feed-touched    hash    feed key -> when a client stream last touched it (server clock, ms)
+ *   <prefix>feed-snapshots  hash    feed key -> {"position": "<ms>-<seq>", "state": "..."} as JSON
  *   <prefix>replicas        zset    replica id scored by its heartbeat's expiry (server clock, ms)
- *   <prefix>lease:<key>     string  holder replica id, with a PX expiry
+ *   <prefix>lease:<key>     string  holder replica id, with a PX expiry; a feed's lease is
+ *                                   <prefix>lease:feed:<feed key> (feedLease)
+ *
+ * Every write that touches more than one key, or needs the server clock, is one Lua script (atomic):
+ * an event append (XADD, trimming, events-trimmed), a feed's fenced append (lease check, XADD,
+ * trimming, snapshot), feed register / touch / list / remove-if-idle, heartbeats and leases.
  *
  * Failure behaviour: no offline queue and no retry of commands across reconnects, so a call made
  * while Redis is unreachable fails at once, a call in flight when the connection drops fails when it
@@ -26,7 +37,7 @@
  * consensus: a partition can still lose acknowledged writes (Jepsen); with one replica per master
  * and Sentinel it covers the crash of the master. Routes and events are written without WAIT (a
  * route is learned again on the next Find/Register; losing the tail of the event log on failover is
- * accepted).
+ * accepted). Feed specs, touch times and snapshots are written without WAIT too.
  */
 import { createHash } from "node:crypto";
 import { Observable, type Subscriber } from "rxjs";
@@ -40,7 +51,9 @@ import {
   type EventEntry,
   type EventLog,
   type EventQuery,
+  type EventInput,
   DEFAULT_READ_LIMIT,
+  TRIM_SLACK,
   checkBounds,
   checkEvent,
   checkQuery,
@@ -50,6 +63,7 @@ import {
   parsePosition,
 } from "./event-log.js";
 import { type ReplicaRegistry, checkId, checkTtl } from "./replica-registry.js";
+import { type FeedSnapshot, type FeedStore, checkFeedKey, checkIdleMs, checkText, feedEvent, feedLease } from "./feed-store.js";
 import { type RedisStateOptions, type StateStore, redactUrl } from "./state.js";
 
 export interface RedisStateDeps {
@@ -60,16 +74,103 @@ export interface RedisStateDeps {
 const PAGE = 500;
 /** How long one XREAD of a follower blocks before it looks again (also bounds shutdown). */
 const BLOCK_MS = 1000;
+/** Entries one append trims by length at most (see TRIM). */
+const TRIM_MAX_BATCH = 1000;
 
 const NOW_MS = "local t = redis.call('TIME') local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) ";
 
-const APPEND = script(`${NOW_MS}
-local args = {'XADD', KEYS[1], 'MAXLEN', ARGV[3], ARGV[1], '*'}
+/**
+ * Trims the log (stream `log`) after an append and records the newest trimmed position in `mark`.
+ * Trimming is exact (to the entry) so that the newest trimmed position is known: by length, once the
+ * log holds more than maxLen (+ TRIM_SLACK in approximate mode "~", so that it is done in batches);
+ * by age, at every append (XREVRANGE finds the newest entry older than the bound: O(log n)). Finding
+ * the newest entry trimmed by length reads the entries trimmed, so one append trims at most
+ * TRIM_MAX_BATCH by length: a log far over maxLen (maxLen lowered) shrinks over the next appends
+ * rather than blocking Redis for one long script.
+ */
+const TRIM = `
+local function trim(log, mark, maxlen, maxage, mode, now)
+  local through = false
+  local len = redis.call('XLEN', log)
+  local slack = 0
+  if mode == '~' then slack = ${TRIM_SLACK} end
+  if len > maxlen + slack then
+    -- The entries to trim and the first to keep (there is one: maxlen >= 1).
+    local n = math.min(len - maxlen, ${TRIM_MAX_BATCH})
+    local head = redis.call('XRANGE', log, '-', '+', 'COUNT', n + 1)
+    through = head[n][1]
+    redis.call('XTRIM', log, 'MINID', head[n + 1][1])
+  end
+  local minid = now - maxage
+  if minid > 0 then
+    local older = redis.call('XREVRANGE', log, string.format('%d-18446744073709551615', minid - 1), '-', 'COUNT', 1)
+    if older[1] then
+      through = older[1][1]
+      redis.call('XTRIM', log, 'MINID', string.format('%d-0', minid))
+    end
+  end
+  if through then redis.call('SET', mark, through) end
+end
+`;
+
+/** KEYS: events, events-trimmed. ARGV: maxLen, maxAgeMs, mode, then the entry's fields. */
+const APPEND = script(`${NOW_MS}${TRIM}
+local args = {'XADD', KEYS[1], '*'}
 for i = 4, #ARGV do args[#args + 1] = ARGV[i] end
 local id = redis.call(unpack(args))
-local minid = now - tonumber(ARGV[2])
-if minid > 0 then redis.call('XTRIM', KEYS[1], 'MINID', ARGV[3], string.format('%d-0', minid)) end
+trim(KEYS[1], KEYS[2], tonumber(ARGV[1]), tonumber(ARGV[2]), ARGV[3], now)
 return id`);
+
+/**
+ * A feed's fenced append. KEYS: events, events-trimmed, the feed's lease, feed-snapshots. ARGV:
+ * maxLen, maxAgeMs, mode, holder, feed key, state (as a JSON string), then the entry's fields.
+ * Returns the position, or nil (nothing written) when the lease is not the holder's.
+ */
+const FEED_APPEND = script(`${NOW_MS}${TRIM}
+if redis.call('GET', KEYS[3]) ~= ARGV[4] then return false end
+local args = {'XADD', KEYS[1], '*'}
+for i = 7, #ARGV do args[#args + 1] = ARGV[i] end
+local id = redis.call(unpack(args))
+trim(KEYS[1], KEYS[2], tonumber(ARGV[1]), tonumber(ARGV[2]), ARGV[3], now)
+redis.call('HSET', KEYS[4], ARGV[5], '{"position":"' .. id .. '","state":' .. ARGV[6] .. '}')
+return id`);
+
+/** KEYS: feeds, feed-touched. ARGV: key, spec. */
+const FEED_REGISTER = script(`${NOW_MS}
+redis.call('HSETNX', KEYS[1], ARGV[1], ARGV[2])
+redis.call('HSET', KEYS[2], ARGV[1], string.format('%d', now))
+return 1`);
+
+/** KEYS: feeds, feed-touched. ARGV: the keys to touch (unregistered ones are skipped). */
+const FEED_TOUCH = script(`${NOW_MS}
+local stamp = string.format('%d', now)
+for i = 1, #ARGV do
+  if redis.call('HEXISTS', KEYS[1], ARGV[i]) == 1 then redis.call('HSET', KEYS[2], ARGV[i], stamp) end
+end
+return 1`);
+
+/** KEYS: feeds, feed-touched. Returns key, spec, idle ms, key, spec, idle ms, ... */
+const FEED_LIST = script(`${NOW_MS}
+local all = redis.call('HGETALL', KEYS[1])
+local out = {}
+for i = 1, #all, 2 do
+  local touched = tonumber(redis.call('HGET', KEYS[2], all[i]) or now) or now
+  out[#out + 1] = all[i]
+  out[#out + 1] = all[i + 1]
+  out[#out + 1] = math.max(0, now - touched)
+end
+return out`);
+
+/** KEYS: feeds, feed-touched, feed-snapshots. ARGV: key, idle ms ('' for none). 1 when removed. */
+const FEED_REMOVE = script(`${NOW_MS}
+if ARGV[2] ~= '' then
+  local touched = tonumber(redis.call('HGET', KEYS[2], ARGV[1]) or '')
+  if touched and now - touched < tonumber(ARGV[2]) then return 0 end
+end
+local n = redis.call('HDEL', KEYS[1], ARGV[1]) + redis.call('HDEL', KEYS[3], ARGV[1])
+redis.call('HDEL', KEYS[2], ARGV[1])
+if n > 0 then return 1 end
+return 0`);
 
 const HEARTBEAT = script(`${NOW_MS}
 redis.call('ZADD', KEYS[1], string.format('%d', now + tonumber(ARGV[2])), ARGV[1])
@@ -104,6 +205,10 @@ export async function createRedisStateStore(options: RedisStateOptions, deps: Re
     v1Connections: `${options.prefix}v1-connections`,
     routes: `${options.prefix}routes`,
     events: `${options.prefix}events`,
+    eventsTrimmed: `${options.prefix}events-trimmed`,
+    feeds: `${options.prefix}feeds`,
+    feedTouched: `${options.prefix}feed-touched`,
+    feedSnapshots: `${options.prefix}feed-snapshots`,
     replicas: `${options.prefix}replicas`,
     lease: (name: string) => `${options.prefix}lease:${name}`,
   };
@@ -261,19 +366,20 @@ export async function createRedisStateStore(options: RedisStateOptions, deps: Re
 
   const followers = new Set<{ client: Redis; subscriber: Subscriber<EventEntry> }>();
 
+  const trimArgs = [bounds.maxLen, bounds.maxAgeMs, bounds.trim === "exact" ? "=" : "~"] as const;
+
   const events: EventLog = {
     async append(event) {
       checkEvent(event);
-      const fields = ["c", JSON.stringify(event.connectionIds), "p", event.peer, "t", event.type, "d", encodePayload(event.payload), "a", String(event.at)];
-      const mode = bounds.trim === "exact" ? "=" : "~";
-      return guard("append event", async () => String(await APPEND(main, [key.events], [bounds.maxLen, bounds.maxAgeMs, mode, ...fields])));
+      const fields = encodeFields(event);
+      return guard("append event", async () => String(await APPEND(main, [key.events, key.eventsTrimmed], [...trimArgs, ...fields])));
     },
     async read(query: EventQuery = {}) {
       checkQuery(query);
       const limit = query.limit ?? DEFAULT_READ_LIMIT;
       let start = rangeStart(query);
       const end = query.to === undefined ? "+" : String(query.to);
-      const filtered = query.connectionId !== undefined || query.peer !== undefined;
+      const filtered = query.connectionId !== undefined || query.peer !== undefined || query.feed !== undefined;
       const out: EventEntry[] = [];
       for (;;) {
         const count = filtered ? PAGE : Math.min(limit - out.length, 10 * PAGE);
@@ -325,6 +431,53 @@ export async function createRedisStateStore(options: RedisStateOptions, deps: Re
         };
       });
     },
+    async last() {
+      const [newest] = await guard("last event", () => main.xrevrange(key.events, "+", "-", "COUNT", 1));
+      return newest?.[0];
+    },
+    async trimmedThrough() {
+      // Set by the append scripts as they trim; it only moves forward (the oldest entries go first).
+      return (await guard("events trimmed through", () => main.get(key.eventsTrimmed))) ?? "0-0";
+    },
+  };
+
+  const feeds: FeedStore = {
+    async register(feed, spec) {
+      checkFeedKey(feed);
+      checkText("feed spec", spec);
+      await guard(`register feed ${feed}`, () => FEED_REGISTER(main, [key.feeds, key.feedTouched], [feed, spec]));
+    },
+    async touch(keys) {
+      for (const feed of keys) checkFeedKey(feed);
+      if (keys.length === 0) return;
+      await guard("touch feeds", () => FEED_TOUCH(main, [key.feeds, key.feedTouched], [...keys]));
+    },
+    async list() {
+      const flat = (await guard("list feeds", () => FEED_LIST(main, [key.feeds, key.feedTouched], []))) as (string | number)[];
+      const out: { key: string; spec: string; idleMs: number }[] = [];
+      for (let i = 0; i + 2 < flat.length; i += 3) out.push({ key: String(flat[i]), spec: String(flat[i + 1]), idleMs: Number(flat[i + 2]) });
+      return out;
+    },
+    async remove(feed, ifIdleForMs) {
+      checkFeedKey(feed);
+      checkIdleMs(ifIdleForMs);
+      const removed = await guard(`remove feed ${feed}`, () =>
+        FEED_REMOVE(main, [key.feeds, key.feedTouched, key.feedSnapshots], [feed, ifIdleForMs === undefined ? "" : ifIdleForMs]),
+      );
+      return removed === 1;
+    },
+    async snapshot(feed) {
+      checkFeedKey(feed);
+      const json = await guard(`feed snapshot ${feed}`, () => main.hget(key.feedSnapshots, feed));
+      return json === null ? undefined : parseSnapshot(json, feed);
+    },
+    async append(feed, holder, event, state) {
+      const fields = encodeFields(feedEvent(feed, holder, event, state));
+      const position = await guard(`append to feed ${feed}`, () =>
+        FEED_APPEND(main, [key.events, key.eventsTrimmed, key.lease(feedLease(feed)), key.feedSnapshots], [...trimArgs, holder, feed, JSON.stringify(state), ...fields]),
+      );
+      return position === null || position === undefined ? undefined : String(position);
+    },
   };
 
   const replicas: ReplicaRegistry = {
@@ -364,6 +517,7 @@ export async function createRedisStateStore(options: RedisStateOptions, deps: Re
     v1Connections,
     routes,
     events,
+    feeds,
     replicas,
     async close() {
       if (closed) return;
@@ -385,9 +539,19 @@ function rangeStart(query: EventQuery): string {
   return fromStart !== undefined && comparePositions(fromStart, query.after) > 0 ? fromStart : `(${query.after}`;
 }
 
+/** An entry's stream fields (see the key layout); f and w only when given. */
+function encodeFields(event: EventInput): string[] {
+  const fields = ["c", JSON.stringify(event.connectionIds), "p", event.peer, "t", event.type, "d", encodePayload(event.payload), "a", String(event.at)];
+  if (event.feed !== undefined) fields.push("f", event.feed);
+  if (event.wire !== undefined) fields.push("w", event.wire);
+  return fields;
+}
+
 function decodeEntry(id: string, fields: string[]): EventEntry {
   const map = new Map<string, string>();
   for (let i = 0; i + 1 < fields.length; i += 2) map.set(fields[i]!, fields[i + 1]!);
+  const feed = map.get("f");
+  const wire = map.get("w");
   try {
     return {
       position: id,
@@ -396,9 +560,21 @@ function decodeEntry(id: string, fields: string[]): EventEntry {
       type: map.get("t") ?? "",
       payload: JSON.parse(map.get("d") ?? "null") as unknown,
       at: Number(map.get("a") ?? 0),
+      ...(feed !== undefined ? { feed } : {}),
+      ...(wire !== undefined ? { wire } : {}),
     };
   } catch (error: unknown) {
     throw new ProxyError(Code.DATA_LOSS, `state store: event ${id} is not readable: ${(error as Error).message}`, { cause: error });
+  }
+}
+
+function parseSnapshot(json: string, feed: string): FeedSnapshot {
+  try {
+    const snapshot = JSON.parse(json) as Partial<FeedSnapshot> | null;
+    if (typeof snapshot?.position !== "string" || typeof snapshot.state !== "string") throw new Error("not a feed snapshot");
+    return { position: snapshot.position, state: snapshot.state };
+  } catch (error: unknown) {
+    throw new ProxyError(Code.DATA_LOSS, `state store: snapshot of feed ${feed} is not readable: ${(error as Error).message}`, { cause: error });
   }
 }
 

@@ -32,6 +32,17 @@ export function checkId(what: string, id: string): void {
   if (typeof id !== "string" || id === "") throw invalidArgument(`${what} must be a non-empty string`);
 }
 
+const memoryHolders = new WeakMap<ReplicaRegistry, (key: string) => string | undefined>();
+
+/**
+ * The synchronous lease lookup of a registry made by createMemoryReplicaRegistry (internal, for
+ * feed-store.ts: a fenced append checks the lease and appends in one synchronous step); undefined
+ * for any other registry.
+ */
+export function memoryHolderNow(registry: ReplicaRegistry): ((key: string) => string | undefined) | undefined {
+  return memoryHolders.get(registry);
+}
+
 export function createMemoryReplicaRegistry(now: () => number = Date.now): ReplicaRegistry {
   const replicas = new Map<string, number>();
   const leases = new Map<string, { holder: string; expiresAt: number }>();
@@ -43,7 +54,7 @@ export function createMemoryReplicaRegistry(now: () => number = Date.now): Repli
     }
     return lease;
   };
-  return {
+  const registry: ReplicaRegistry = {
     async heartbeat(replicaId, ttlMs) {
       checkId("replica id", replicaId);
       checkTtl(ttlMs);
@@ -83,4 +94,6 @@ export function createMemoryReplicaRegistry(now: () => number = Date.now): Repli
       return current(key)?.holder;
     },
   };
+  memoryHolders.set(registry, key => current(key)?.holder);
+  return registry;
 }

@@ -1,5 +1,6 @@
 /**
- * The proxy's state, in one place: learned routes, connection records, the monitor event log and
+ * The proxy's state, in one place: learned routes, connection records, the monitor event log,
+ * monitor feeds (upstream monitor subscriptions any replica can take over, with their snapshots) and
  * replica liveness/leases. The in-memory store is the embedded default (one replica); the Redis
  * store (redis-state.ts) shares the same state across replicas. Both pass one contract suite
  * (spec/integration/state/contract.ts).
@@ -12,6 +13,7 @@ import { parseHostPort } from "../domains/address.js";
 import type { Logger } from "../log.js";
 import { type ConnectionStore, createMemoryConnectionStore } from "./connection-store.js";
 import { type EventLog, type EventLogBounds, createMemoryEventLog, defaultEventLogBounds } from "./event-log.js";
+import { type FeedStore, createMemoryFeedStore } from "./feed-store.js";
 import { type ReplicaRegistry, createMemoryReplicaRegistry } from "./replica-registry.js";
 import { type RouteStore, createMemoryRouteStore } from "./route-store.js";
 import { type V1ConnectionStore, createMemoryV1ConnectionStore } from "./v1-connection-store.js";
@@ -24,6 +26,11 @@ export interface StateStore {
   readonly v1Connections: V1ConnectionStore;
   readonly routes: RouteStore;
   readonly events: EventLog;
+  /**
+   * Monitor feeds: their specs, touch times and snapshots; a feed's events go to `events` (entry.feed
+   * = its key) through feeds.append, fenced by the lease feedLease(key) in `replicas`.
+   */
+  readonly feeds: FeedStore;
   readonly replicas: ReplicaRegistry;
   /** Closes connections and ends followers; further calls fail. */
   close(): Promise<void>;
@@ -130,19 +137,21 @@ export async function createStateStore(options: StateOptions, deps: { log?: Logg
 
 export interface MemoryStateStoreOptions {
   readonly events?: Partial<EventLogBounds>;
-  /** Clock for event positions, heartbeats and leases (tests). */
+  /** Clock for event positions, heartbeats, leases and feed idle times (tests). */
   readonly now?: () => number;
 }
 
 export function createMemoryStateStore(options: MemoryStateStoreOptions = {}): StateStore {
   const events = createMemoryEventLog({ ...(options.events ? { bounds: options.events } : {}), ...(options.now ? { now: options.now } : {}) });
+  const replicas = createMemoryReplicaRegistry(options.now);
   return {
     description: "memory",
     connections: createMemoryConnectionStore(),
     v1Connections: createMemoryV1ConnectionStore(),
     routes: createMemoryRouteStore(),
     events,
-    replicas: createMemoryReplicaRegistry(options.now),
+    feeds: createMemoryFeedStore(events, replicas, options.now),
+    replicas,
     async close() {
       events.close();
     },

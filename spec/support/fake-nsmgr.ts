@@ -35,6 +35,8 @@ export interface FakeNsmgr {
   endpointDies(id: string): void;
   /** The data plane of a connection breaks: UPDATE with state DOWN. */
   connectionDown(id: string): void;
+  /** Adds or replaces a connection and reports UPDATE (events on demand, for monitor tests). */
+  update(connection: Connection): void;
 }
 
 export interface FakeNsmgrOptions {
@@ -136,6 +138,10 @@ export async function startFakeNsmgr(options: FakeNsmgrOptions = {}): Promise<Fa
       if (!conn) throw new Error(`no connection ${id}`);
       connections.delete(id);
       publish(ConnectionEventType.DELETE, conn);
+    },
+    update(connection) {
+      connections.set(connection.id, connection);
+      publish(ConnectionEventType.UPDATE, connection);
     },
     connectionDown(id) {
       const conn = connections.get(id);

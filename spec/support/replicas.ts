@@ -22,6 +22,10 @@ export interface Replica {
   readonly v1Address: string;
   /** tcp://<v1Address> */
   readonly url: string;
+  /** "127.0.0.1:<port>" of the seed connection plane (Request, Close, MonitorConnections). */
+  readonly apiAddress: string;
+  /** The replica id it holds leases under (the "replica" field of its "pnsmgr serving" line). */
+  readonly replicaId: string;
   readonly pid: number | undefined;
   /** Everything the replica wrote to stderr so far (its log). */
   log(): string;
@@ -112,11 +116,15 @@ async function startReplica(label: string, options: StartReplicasOptions): Promi
     await new Promise(resolve => setTimeout(resolve, 25));
   }
   const v1Address = /\bv1=(\S+)/.exec(line)?.[1];
-  if (!v1Address) throw new Error(`replica ${label}: no v1 address in: ${line}`);
+  const apiAddress = /\bconnections=(\S+)/.exec(line)?.[1];
+  const replicaId = /\breplica=(\S+)/.exec(line)?.[1];
+  if (!v1Address || !apiAddress || !replicaId) throw new Error(`replica ${label}: no v1 / connections address or replica id in: ${line}`);
   return {
     label,
     v1Address,
     url: `tcp://${v1Address}`,
+    apiAddress,
+    replicaId,
     pid: child.pid,
     log: () => log,
     exited,

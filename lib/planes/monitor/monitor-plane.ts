@@ -1,58 +1,70 @@
 /**
  * MonitorConnections through the proxy. A client's selector picks the remote NSMgr (seed form); all
- * clients asking the same remote the same question share one upstream stream (SharedUpstreams), whose
- * events are rewritten once for the client side and relayed once each. Client gone: its share is
- * dropped, and the upstream is cancelled with the last one. Upstream gone: every client's stream
- * ends with UNAVAILABLE. Each upstream event, as relayed, is recorded once in the event log.
+ * clients asking the same remote the same question share one feed: one upstream stream, run by one
+ * replica (feed-keeper.ts), whose events are rewritten once for the client side and appended to the
+ * event log. Clients are served from the log (feed-streams.ts): a fresh client starts from the feed's
+ * current state, a resuming one after the last position it was sent, through any replica. Upstream
+ * gone: every client's stream ends with UNAVAILABLE.
  */
-import { concatMap, defer, from, switchMap, tap } from "rxjs";
+import { concatMap, defer, from, switchMap } from "rxjs";
 import { chain, type Handler } from "../../pipeline/element.js";
 import { createCallContext } from "../../pipeline/context.js";
 import type { PlaneDeps } from "../deps.js";
-import { type ConnectionEvent, type MonitorScopeSelector, MonitorConnectionService } from "../../../generated/nsm/connection.js";
+import { type ConnectionEvent, MonitorScopeSelector, MonitorConnectionService } from "../../../generated/nsm/connection.js";
 import { routeSeedSelector } from "./seed-selector.js";
 import { seedEventView } from "./seed-event-view.js";
-import { createSharedUpstreams } from "./shared-upstream.js";
-import { createEventRecorder } from "../record-events.js";
+import { type FeedSource, type FeedSpec, createFeedKeeper } from "./feed-keeper.js";
+import { RESUME_METADATA, createFeedStreams } from "./feed-streams.js";
 
 export interface MonitorPlane {
   monitorConnections: Handler<MonitorScopeSelector, ConnectionEvent>;
-  /** Keys of the upstream streams open now (one per remote NSMgr and selector). */
+  /** Keys of the feeds whose upstream stream runs in this replica (one per remote NSMgr and selector). */
   upstreamKeys(): string[];
-  close(): void;
+  /** Stops the upstreams run here and gives their leases up, for another replica to take over. */
+  close(): Promise<void>;
 }
 
 export function createMonitorPlane(deps: PlaneDeps): MonitorPlane {
   const { upstream, resolver, connections, remoteClusterInfo } = deps;
-  const shared = createSharedUpstreams();
-  const recorder = createEventRecorder(deps.events, deps.log);
 
-  const relay: Handler<MonitorScopeSelector, ConnectionEvent> = selector => {
-    const { remote, upstreamSelector } = routeSeedSelector(selector);
-    const key = `${remote.address}|${JSON.stringify(upstreamSelector)}`;
-    return shared.join(key, remote.address, () =>
-      defer(() => from(resolver.resolveHost(remote.host))).pipe(
+  const seedSource: FeedSource = spec => {
+    const { remote, upstreamSelector } = routeSeedSelector(MonitorScopeSelector.fromJSON(spec.selector));
+    return {
+      peer: remote.address,
+      events: defer(() => from(resolver.resolveHost(remote.host))).pipe(
         switchMap(remoteIP => {
-          // The shared stream belongs to no single client: its own context, no deadline.
+          // The upstream belongs to no single client: its own context, no deadline.
           const ctx = createCallContext({ method: MonitorConnectionService.monitorConnections.path });
           const view = { remoteName: remote.name, written: remote.written, remoteIP };
           return upstream
             .serverStream(remote.address, MonitorConnectionService.monitorConnections, upstreamSelector, ctx)
-            .pipe(
-              concatMap(event => seedEventView(event, view, connections, remoteClusterInfo)),
-              tap(event => recorder.record(event, remote.address)),
-            );
+            .pipe(concatMap(event => seedEventView(event, view, connections, remoteClusterInfo)));
         }),
       ),
-    );
+    };
+  };
+
+  const keeper = createFeedKeeper({
+    feeds: deps.feeds,
+    replicas: deps.replicas,
+    replicaId: deps.replicaId,
+    sources: { seed: seedSource },
+    leaseMs: deps.config.monitorLeaseMs,
+    lingerMs: deps.config.monitorLingerMs,
+    log: deps.log,
+  });
+  const streams = createFeedStreams(deps.events, deps.feeds, keeper);
+
+  const relay: Handler<MonitorScopeSelector, ConnectionEvent> = (selector, ctx) => {
+    const { remote, upstreamSelector } = routeSeedSelector(selector);
+    const key = `seed|${remote.address}|${JSON.stringify(upstreamSelector)}`;
+    const spec: FeedSpec = { kind: "seed", selector: MonitorScopeSelector.toJSON(selector) };
+    return streams.stream(key, spec, ctx.metadata.get(RESUME_METADATA));
   };
 
   return {
     monitorConnections: chain<MonitorScopeSelector, ConnectionEvent>()(relay),
-    upstreamKeys: () => shared.keys(),
-    close() {
-      shared.close();
-      recorder.close();
-    },
+    upstreamKeys: () => keeper.running(),
+    close: () => keeper.close(),
   };
 }

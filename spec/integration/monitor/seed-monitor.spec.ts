@@ -5,7 +5,9 @@
  */
 import test from "ava";
 import { status } from "@grpc/grpc-js";
-import { ConnectionEventType, MonitorConnectionService, type MonitorScopeSelector } from "../../../generated/nsm/connection.js";
+import { ConnectionEvent, ConnectionEventType, MonitorConnectionService, type MonitorScopeSelector } from "../../../generated/nsm/connection.js";
+import type { Config } from "../../../lib/config.js";
+import { eventPositionOf } from "../../../lib/transport/grpc/event-positions.js";
 import { NetworkServiceService } from "../../../generated/nsm/networkservice.js";
 import { callUnary, closeAll, openServerStream, waitFor } from "../../support/grpc.js";
 import { startTestGateway, stopGateways } from "../../support/gateway.js";
@@ -20,10 +22,10 @@ test.afterEach.always(async () => {
 const segment = (name: string) => ({ name, id: "", token: "", expires: undefined, metrics: {} });
 const selectorFor = (remoteNsm: string): MonitorScopeSelector => ({ pathSegments: [segment("nsmgr-1"), segment(remoteNsm)], networkServices: [] });
 
-async function setup() {
+async function setup(overrides: Partial<Config> = {}) {
   const remote = await startFakeNsmgr({ name: "nsmgr-2", dstIP: "10.2.0.7" });
   const clusterInfo = await startFakeClusterInfo([{ nodeName: "r", internalIP: "10.2.0.7", externalIP: "198.51.100.7" }]);
-  const gateway = await startTestGateway({ remotePort: clusterInfo.port });
+  const gateway = await startTestGateway({ remotePort: clusterInfo.port, ...overrides });
   gateway.nodes.replace([{ name: "node-1", internalIP: "10.1.0.5", externalIP: "203.0.113.5" }]);
   const remoteNsm = `nsmgr-2@${remote.address}`;
   return { remote, gateway, remoteNsm };
@@ -122,4 +124,59 @@ test.serial("bad selectors get INVALID_ARGUMENT", async t => {
     t.is(end.code, status.INVALID_ARGUMENT);
     t.regex(end.details, message);
   }
+});
+
+/** MonitorConnections read with each event's log position (the same bytes decoded twice). */
+const monitorWithPositions = {
+  ...MonitorConnectionService.monitorConnections,
+  responseDeserialize: (bytes: Buffer) => ({ event: ConnectionEvent.decode(bytes), position: eventPositionOf(bytes) }),
+};
+
+test.serial("events carry their log position; resuming after one sends what followed it, once, without a new initial state", async t => {
+  const { remote, gateway, remoteNsm } = await setup();
+  const first = openServerStream(gateway.apiAddress, monitorWithPositions, selectorFor(remoteNsm));
+  const initial = await first.next();
+  const conn = await callUnary(gateway.apiAddress, NetworkServiceService.request, seedRequest(remoteNsm));
+  const up = await first.next();
+  remote.connectionDown(conn.id);
+  const down = await first.next();
+  const positions = [initial, up, down].map(r => r.position);
+  t.true(positions.every(p => /^\d+-\d+$/.test(p)), positions.join(" "));
+  t.is(new Set(positions).size, 3);
+
+  // A second client that was sent `up` and missed `down`.
+  const resumed = openServerStream(gateway.apiAddress, monitorWithPositions, selectorFor(remoteNsm), { metadata: { "pnsmgr-resume-after": up.position } });
+  const next = await resumed.next();
+  t.is(next.position, down.position, "the first event after the position");
+  t.is(next.event.type, ConnectionEventType.UPDATE);
+  t.is(next.event.connections[conn.id]?.state, 1);
+  remote.endpointDies(conn.id);
+  t.is((await resumed.next()).event.type, ConnectionEventType.DELETE, "then live");
+  t.is((await first.next()).event.type, ConnectionEventType.DELETE);
+  await new Promise(r => setTimeout(r, 100));
+  t.is(resumed.received.length, 2, "nothing else, nothing twice");
+  first.cancel();
+  resumed.cancel();
+});
+
+test.serial("a resume position that is not one, or that the log has trimmed past, is refused with a reason", async t => {
+  const { gateway, remoteNsm } = await setup({ state: { kind: "memory", events: { maxLen: 3, maxAgeMs: 3_600_000, trim: "exact" } } });
+  const bad = openServerStream(gateway.apiAddress, MonitorConnectionService.monitorConnections, selectorFor(remoteNsm), { metadata: { "pnsmgr-resume-after": "yesterday" } });
+  const badEnd = await bad.status;
+  t.is(badEnd.code, status.INVALID_ARGUMENT);
+  t.regex(badEnd.details, /"yesterday" is not of the form <ms>-<seq>/);
+
+  const stream = openServerStream(gateway.apiAddress, monitorWithPositions, selectorFor(remoteNsm));
+  const initial = await stream.next();
+  for (let i = 0; i < 4; i++) {
+    await callUnary(gateway.apiAddress, NetworkServiceService.request, seedRequest(remoteNsm));
+    await stream.next();
+  }
+  const trimmed = openServerStream(gateway.apiAddress, MonitorConnectionService.monitorConnections, selectorFor(remoteNsm), {
+    metadata: { "pnsmgr-resume-after": initial.position },
+  });
+  const end = await trimmed.status;
+  t.is(end.code, status.OUT_OF_RANGE);
+  t.regex(end.details, /no longer holds every event after it .*subscribe again without it/);
+  stream.cancel();
 });

@@ -8,6 +8,7 @@ import { firstValueFrom, take, timeout, toArray, type Observable } from "rxjs";
 import { Code, ProxyError } from "../../../lib/pipeline/errors.js";
 import type { ConnectionRecord } from "../../../lib/state/connection-store.js";
 import { type EventEntry, type EventInput, type EventLogBounds, comparePositions, positionTime } from "../../../lib/state/event-log.js";
+import { type FeedInfo, feedLease } from "../../../lib/state/feed-store.js";
 import type { StateStore } from "../../../lib/state/state.js";
 import { STALE_V1_RECORD_MS, type V1ConnectionRecord } from "../../../lib/state/v1-connection-store.js";
 
@@ -29,6 +30,8 @@ function collect(follow$: Observable<EventEntry>, count: number, ms = 8000): Pro
 }
 
 const payloadN = (entries: readonly EventEntry[]) => entries.map(e => (e.payload as { n: number }).n);
+
+const byKey = (feeds: readonly FeedInfo[]) => Object.fromEntries(feeds.map(feed => [feed.key, feed]));
 
 export function stateContract(name: string, factory: StoreFactory): void {
   async function open(t: ExecutionContext, options?: { events?: Partial<EventLogBounds> }): Promise<StateStore> {
@@ -193,6 +196,89 @@ export function stateContract(name: string, factory: StoreFactory): void {
     t.deepEqual(kept, Array.from({ length: kept.length }, (_, i) => 350 - kept.length + i), "contiguous tail");
   });
 
+  test(`${name}: events: entries keep feed and wire (only when given); read and follow filter by feed`, async t => {
+    const store = await open(t);
+    const start = await store.events.append(event(0));
+    const followA = collect(store.events.follow({ after: start, feed: "feed-a" }), 2);
+    const followB = collect(store.events.follow({ after: start, feed: "feed-b", peer: "peer-b:5001" }), 1);
+    const p = await appendSpaced(store, [
+      event(1, { feed: "feed-a", wire: "CgQIARAC" }),
+      event(2, { feed: "feed-b" }),
+      event(3, { wire: "" }),
+      event(4, { feed: "feed-a", peer: "peer-b:5001" }),
+      event(5, { feed: "feed-b", peer: "peer-b:5001" }),
+    ]);
+    const all = await store.events.read();
+    t.deepEqual(all[0], { position: start, ...event(0) }, "no feed or wire keys when not given");
+    t.false("feed" in all[0]! || "wire" in all[0]!);
+    t.deepEqual(all[1], { position: p[0]!, ...event(1), feed: "feed-a", wire: "CgQIARAC" });
+    t.deepEqual(all[2], { position: p[1]!, ...event(2), feed: "feed-b" });
+    t.false("wire" in all[2]!);
+    t.deepEqual(all[3], { position: p[2]!, ...event(3), wire: "" });
+    t.false("feed" in all[3]!);
+    t.deepEqual(payloadN(await store.events.read({ feed: "feed-a" })), [1, 4]);
+    t.deepEqual(payloadN(await store.events.read({ feed: "feed-a", peer: "peer-b:5001" })), [4]);
+    t.deepEqual(payloadN(await store.events.read({ feed: "feed-b", limit: 1 })), [2]);
+    t.deepEqual(payloadN(await store.events.read({ feed: "feed-a", after: p[0]! })), [4]);
+    t.deepEqual(payloadN(await store.events.read({ feed: "nobody" })), []);
+    t.deepEqual(await followA, [all[1]!, all[4]!]);
+    t.deepEqual(await followB, [all[5]!]);
+  });
+
+  test(`${name}: events: last() is undefined on an empty log, then the newest position`, async t => {
+    const store = await open(t);
+    t.is(await store.events.last(), undefined);
+    const p0 = await store.events.append(event(0));
+    t.is(await store.events.last(), p0);
+    await store.events.append(event(1));
+    const p2 = await store.events.append(event(2));
+    t.is(await store.events.last(), p2);
+  });
+
+  test(`${name}: events: trimmedThrough() is "0-0" until a trim, then the newest trimmed position (exact trim by maxLen)`, async t => {
+    const store = await open(t, { events: { maxLen: 3, trim: "exact" } });
+    t.is(await store.events.trimmedThrough(), "0-0", "empty log");
+    const p: string[] = [];
+    for (let n = 0; n < 3; n++) p.push(await store.events.append(event(n)));
+    t.is(await store.events.trimmedThrough(), "0-0", "full, nothing trimmed yet");
+    p.push(await store.events.append(event(3)));
+    t.is(await store.events.trimmedThrough(), p[0]!);
+    p.push(await store.events.append(event(4)));
+    t.is(await store.events.trimmedThrough(), p[1]!);
+    t.deepEqual(payloadN(await store.events.read()), [2, 3, 4]);
+    const trimmed = await store.events.trimmedThrough();
+    // Reading after a position at or after trimmedThrough loses nothing; before it, something is gone.
+    t.true(comparePositions(p[1]!, trimmed) >= 0);
+    t.deepEqual(payloadN(await store.events.read({ after: p[1]! })), [2, 3, 4]);
+    t.true(comparePositions(p[0]!, trimmed) < 0, "reading after p0 would miss entry 1");
+    for (let n = 5; n < 9; n++) p.push(await store.events.append(event(n)));
+    t.is(await store.events.trimmedThrough(), p[5]!);
+    t.deepEqual(payloadN(await store.events.read()), [6, 7, 8]);
+  });
+
+  test(`${name}: events: trimmedThrough() follows age trimming (exact trim)`, async t => {
+    const store = await open(t, { events: { maxAgeMs: 300, trim: "exact" } });
+    const p0 = await store.events.append(event(0));
+    const p1 = await store.events.append(event(1));
+    t.is(await store.events.trimmedThrough(), "0-0");
+    await sleep(450);
+    await store.events.append(event(2));
+    t.deepEqual(payloadN(await store.events.read()), [2]);
+    t.is(await store.events.trimmedThrough(), p1);
+    t.true(comparePositions(p0, p1) < 0);
+  });
+
+  test(`${name}: events: trimmedThrough() is the newest missing entry under approximate trimming too`, async t => {
+    const store = await open(t, { events: { maxLen: 10 } });
+    const p: string[] = [];
+    for (let n = 0; n < 350; n++) p.push(await store.events.append(event(n)));
+    const kept = await store.events.read({ limit: 10_000 });
+    const missing = 350 - kept.length;
+    t.true(missing > 0, "something was trimmed");
+    t.is(kept[0]!.position, p[missing]!);
+    t.is(await store.events.trimmedThrough(), p[missing - 1]!);
+  });
+
   test(`${name}: events: follow receives live appends in order`, async t => {
     const store = await open(t);
     const start = await store.events.append(event(0));
@@ -267,6 +353,164 @@ export function stateContract(name: string, factory: StoreFactory): void {
     await sleep(300);
     await store.close();
     t.deepEqual(payloadN(await all), [1]);
+  });
+
+  // ---- monitor feeds ----
+
+  test(`${name}: feeds: register, list, touch; idle time grows and touch resets it; register keeps the spec`, async t => {
+    const store = await open(t);
+    const { feeds } = store;
+    t.deepEqual(await feeds.list(), []);
+    await feeds.register("f1", '{"kind":"a","n":1}');
+    await sleep(300);
+    await feeds.register("f2", '{"kind":"b"}');
+    let listed = byKey(await feeds.list());
+    t.deepEqual(Object.keys(listed).sort(), ["f1", "f2"]);
+    t.is(listed.f1!.spec, '{"kind":"a","n":1}');
+    t.is(listed.f2!.spec, '{"kind":"b"}');
+    t.true(listed.f1!.idleMs >= 250 && listed.f1!.idleMs < 5000, `f1 idle ${listed.f1!.idleMs}`);
+    t.true(listed.f2!.idleMs >= 0 && listed.f2!.idleMs < 250, `f2 idle ${listed.f2!.idleMs}`);
+    await feeds.touch(["f1", "unknown"]);
+    await feeds.touch([]);
+    listed = byKey(await feeds.list());
+    t.deepEqual(Object.keys(listed).sort(), ["f1", "f2"], "touching an unknown key does not register it");
+    t.true(listed.f1!.idleMs < 250, `f1 idle ${listed.f1!.idleMs} after touch`);
+    await sleep(300);
+    await feeds.register("f1", '{"kind":"other"}');
+    listed = byKey(await feeds.list());
+    t.is(listed.f1!.spec, '{"kind":"a","n":1}', "an existing spec is kept");
+    t.true(listed.f1!.idleMs < 250, `f1 idle ${listed.f1!.idleMs} after register (touches)`);
+    t.true(listed.f2!.idleMs >= 250, `f2 idle ${listed.f2!.idleMs}`);
+    for (const call of [() => feeds.register("", "{}"), () => feeds.touch(["ok", ""]), () => feeds.remove(""), () => feeds.remove("f1", -1), () => feeds.snapshot("")]) {
+      const error = await t.throwsAsync(call(), { instanceOf: ProxyError });
+      t.is(error?.code, Code.INVALID_ARGUMENT);
+    }
+  });
+
+  test(`${name}: feeds: remove forgets a feed; with ifIdleForMs only when it has been idle that long`, async t => {
+    const store = await open(t);
+    const { feeds } = store;
+    await feeds.register("gone", "{}");
+    await feeds.register("busy", '{"b":1}');
+    await feeds.register("idle", '{"i":1}');
+    t.true(await feeds.remove("gone"));
+    t.false(await feeds.remove("gone"), "already removed");
+    t.false(await feeds.remove("never-there"));
+    t.false(await feeds.remove("never-there", 0));
+    t.deepEqual(Object.keys(byKey(await feeds.list())).sort(), ["busy", "idle"]);
+    t.false(await feeds.remove("idle", 10_000), "registered just now");
+    await sleep(300);
+    await feeds.touch(["busy"]);
+    t.false(await feeds.remove("busy", 200), "touched just now");
+    t.true(await feeds.remove("idle", 200), "idle for 300 ms");
+    t.deepEqual(Object.keys(byKey(await feeds.list())), ["busy"]);
+    t.true(await feeds.remove("busy", 0), "0: whenever");
+    t.deepEqual(await feeds.list(), []);
+    await feeds.register("gone", '{"again":1}');
+    t.is(byKey(await feeds.list()).gone?.spec, '{"again":1}', "registered afresh after removal");
+  });
+
+  test(`${name}: feeds: append is fenced by the feed's lease; it writes the entry and the snapshot together`, async t => {
+    const store = await open(t);
+    const { feeds, replicas, events } = store;
+    const lease = feedLease("f");
+    t.is(lease, "feed:f");
+    await feeds.register("f", '{"kind":"test"}');
+    const followed = collect(events.follow({ after: "0-0", feed: "f" }), 3);
+
+    t.is(await feeds.append("f", "A", event(1), "s1"), undefined, "lease free: refused");
+    t.true(await replicas.tryAcquire(lease, "B", 10_000));
+    t.is(await feeds.append("f", "A", event(2), "s2"), undefined, "lease held by B: refused");
+    t.is(await events.last(), undefined, "nothing in the log");
+    t.deepEqual(await events.read(), []);
+    t.is(await feeds.snapshot("f"), undefined, "no snapshot");
+
+    t.true(await replicas.release(lease, "B"));
+    t.true(await replicas.tryAcquire(lease, "A", 10_000));
+    const p3 = await feeds.append("f", "A", event(3, { wire: "CgQIARAC" }), "s3");
+    t.truthy(p3);
+    t.deepEqual(await feeds.snapshot("f"), { position: p3!, state: "s3" });
+    const tricky = 'quotes " \\ / newline \n unicode ✓ {"json":[1]}';
+    const p4 = await feeds.append("f", "A", event(4, { feed: "not-this" }), tricky);
+    t.truthy(p4);
+    t.true(comparePositions(p4!, p3!) > 0);
+    t.deepEqual(await feeds.snapshot("f"), { position: p4!, state: tricky });
+
+    // The lease moves to B: A is fenced off, B writes.
+    t.true(await replicas.release(lease, "A"));
+    t.true(await replicas.tryAcquire(lease, "B", 10_000));
+    t.is(await feeds.append("f", "A", event(5), "s5"), undefined, "A no longer holds the lease");
+    t.deepEqual(await feeds.snapshot("f"), { position: p4!, state: tricky }, "a refused append leaves the snapshot");
+    const p6 = await feeds.append("f", "B", event(6), "s6");
+    t.truthy(p6);
+    t.deepEqual(await feeds.snapshot("f"), { position: p6!, state: "s6" });
+
+    const entries = await events.read();
+    t.deepEqual(payloadN(entries), [3, 4, 6]);
+    t.deepEqual(entries[0], { position: p3!, ...event(3), feed: "f", wire: "CgQIARAC" });
+    t.deepEqual(entries[1], { position: p4!, ...event(4), feed: "f" }, "entry.feed is the feed's key");
+    t.true(entries.every(e => e.feed === "f"));
+    t.deepEqual(await events.read({ feed: "f" }), entries);
+    t.deepEqual(await followed, entries, "followed by feed");
+    t.is(await events.last(), p6);
+
+    // A feed that is not registered may still be appended to; it stays unlisted.
+    t.is(await feeds.append("g", "A", event(7), "sg"), undefined);
+    t.true(await replicas.tryAcquire(feedLease("g"), "A", 10_000));
+    const p7 = await feeds.append("g", "A", event(7), "sg");
+    t.deepEqual(await feeds.snapshot("g"), { position: p7!, state: "sg" });
+    t.deepEqual(Object.keys(byKey(await feeds.list())), ["f"]);
+    t.deepEqual(payloadN(await events.read({ feed: "g" })), [7]);
+
+    // remove forgets the snapshot too.
+    t.true(await feeds.remove("f"));
+    t.is(await feeds.snapshot("f"), undefined);
+    t.true(await feeds.remove("g"), "an unregistered feed's snapshot is removed");
+    t.is(await feeds.snapshot("g"), undefined);
+
+    for (const call of [
+      () => feeds.append("", "A", event(8), "s"),
+      () => feeds.append("f", "", event(8), "s"),
+      () => feeds.append("f", "B", event(8, { payload: { n: 10n } }), "s"),
+      () => feeds.append("f", "B", { ...event(8), peer: 5 as unknown as string }, "s"),
+    ]) {
+      const error = await t.throwsAsync(call(), { instanceOf: ProxyError });
+      t.is(error?.code, Code.INVALID_ARGUMENT);
+    }
+    t.is((await events.read()).length, 4, "nothing appended by invalid calls");
+  });
+
+  test(`${name}: feeds: append is refused once the lease has expired`, async t => {
+    const store = await open(t);
+    const { feeds, replicas } = store;
+    t.true(await replicas.tryAcquire(feedLease("f"), "A", 300));
+    const p1 = await feeds.append("f", "A", event(1), "s1");
+    t.truthy(p1);
+    await sleep(450);
+    t.is(await feeds.append("f", "A", event(2), "s2"), undefined);
+    t.deepEqual(await feeds.snapshot("f"), { position: p1!, state: "s1" });
+    t.deepEqual(payloadN(await store.events.read()), [1]);
+  });
+
+  test(`${name}: feeds: appends are trimmed with the log (exact)`, async t => {
+    const store = await open(t, { events: { maxLen: 3, trim: "exact" } });
+    const { feeds, replicas, events } = store;
+    t.true(await replicas.tryAcquire(feedLease("f"), "A", 10_000));
+    await events.append(event(0));
+    const p: string[] = [];
+    let other = "";
+    for (let n = 1; n <= 5; n++) {
+      if (n === 4) other = await events.append(event(30, { feed: "other" }));
+      p.push((await feeds.append("f", "A", event(n), `s${n}`))!);
+    }
+    t.deepEqual(payloadN(await events.read()), [30, 4, 5]);
+    t.is(await events.trimmedThrough(), p[2]!);
+    await feeds.append("f", "A", event(6), "s6");
+    t.is(await events.trimmedThrough(), other, "a plain append trimmed by a feed append");
+    p.push(await events.append(event(7)));
+    t.deepEqual(payloadN(await events.read()), [5, 6, 7]);
+    t.is(await events.trimmedThrough(), p[3]!, "a feed's entry trimmed by a plain append");
+    t.deepEqual(await feeds.snapshot("f"), { position: (await events.read({ feed: "f" })).at(-1)!.position, state: "s6" });
   });
 
   // ---- replicas and leases ----

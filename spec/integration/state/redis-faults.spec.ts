@@ -88,6 +88,14 @@ test.serial("Redis killed: calls fail fast with UNAVAILABLE; back on the same po
     ["replicas.heartbeat", () => store.replicas.heartbeat("r1", 1000)],
     ["replicas.alive", () => store.replicas.alive()],
     ["replicas.tryAcquire", () => store.replicas.tryAcquire("lease", "r1", 1000)],
+    ["events.last", () => store.events.last()],
+    ["events.trimmedThrough", () => store.events.trimmedThrough()],
+    ["feeds.register", () => store.feeds.register("feed", "{}")],
+    ["feeds.touch", () => store.feeds.touch(["feed"])],
+    ["feeds.list", () => store.feeds.list()],
+    ["feeds.remove", () => store.feeds.remove("feed", 1000)],
+    ["feeds.snapshot", () => store.feeds.snapshot("feed")],
+    ["feeds.append", () => store.feeds.append("feed", "r1", { connectionIds: [], peer: "p", type: "UPDATE", payload: 3, at: 3 }, "state")],
   ];
   const results = await Promise.allSettled(calls.map(([, call]) => call()));
   results.forEach((result, i) => assertUnavailable(t, result, calls[i]![0]));

@@ -11,6 +11,7 @@ import { type MethodDescriptor, type Upstream, outgoingMetadata } from "../../..
 import { createV1ConnectionPlane } from "../../../lib/planes/connection/v1/v1-connection-plane.js";
 import type { ConnectionTable } from "../../../lib/planes/connection/v1/connection-table.js";
 import { createMemoryEventLog } from "../../../lib/state/event-log.js";
+import { unusedFeeds } from "../../support/unused-feeds.js";
 import type { PlaneDeps } from "../../../lib/planes/deps.js";
 import { createMemoryRouteStore } from "../../../lib/state/route-store.js";
 import { createMemoryConnectionStore } from "../../../lib/state/connection-store.js";
@@ -79,6 +80,7 @@ async function setup(overrides: { registry?: boolean } = {}) {
     clusterInfo: { clusterName: "cluster-1" },
     publicUrl: "tcp://127.0.0.1:5004",
     events: createMemoryEventLog(),
+    ...unusedFeeds(),
   };
   let table!: ConnectionTable;
   const plane = createV1ConnectionPlane(deps, {
@@ -247,3 +249,4 @@ test("discovery through the registry: NSM_REGISTRY_URL unset is UNAVAILABLE", as
   watching.unsubscribe();
   plane.shutdown();
 });
+

@@ -13,6 +13,7 @@ import type { MethodDescriptor, Upstream } from "../../../lib/pipeline/upstream.
 import { createV1ConnectionPlane } from "../../../lib/planes/connection/v1/v1-connection-plane.js";
 import type { ConnectionTable } from "../../../lib/planes/connection/v1/connection-table.js";
 import { createMemoryEventLog } from "../../../lib/state/event-log.js";
+import { unusedFeeds } from "../../support/unused-feeds.js";
 import type { PlaneDeps } from "../../../lib/planes/deps.js";
 import { type RouteStore, createMemoryRouteStore } from "../../../lib/state/route-store.js";
 import { createMemoryConnectionStore } from "../../../lib/state/connection-store.js";
@@ -91,6 +92,7 @@ function replica(next: ReturnType<typeof scriptedUpstream>, routes: RouteStore, 
     clusterInfo: {},
     publicUrl: "tcp://127.0.0.1:5004",
     events: createMemoryEventLog(),
+    ...unusedFeeds(),
   };
   let table!: ConnectionTable;
   const plane = createV1ConnectionPlane(deps, { inspect: s => (table = s.table), discovery: { urlOf: name => throwError(() => new ProxyError(Code.NOT_FOUND, `no ${name}`)) } });
@@ -263,3 +265,4 @@ test("expiry: A closes its own and deletes the record; B takes over closing one 
   watching.unsubscribe();
   stop();
 });
+

@@ -71,6 +71,8 @@ test("a failing store: nothing thrown, relaying goes on; one warning per outage 
   let down = true;
   const appended: EventInput[] = [];
   const store: EventLog = {
+    last: async () => undefined,
+    trimmedThrough: async () => "0-0",
     async append(event) {
       if (down) throw new Error("state store (redis 127.0.0.1:1): not connected");
       appended.push(event);
@@ -105,6 +107,8 @@ test("a store slower than the events: past maxQueued, new events are dropped and
   const gate = new Promise<void>(resolve => (release = resolve));
   const appended: string[] = [];
   const store: EventLog = {
+    last: async () => undefined,
+    trimmedThrough: async () => "0-0",
     async append(event) {
       await gate;
       appended.push(event.connectionIds[0] ?? "");

@@ -9,6 +9,7 @@ import type { CallContext } from "../../../lib/pipeline/context.js";
 import { Code, ProxyError } from "../../../lib/pipeline/errors.js";
 import { type MethodDescriptor, type Upstream, outgoingMetadata } from "../../../lib/pipeline/upstream.js";
 import { createMemoryEventLog } from "../../../lib/state/event-log.js";
+import { unusedFeeds } from "../../support/unused-feeds.js";
 import type { PlaneDeps } from "../../../lib/planes/deps.js";
 import { createV1RegistryPlane } from "../../../lib/planes/registry/v1/v1-registry-plane.js";
 import { createDomainResolver } from "../../../lib/domains/resolve.js";
@@ -61,6 +62,7 @@ function plane(answer: (path: string, request: unknown) => Observable<unknown>, 
     clusterInfo: { clusterName: "cluster-2" },
     publicUrl: PUBLIC_URL,
     events: createMemoryEventLog(),
+    ...unusedFeeds(),
   };
   const resolver = tableResolver({
     "registry.nsm-system.cluster2": "127.0.0.1:7002",
@@ -188,3 +190,4 @@ test("upstream error codes are kept", async t => {
   t.is(error.code, Code.PERMISSION_DENIED);
   t.regex(error.message, /floating\.example.*policy says no/);
 });
+

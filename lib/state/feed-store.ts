@@ -1,0 +1,137 @@
+/**
+ * Monitor feeds. A feed is one upstream monitor subscription (e.g. "MonitorConnections to remote
+ * NSMgr X with selector Y") whose events are appended to the event log as entries of the feed
+ * (entry.feed = its key). Exactly one replica holds each feed, by the ReplicaRegistry lease
+ * feedLease(key); client streams are served from the event log filtered by feed, starting from the
+ * feed's snapshot (or resuming after a position), so they survive a handover between replicas.
+ *
+ * The store keeps, per feed: its spec (what a replica needs to open the upstream again), when a
+ * client stream last touched it (store clock: the Redis server's for the Redis store), and its
+ * snapshot (the feed's state after its last event, with that event's position). `append` is fenced:
+ * the event and the snapshot are written in one atomic step, and only while the appender holds the
+ * feed's lease, so a replica that lost its lease (e.g. during a pause) cannot write behind the new
+ * holder's back.
+ */
+import { invalidArgument } from "../pipeline/errors.js";
+import { type EventInput, type EventLog, checkEvent, memoryAppendNow } from "./event-log.js";
+import { type ReplicaRegistry, checkId, memoryHolderNow } from "./replica-registry.js";
+
+export interface FeedInfo {
+  readonly key: string;
+  /** What the plane needs to open the upstream again (JSON text, opaque to the store). */
+  readonly spec: string;
+  /** Ms since a client stream last touched the feed (store clock); since registration if never touched. */
+  readonly idleMs: number;
+}
+
+export interface FeedSnapshot {
+  /** Position of the last event folded into `state`. */
+  readonly position: string;
+  /** The feed's state after that event (opaque text). */
+  readonly state: string;
+}
+
+export interface FeedStore {
+  /** Registers the feed if it is not registered (keeps an existing spec) and touches it. */
+  register(key: string, spec: string): Promise<void>;
+  /** Marks the feeds as having a client attached now (store clock). Unknown keys are ignored. */
+  touch(keys: readonly string[]): Promise<void>;
+  /** Every registered feed. */
+  list(): Promise<FeedInfo[]>;
+  /**
+   * Forgets the feed (spec, touch time, snapshot). With `ifIdleForMs`, only when it has not been
+   * touched for at least that long (checked atomically); returns whether it was removed.
+   */
+  remove(key: string, ifIdleForMs?: number): Promise<boolean>;
+  /** The feed's snapshot, if any event has been appended to it since it was registered. */
+  snapshot(key: string): Promise<FeedSnapshot | undefined>;
+  /**
+   * Appends `event` to the event log as an entry of this feed (entry.feed = key, trimmed to the
+   * log's bounds like append()) and replaces the feed's snapshot with { position, state }, in one
+   * atomic step, only when `holder` holds the lease feedLease(key). Returns the position, or
+   * undefined (nothing written) when the lease is not held by `holder`. A feed that is not registered
+   * may still be appended to (the lease is what counts).
+   */
+  append(key: string, holder: string, event: EventInput, state: string): Promise<string | undefined>;
+}
+
+/** The ReplicaRegistry lease a feed's holder keeps. */
+export function feedLease(key: string): string {
+  return `feed:${key}`;
+}
+
+// ---- validation (shared by both stores) ----
+
+export function checkFeedKey(key: string): void {
+  checkId("feed key", key);
+}
+
+export function checkText(what: string, value: string): void {
+  if (typeof value !== "string") throw invalidArgument(`${what} must be a string`);
+}
+
+export function checkIdleMs(ms: number | undefined): void {
+  if (ms !== undefined && !(Number.isSafeInteger(ms) && ms >= 0)) throw invalidArgument(`ifIdleForMs must be a whole number of ms >= 0, got ${ms}`);
+}
+
+/** Validates a fenced append's arguments; returns the event as the feed's entry (feed = key). */
+export function feedEvent(key: string, holder: string, event: EventInput, state: string): EventInput {
+  checkFeedKey(key);
+  checkId("replica id", holder);
+  checkText("feed state", state);
+  checkEvent(event);
+  return { ...event, feed: key };
+}
+
+// ---- in memory ----
+
+/**
+ * The embedded feed store, on the memory event log and replica registry of the same state store:
+ * a fenced append checks the lease and appends in one synchronous step (nothing can run between).
+ */
+export function createMemoryFeedStore(events: EventLog, replicas: ReplicaRegistry, now: () => number = Date.now): FeedStore {
+  const appendNow = memoryAppendNow(events);
+  const holderNow = memoryHolderNow(replicas);
+  if (!appendNow || !holderNow) throw new TypeError("createMemoryFeedStore needs the memory event log and replica registry");
+  const feeds = new Map<string, { spec: string; touched: number }>();
+  const snapshots = new Map<string, FeedSnapshot>();
+  return {
+    async register(key, spec) {
+      checkFeedKey(key);
+      checkText("feed spec", spec);
+      const feed = feeds.get(key);
+      if (feed) feed.touched = now();
+      else feeds.set(key, { spec, touched: now() });
+    },
+    async touch(keys) {
+      for (const key of keys) checkFeedKey(key);
+      const t = now();
+      for (const key of keys) {
+        const feed = feeds.get(key);
+        if (feed) feed.touched = t;
+      }
+    },
+    async list() {
+      const t = now();
+      return [...feeds].map(([key, { spec, touched }]) => ({ key, spec, idleMs: Math.max(0, t - touched) }));
+    },
+    async remove(key, ifIdleForMs) {
+      checkFeedKey(key);
+      checkIdleMs(ifIdleForMs);
+      const feed = feeds.get(key);
+      if (feed && ifIdleForMs !== undefined && now() - feed.touched < ifIdleForMs) return false;
+      const removed = feeds.delete(key);
+      return snapshots.delete(key) || removed;
+    },
+    async snapshot(key) {
+      checkFeedKey(key);
+      return snapshots.get(key);
+    },
+    async append(key, holder, event, state) {
+      const entry = feedEvent(key, holder, event, state);
+      if (holderNow(feedLease(key)) !== holder) return undefined;
+      // The snapshot is in place before any follower sees the entry.
+      return appendNow(entry, ({ position }) => snapshots.set(key, { position, state })).position;
+    },
+  };
+}
