@@ -47,12 +47,14 @@ export interface FeedStore {
   snapshot(key: string): Promise<FeedSnapshot | undefined>;
   /**
    * Appends `event` to the event log as an entry of this feed (entry.feed = key, trimmed to the
-   * log's bounds like append()) and replaces the feed's snapshot with { position, state }, in one
-   * atomic step, only when `holder` holds the lease feedLease(key). Returns the position, or
-   * undefined (nothing written) when the lease is not held by `holder`. A feed that is not registered
-   * may still be appended to (the lease is what counts).
+   * log's bounds like append()) and, when `state` is given, replaces the feed's snapshot with
+   * { position, state }, in one atomic step, only when `holder` holds the lease feedLease(key).
+   * Without `state` the snapshot stays as it was (still true of its own, older position: a reader
+   * follows the entries after it). Returns the position, or undefined (nothing written) when the
+   * lease is not held by `holder`. A feed that is not registered may still be appended to (the
+   * lease is what counts).
    */
-  append(key: string, holder: string, event: EventInput, state: string): Promise<string | undefined>;
+  append(key: string, holder: string, event: EventInput, state?: string): Promise<string | undefined>;
 }
 
 /** The ReplicaRegistry lease a feed's holder keeps. */
@@ -75,10 +77,10 @@ export function checkIdleMs(ms: number | undefined): void {
 }
 
 /** Validates a fenced append's arguments; returns the event as the feed's entry (feed = key). */
-export function feedEvent(key: string, holder: string, event: EventInput, state: string): EventInput {
+export function feedEvent(key: string, holder: string, event: EventInput, state: string | undefined): EventInput {
   checkFeedKey(key);
   checkId("replica id", holder);
-  checkText("feed state", state);
+  if (state !== undefined) checkText("feed state", state);
   checkEvent(event);
   return { ...event, feed: key };
 }
@@ -131,7 +133,9 @@ export function createMemoryFeedStore(events: EventLog, replicas: ReplicaRegistr
       const entry = feedEvent(key, holder, event, state);
       if (holderNow(feedLease(key)) !== holder) return undefined;
       // The snapshot is in place before any follower sees the entry.
-      return appendNow(entry, ({ position }) => snapshots.set(key, { position, state })).position;
+      return appendNow(entry, ({ position }) => {
+        if (state !== undefined) snapshots.set(key, { position, state });
+      }).position;
     },
   };
 }

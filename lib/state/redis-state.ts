@@ -22,6 +22,17 @@
  * an event append (XADD, trimming, events-trimmed), a feed's fenced append (lease check, XADD,
  * trimming, snapshot), feed register / touch / list / remove-if-idle, heartbeats and leases.
  *
+ * Following the log: one shared tail per store serves every follower. It is one XREAD BLOCK loop on
+ * one dedicated connection (client name "pnsmgr-follow"), started with the first follower, reading
+ * from the end of the log as it starts and handing each entry, in order, to every follower whose
+ * filter it matches; it stops when the last follower leaves (a later follower starts a new one). A
+ * follower joins the tail at its current cursor C and catches up on the main connection: with
+ * `after` before C, it is first given the entries in (after, C] (XRANGE, paged), then what the tail
+ * dispatched to it meanwhile, then live entries: no gap, no duplicate. Without `after`, it starts at
+ * the log's newest position as read (XREVRANGE) once the tail runs. When the tail's connection fails,
+ * every follower errors with UNAVAILABLE and the tail is gone; store close completes every follower.
+ * So the store holds at most one follow connection, however many followers there are.
+ *
  * Failure behaviour: no offline queue and no retry of commands across reconnects, so a call made
  * while Redis is unreachable fails at once, a call in flight when the connection drops fails when it
  * drops, and a call with no reply fails after commandTimeoutMs: always ProxyError UNAVAILABLE
@@ -49,6 +60,7 @@ import type { RouteStore } from "./route-store.js";
 import { type V1ConnectionRecord, type V1ConnectionStore, STALE_V1_RECORD_MS, checkV1Record, isV1Record } from "./v1-connection-store.js";
 import {
   type EventEntry,
+  type EventFilter,
   type EventLog,
   type EventQuery,
   type EventInput,
@@ -70,10 +82,12 @@ export interface RedisStateDeps {
   readonly log?: Logger;
 }
 
-/** Entries fetched per XRANGE page when filtering, and per XREAD when following. */
+/** Entries fetched per XRANGE page when filtering or reading a follower's backlog, and per XREAD of the follow tail. */
 const PAGE = 500;
-/** How long one XREAD of a follower blocks before it looks again (also bounds shutdown). */
+/** How long one XREAD of the follow tail blocks before it looks again (also bounds shutdown). */
 const BLOCK_MS = 1000;
+/** The client name (CLIENT SETNAME) of the follow tail's connection; the other connections are "pnsmgr". */
+export const FOLLOW_CONNECTION_NAME = "pnsmgr-follow";
 /** Entries one append trims by length at most (see TRIM). */
 const TRIM_MAX_BATCH = 1000;
 
@@ -123,7 +137,7 @@ return id`);
 
 /**
  * A feed's fenced append. KEYS: events, events-trimmed, the feed's lease, feed-snapshots. ARGV:
- * maxLen, maxAgeMs, mode, holder, feed key, state (as a JSON string), then the entry's fields.
+ * maxLen, maxAgeMs, mode, holder, feed key, state (as a JSON string; '' keeps the snapshot), then the entry's fields.
  * Returns the position, or nil (nothing written) when the lease is not the holder's.
  */
 const FEED_APPEND = script(`${NOW_MS}${TRIM}
@@ -132,7 +146,7 @@ local args = {'XADD', KEYS[1], '*'}
 for i = 7, #ARGV do args[#args + 1] = ARGV[i] end
 local id = redis.call(unpack(args))
 trim(KEYS[1], KEYS[2], tonumber(ARGV[1]), tonumber(ARGV[2]), ARGV[3], now)
-redis.call('HSET', KEYS[4], ARGV[5], '{"position":"' .. id .. '","state":' .. ARGV[6] .. '}')
+if ARGV[6] ~= '' then redis.call('HSET', KEYS[4], ARGV[5], '{"position":"' .. id .. '","state":' .. ARGV[6] .. '}') end
 return id`);
 
 /** KEYS: feeds, feed-touched. ARGV: key, spec. */
@@ -364,7 +378,147 @@ export async function createRedisStateStore(options: RedisStateOptions, deps: Re
     delete: name => guard(`delete route ${name}`, () => main.hdel(key.routes, name)).then(() => undefined),
   };
 
-  const followers = new Set<{ client: Redis; subscriber: Subscriber<EventEntry> }>();
+  /**
+   * One follower of the shared tail. While it catches up (backlog, start position) the tail puts the
+   * matching entries it dispatches in `buffer`; once live it hands them to the subscriber directly.
+   */
+  interface Follower {
+    readonly filter: EventFilter;
+    readonly subscriber: Subscriber<EventEntry>;
+    /** The tail's cursor when the follower joined: the tail dispatches it every entry after this. */
+    from: string | undefined;
+    /** Matching entries dispatched while catching up; undefined once live. */
+    buffer: EventEntry[] | undefined;
+    /** While set, entries at or before it are dropped (already emitted, or before the start). */
+    skipThrough: string | undefined;
+  }
+
+  /** The one XREAD BLOCK loop of this store, on its own connection, shared by every follower. */
+  interface Tail {
+    readonly client: Redis;
+    readonly followers: Set<Follower>;
+    /** The newest position read (the tail dispatches every entry after it); undefined until started. */
+    cursor: string | undefined;
+    /** Resolves once the cursor is set; rejects when the tail fails before that. */
+    readonly started: Promise<void>;
+    stopped: boolean;
+  }
+
+  /** The running tail; undefined while nobody follows (or once it failed: the next follower starts another). */
+  let tail: Tail | undefined;
+
+  function startTail(): Tail {
+    const client = watch(main.duplicate({ connectionName: FOLLOW_CONNECTION_NAME, commandTimeout: BLOCK_MS + commandTimeoutMs }), "follower");
+    let markStarted!: () => void;
+    let failStart!: (error: unknown) => void;
+    const started = new Promise<void>((resolve, reject) => {
+      markStarted = resolve;
+      failStart = reject;
+    });
+    started.catch(() => {}); // the followers learn of the failure from the tail (failTail)
+    const t: Tail = { client, followers: new Set(), cursor: undefined, started, stopped: false };
+    (async () => {
+      await whenReady(client, connectTimeoutMs + commandTimeoutMs, lastError);
+      const newest = (await client.xrevrange(key.events, "+", "-", "COUNT", 1))[0]?.[0] ?? "0-0";
+      if (t.stopped) return;
+      let cursor: string = newest;
+      t.cursor = cursor;
+      for (const follower of t.followers) follower.from ??= cursor;
+      markStarted();
+      while (!t.stopped) {
+        const batch = await client.xread("COUNT", PAGE, "BLOCK", BLOCK_MS, "STREAMS", key.events, cursor);
+        for (const [id, fields] of batch?.[0]?.[1] ?? []) {
+          if (t.stopped) return;
+          cursor = id;
+          t.cursor = id;
+          dispatch(t, decodeEntry(id, fields));
+        }
+      }
+    })().catch((error: unknown) => {
+      failStart(error);
+      if (!t.stopped) failTail(t, error);
+    });
+    return t;
+  }
+
+  /** Hands an entry (in log order) to every follower of the tail whose filter it matches. */
+  function dispatch(t: Tail, entry: EventEntry): void {
+    for (const follower of t.followers) {
+      if (t.stopped) return;
+      if (follower.subscriber.closed) continue;
+      if (follower.buffer) {
+        if (matchesFilter(entry, follower.filter)) follower.buffer.push(entry);
+        continue;
+      }
+      if (follower.skipThrough !== undefined) {
+        if (comparePositions(entry.position, follower.skipThrough) <= 0) continue;
+        follower.skipThrough = undefined;
+      }
+      if (matchesFilter(entry, follower.filter)) follower.subscriber.next(entry);
+    }
+  }
+
+  function stopTail(t: Tail): void {
+    t.stopped = true;
+    if (tail === t) tail = undefined;
+    end(t.client);
+  }
+
+  /** The tail's connection failed: every follower errors with UNAVAILABLE (completes once closed). */
+  function failTail(t: Tail, error: unknown): void {
+    const failure = closed ? undefined : fail("follow events", error, t.client);
+    stopTail(t);
+    const followers = [...t.followers];
+    t.followers.clear();
+    for (const { subscriber } of followers) failure ? subscriber.error(failure) : subscriber.complete();
+  }
+
+  function leave(t: Tail, follower: Follower): void {
+    t.followers.delete(follower);
+    if (t.followers.size === 0 && !t.stopped) stopTail(t);
+  }
+
+  /**
+   * Brings a follower that joined the tail at its cursor `from` up to it: the entries in (after, from]
+   * (XRANGE on the main connection, paged), then those the tail dispatched meanwhile, then live.
+   * Without `after`, the start is the end of the log as read once the tail has started (at or after
+   * `from`): dispatched entries up to it are dropped.
+   */
+  async function catchUp(t: Tail, follower: Follower, after: string | undefined): Promise<void> {
+    const { subscriber, filter } = follower;
+    await t.started;
+    if (subscriber.closed) return;
+    const from = follower.from!;
+    let through: string;
+    if (after === undefined) {
+      through = (await main.xrevrange(key.events, "+", "-", "COUNT", 1))[0]?.[0] ?? "0-0";
+    } else if (comparePositions(after, from) >= 0) {
+      through = after; // the tail may still be behind `after`: skip up to it
+    } else {
+      through = from;
+      let start = `(${after}`;
+      for (;;) {
+        const page = await main.xrange(key.events, start, from, "COUNT", PAGE);
+        for (const [id, fields] of page) {
+          if (subscriber.closed) return;
+          const entry = decodeEntry(id, fields);
+          if (matchesFilter(entry, filter)) subscriber.next(entry);
+        }
+        const last = page.at(-1)?.[0];
+        if (page.length < PAGE || last === undefined || last === from) break;
+        start = `(${last}`;
+      }
+    }
+    if (subscriber.closed) return;
+    // Synchronously from here: no dispatch runs until the follower is live.
+    const buffered = follower.buffer ?? [];
+    follower.buffer = undefined;
+    follower.skipThrough = through;
+    for (const entry of buffered) {
+      if (subscriber.closed) return;
+      if (comparePositions(entry.position, through) > 0) subscriber.next(entry);
+    }
+  }
 
   const trimArgs = [bounds.maxLen, bounds.maxAgeMs, bounds.trim === "exact" ? "=" : "~"] as const;
 
@@ -398,37 +552,15 @@ export async function createRedisStateStore(options: RedisStateOptions, deps: Re
       return new Observable<EventEntry>(subscriber => {
         if (query.after !== undefined) parsePosition(query.after);
         if (closed) throw fail("follow events", new Error("store closed"));
-        const client = watch(main.duplicate({ commandTimeout: BLOCK_MS + commandTimeoutMs }), "follower");
-        const follower = { client, subscriber };
-        followers.add(follower);
-        const stopped = () => subscriber.closed || closed;
-        (async () => {
-          await whenReady(client, connectTimeoutMs + commandTimeoutMs, lastError);
-          let last = query.after ?? (await client.xrevrange(key.events, "+", "-", "COUNT", 1))[0]?.[0] ?? "0-0";
-          while (!stopped()) {
-            const batch = await client.xread("COUNT", PAGE, "BLOCK", BLOCK_MS, "STREAMS", key.events, last);
-            for (const [id, fields] of batch?.[0]?.[1] ?? []) {
-              if (stopped()) return;
-              last = id;
-              const entry = decodeEntry(id, fields);
-              if (matchesFilter(entry, query)) subscriber.next(entry);
-            }
-          }
-        })().then(
-          () => {
-            if (closed) subscriber.complete();
-          },
-          (error: unknown) => {
-            if (!subscriber.closed) closed ? subscriber.complete() : subscriber.error(fail("follow events", error, client));
-          },
-        ).finally(() => {
-          followers.delete(follower);
-          end(client);
+        const t = tail ?? (tail = startTail());
+        const follower: Follower = { filter: query, subscriber, from: t.cursor, buffer: [], skipThrough: undefined };
+        t.followers.add(follower);
+        catchUp(t, follower, query.after).catch((error: unknown) => {
+          if (subscriber.closed) return;
+          // The tail's own failure has already ended every follower; this is the backlog's (main).
+          closed ? subscriber.complete() : subscriber.error(fail("follow events", error));
         });
-        return () => {
-          followers.delete(follower);
-          end(client);
-        };
+        return () => leave(t, follower);
       });
     },
     async last() {
@@ -474,7 +606,7 @@ export async function createRedisStateStore(options: RedisStateOptions, deps: Re
     async append(feed, holder, event, state) {
       const fields = encodeFields(feedEvent(feed, holder, event, state));
       const position = await guard(`append to feed ${feed}`, () =>
-        FEED_APPEND(main, [key.events, key.eventsTrimmed, key.lease(feedLease(feed)), key.feedSnapshots], [...trimArgs, holder, feed, JSON.stringify(state), ...fields]),
+        FEED_APPEND(main, [key.events, key.eventsTrimmed, key.lease(feedLease(feed)), key.feedSnapshots], [...trimArgs, holder, feed, state === undefined ? "" : JSON.stringify(state), ...fields]),
       );
       return position === null || position === undefined ? undefined : String(position);
     },
@@ -522,11 +654,13 @@ export async function createRedisStateStore(options: RedisStateOptions, deps: Re
     async close() {
       if (closed) return;
       closed = true;
-      for (const { client, subscriber } of [...followers]) {
-        end(client);
-        subscriber.complete();
+      const t = tail;
+      if (t) {
+        stopTail(t);
+        const followers = [...t.followers];
+        t.followers.clear();
+        for (const { subscriber } of followers) subscriber.complete();
       }
-      followers.clear();
       for (const client of clients) end(client);
     },
   };

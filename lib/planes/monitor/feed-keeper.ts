@@ -26,6 +26,9 @@ import { eventInput } from "../record-events.js";
 import { foldEvent, initialStateEvent } from "./connection-state.js";
 import type { Observable } from "rxjs";
 
+/** Fewest entries between two snapshots of a feed (a fresh client replays at most about this many). */
+export const SNAPSHOT_EVERY_MIN = 64;
+
 /** The log entry type that ends a feed's client streams. */
 export const UPSTREAM_LOST = "UPSTREAM_LOST";
 
@@ -104,11 +107,16 @@ export function createFeedKeeper(options: FeedKeeperOptions): FeedKeeper {
     }
     const state = new Map<string, Connection>();
     let first = true;
+    let sinceSnapshot = 0;
     const append = async (event: ConnectionEvent) => {
       foldEvent(state, event);
       const input = { ...eventInput(event, upstream.peer, now()), wire: encode(event) };
-      const position = await feeds.append(key, replicaId, input, encode(initialStateEvent(state)));
+      // A snapshot costs O(connections): written with the feed's first event (a fresh client needs
+      // one), then once the entries since the last one reach a fraction of the state's size.
+      const due = sinceSnapshot === 0 || ++sinceSnapshot > Math.max(SNAPSHOT_EVERY_MIN, state.size / 8);
+      const position = await feeds.append(key, replicaId, input, due ? encode(initialStateEvent(state)) : undefined);
       if (position === undefined) throw new LeaseLost();
+      if (due) sinceSnapshot = 1;
     };
     // Registered before subscribing: the upstream may fail at once, and its end must find the entry.
     const holder = new Subscription();

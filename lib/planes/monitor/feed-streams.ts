@@ -1,6 +1,7 @@
 /**
  * Client-facing monitor streams served from the event log. A fresh subscriber gets the feed's
- * snapshot as an INITIAL_STATE_TRANSFER, then every entry of the feed after the snapshot's position;
+ * current state as an INITIAL_STATE_TRANSFER (its last snapshot with the entries since folded in),
+ * then every entry of the feed after that;
  * a subscriber that resumes (RESUME_METADATA = a position it was sent) gets every entry of the feed
  * after that position instead: in order, once each, through any replica sharing the store. Each
  * event carries its position (transport/grpc/event-positions.ts writes it onto the wire).
@@ -11,11 +12,14 @@
  */
 import { Observable, type Subscription } from "rxjs";
 import { Code, ProxyError, unavailable } from "../../pipeline/errors.js";
-import { type EventEntry, type EventLog, comparePositions, parsePosition } from "../../state/event-log.js";
+import { type EventEntry, type EventLog, DEFAULT_READ_LIMIT, comparePositions, parsePosition } from "../../state/event-log.js";
 import type { FeedStore } from "../../state/feed-store.js";
-import type { ConnectionEvent } from "../../../generated/nsm/connection.js";
+import type { Connection, ConnectionEvent } from "../../../generated/nsm/connection.js";
 import type { Positioned } from "../../transport/grpc/event-positions.js";
 import { type FeedKeeper, type FeedSpec, UPSTREAM_LOST, decode } from "./feed-keeper.js";
+import { foldEvent, initialStateEvent } from "./connection-state.js";
+
+const initialAt = (state: ReadonlyMap<string, Connection>, position: string): PositionedEvent => ({ ...initialStateEvent(state), pnsmgrPosition: position });
 
 /** Request metadata: resume after this event log position. */
 export const RESUME_METADATA = "pnsmgr-resume-after";
@@ -61,7 +65,19 @@ export function createFeedStreams(events: EventLog, feeds: FeedStore, keeper: Fe
     const end = (await events.last()) ?? "0-0";
     const snapshot = await feeds.snapshot(key);
     if (!snapshot) return { after: end };
-    return { after: snapshot.position, initial: { ...decode(snapshot.state), pnsmgrPosition: snapshot.position } };
+    // Snapshots are not written at every event: the entries since this one are folded into the
+    // initial state, so that it is the feed's current state (as NSM's initial state is).
+    const state = new Map(Object.entries(decode(snapshot.state).connections));
+    let position = snapshot.position;
+    for (;;) {
+      const page = await events.read({ feed: key, after: position });
+      for (const entry of page) {
+        if (entry.type === UPSTREAM_LOST || entry.wire === undefined) return { after: position, initial: initialAt(state, position) };
+        foldEvent(state, decode(entry.wire));
+        position = entry.position;
+      }
+      if (page.length < DEFAULT_READ_LIMIT) return { after: position, initial: initialAt(state, position) };
+    }
   }
 
   return {

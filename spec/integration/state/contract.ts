@@ -480,6 +480,16 @@ export function stateContract(name: string, factory: StoreFactory): void {
     t.is((await events.read()).length, 4, "nothing appended by invalid calls");
   });
 
+  test(`${name}: feeds: an append without a state keeps the last snapshot as it was`, async t => {
+    const store = await open(t);
+    t.true(await store.replicas.tryAcquire(feedLease("f"), "A", 10_000));
+    const p1 = await store.feeds.append("f", "A", event(1), "s1");
+    const p2 = await store.feeds.append("f", "A", event(2));
+    t.truthy(p2);
+    t.deepEqual(await store.feeds.snapshot("f"), { position: p1!, state: "s1" });
+    t.deepEqual(payloadN(await store.events.read({ feed: "f" })), [1, 2], "both entries are in the log");
+  });
+
   test(`${name}: feeds: append is refused once the lease has expired`, async t => {
     const store = await open(t);
     const { feeds, replicas } = store;

@@ -9,7 +9,7 @@ import { Connection, type ConnectionEvent, ConnectionEventType } from "../../../
 import { silentLogger } from "../../../lib/log.js";
 import { createMemoryStateStore } from "../../../lib/state/state.js";
 import { feedLease } from "../../../lib/state/feed-store.js";
-import { type FeedSource, UPSTREAM_LOST, createFeedKeeper, decode } from "../../../lib/planes/monitor/feed-keeper.js";
+import { type FeedSource, SNAPSHOT_EVERY_MIN, UPSTREAM_LOST, createFeedKeeper, decode } from "../../../lib/planes/monitor/feed-keeper.js";
 
 const conn = (id: string, n: number) => Connection.fromPartial({ id, labels: { n: String(n) } });
 const update = (id: string, n: number): ConnectionEvent => ({ type: ConnectionEventType.UPDATE, connections: { [id]: conn(id, n) } });
@@ -57,10 +57,25 @@ test("the first client's replica runs the feed; each event is logged once with t
   t.true(entries.every(e => e.feed === "f1" && e.peer === "10.0.0.2:5001"));
   t.deepEqual(decode(entries[2]!.wire!).connections.c2?.labels, { n: "2" }, "the wire form is the event itself");
   const snapshot = await store.feeds.snapshot("f1");
-  t.is(snapshot?.position, entries[2]?.position);
+  t.is(snapshot?.position, entries[0]?.position, "a snapshot with the feed's first event");
+  t.deepEqual(Object.keys(decode(snapshot!.state).connections), ["c1"]);
+  await keeper.close();
+});
+
+test("snapshots are written again every SNAPSHOT_EVERY_MIN entries (more for a large state), each true of its position", async t => {
+  const { store, keeper, upstreams } = setup();
+  await keeper.attach("f1", { kind: "test" });
+  upstreams[0]!.events.next(initial());
+  for (let n = 1; n <= SNAPSHOT_EVERY_MIN + 1; n++) upstreams[0]!.events.next(update(`c${n % 3}`, n));
+  await settle();
+  const entries = await feedEntries(store, "f1");
+  const snapshot = await store.feeds.snapshot("f1");
+  t.is(snapshot?.position, entries[SNAPSHOT_EVERY_MIN]?.position, "rewritten 64 entries after the first one, not at every one");
   const state = decode(snapshot!.state);
   t.is(state.type, ConnectionEventType.INITIAL_STATE_TRANSFER);
-  t.deepEqual(Object.keys(state.connections).sort(), ["c1", "c2"]);
+  t.deepEqual(Object.keys(state.connections).sort(), ["c0", "c1", "c2"]);
+  const lastForC2 = Math.max(...Array.from({ length: SNAPSHOT_EVERY_MIN }, (_, i) => i + 1).filter(n => n % 3 === 2));
+  t.is(state.connections.c2?.labels.n, String(lastForC2), "the state after that entry");
   await keeper.close();
 });
 
