@@ -22,3 +22,16 @@ export function parseDuration(value: string, env: string): number {
   return total;
 }
 
+
+/** A whole number from min to max. */
+export function parseWholeNumber(value: string, env: string, min: number, max: number): number {
+  const n = /^\d+$/.test(value) ? Number(value) : NaN;
+  if (!(n >= min && n <= max)) throw new ConfigError(env, value, `is not a whole number from ${min} to ${max}`);
+  return n;
+}
+
+/** A Go-style duration ("90s", "24h", "1h30m") or a whole number of milliseconds from 1 to maxMs. */
+export function parseDurationOrMs(value: string, env: string, maxMs = Number.MAX_SAFE_INTEGER): number {
+  if (/^\d+$/.test(value)) return parseWholeNumber(value, env, 1, maxMs);
+  return Math.round(parseDuration(value, env));
+}

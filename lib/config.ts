@@ -4,9 +4,9 @@
  * means, how it is checked); a bad value stops start-up with one line naming the variable.
  */
 import { isIP } from "node:net";
-import { parseHostPort, parsePort } from "./domains/address.js";
+import { type HostPort, parseHostPort, parsePort } from "./domains/address.js";
 import { type StateOptions, stateOptionsFromEnv } from "./state/state.js";
-import { ConfigError, parseDuration } from "./config-values.js";
+import { ConfigError, parseDuration, parseDurationOrMs, parseWholeNumber } from "./config-values.js";
 
 export { ConfigError, parseDuration };
 
@@ -87,33 +87,27 @@ interface Option<K extends keyof Config> {
 const text = (value: string) => value;
 const optionalText = (value: string) => value;
 
-function listenAddress(value: string, env: string): string {
+/** parseHostPort, its complaint reported against the variable. */
+function hostPort(value: string, env: string, what?: string, listen?: boolean): HostPort {
   try {
-    parseHostPort(value, "listen address", true);
-    return value;
+    return parseHostPort(value, what, listen);
   } catch (error: unknown) {
     throw new ConfigError(env, value, (error as Error).message);
   }
 }
 
+function listenAddress(value: string, env: string): string {
+  hostPort(value, env, "listen address", true);
+  return value;
+}
+
 function dialAddress(value: string, env: string): string {
-  const { host } = (() => {
-    try {
-      return parseHostPort(value);
-    } catch (error: unknown) {
-      throw new ConfigError(env, value, (error as Error).message);
-    }
-  })();
-  if (host === "") throw new ConfigError(env, value, "needs a host");
+  if (hostPort(value, env).host === "") throw new ConfigError(env, value, "needs a host");
   return value;
 }
 
 function positiveInt(max: number) {
-  return (value: string, env: string): number => {
-    const n = /^\d+$/.test(value) ? Number(value) : NaN;
-    if (!(n >= 1 && n <= max)) throw new ConfigError(env, value, `is not a whole number from 1 to ${max}`);
-    return n;
-  };
+  return (value: string, env: string): number => parseWholeNumber(value, env, 1, max);
 }
 
 /** tcp://host:port (NSM's form) or host:port; returns host:port. */
@@ -135,21 +129,13 @@ function onOff(value: string, env: string): boolean {
 
 /** node:dns setServers takes an IP (with an optional port), never a name. */
 function dnsServer(value: string, env: string): string {
-  const { host } = (() => {
-    try {
-      return parseHostPort(value);
-    } catch (error: unknown) {
-      throw new ConfigError(env, value, (error as Error).message);
-    }
-  })();
-  if (!isIP(host)) throw new ConfigError(env, value, "needs an IP address and port (node:dns cannot use a name)");
+  if (!isIP(hostPort(value, env).host)) throw new ConfigError(env, value, "needs an IP address and port (node:dns cannot use a name)");
   return value;
 }
 
-/** A duration ("5s", "500ms") or whole milliseconds. */
+/** A duration ("5s", "500ms") or whole milliseconds, up to a day. */
 function durationOrMs(value: string, env: string): number {
-  if (/^\d+$/.test(value)) return positiveInt(86_400_000)(value, env);
-  return Math.round(parseDuration(value, env));
+  return parseDurationOrMs(value, env, 86_400_000);
 }
 
 function durationOrZero(value: string, env: string): number {

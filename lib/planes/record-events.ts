@@ -13,7 +13,8 @@
  * Path tokens are redacted in the recorded payload: the log outlives the tokens' purpose, and it is
  * readable by whoever can read the store or reach the admin service.
  *
- * Shared by the seed monitor plane and the v1 connection plane (which do not import each other).
+ * Used by the v1 connection plane. The seed monitor plane appends through its feeds instead
+ * (planes/monitor/feed-keeper.ts), which share `eventInput` with it.
  */
 import type { Logger } from "../log.js";
 import type { EventInput, EventLog } from "../state/event-log.js";

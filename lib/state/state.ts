@@ -8,7 +8,7 @@
  * Choice by environment (stateOptionsFromEnv): REDIS_URL or PNSMGR_REDIS_SENTINELS selects Redis,
  * otherwise memory. Every call that needs state and cannot reach it fails with UNAVAILABLE.
  */
-import { ConfigError, parseDuration } from "../config-values.js";
+import { ConfigError, parseDurationOrMs, parseWholeNumber } from "../config-values.js";
 import { parseHostPort } from "../domains/address.js";
 import type { Logger } from "../log.js";
 import { type ConnectionStore, createMemoryConnectionStore } from "./connection-store.js";
@@ -97,8 +97,8 @@ export function stateOptionsFromEnv(env: Env = process.env): StateOptions {
   const maxAgeText = get("PNSMGR_EVENTS_MAX_AGE");
   const events: EventLogBounds = {
     ...defaultEventLogBounds,
-    maxLen: maxLenText === undefined ? defaultEventLogBounds.maxLen : wholeNumber("PNSMGR_EVENTS_MAX_LEN", maxLenText, 1, 1e9),
-    maxAgeMs: maxAgeText === undefined ? defaultEventLogBounds.maxAgeMs : durationMs("PNSMGR_EVENTS_MAX_AGE", maxAgeText),
+    maxLen: maxLenText === undefined ? defaultEventLogBounds.maxLen : parseWholeNumber(maxLenText, "PNSMGR_EVENTS_MAX_LEN", 1, 1e9),
+    maxAgeMs: maxAgeText === undefined ? defaultEventLogBounds.maxAgeMs : parseDurationOrMs(maxAgeText, "PNSMGR_EVENTS_MAX_AGE"),
   };
   const url = get("REDIS_URL");
   const sentinelsText = get("PNSMGR_REDIS_SENTINELS");
@@ -119,8 +119,8 @@ export function stateOptionsFromEnv(env: Env = process.env): StateOptions {
     masterName: get("PNSMGR_REDIS_MASTER_NAME") ?? "mymaster",
     prefix,
     events,
-    waitReplicas: waitText === undefined ? (sentinels ? 1 : 0) : wholeNumber("PNSMGR_REDIS_WAIT_REPLICAS", waitText, 0, 16),
-    waitTimeoutMs: waitTimeoutText === undefined ? 1000 : durationMs("PNSMGR_REDIS_WAIT_TIMEOUT", waitTimeoutText),
+    waitReplicas: waitText === undefined ? (sentinels ? 1 : 0) : parseWholeNumber(waitText, "PNSMGR_REDIS_WAIT_REPLICAS", 0, 16),
+    waitTimeoutMs: waitTimeoutText === undefined ? 1000 : parseDurationOrMs(waitTimeoutText, "PNSMGR_REDIS_WAIT_TIMEOUT"),
   };
 }
 
@@ -156,18 +156,6 @@ export function createMemoryStateStore(options: MemoryStateStoreOptions = {}): S
       events.close();
     },
   };
-}
-
-function wholeNumber(env: string, value: string, min: number, max: number): number {
-  const n = /^\d+$/.test(value) ? Number(value) : NaN;
-  if (!(n >= min && n <= max)) throw new ConfigError(env, value, `is not a whole number from ${min} to ${max}`);
-  return n;
-}
-
-/** A Go-style duration ("90s", "24h", "1h30m") or a whole number of milliseconds. */
-function durationMs(env: string, value: string): number {
-  if (/^\d+$/.test(value)) return wholeNumber(env, value, 1, Number.MAX_SAFE_INTEGER);
-  return Math.round(parseDuration(value, env));
 }
 
 function checkRedisUrl(value: string): void {

@@ -429,17 +429,7 @@ func findNSsAt(e *env, u *url.URL, query *registryapi.NetworkService) ([]*regist
 	if err != nil {
 		return nil, err
 	}
-	var list []*registryapi.NetworkService
-	for {
-		resp, err := stream.Recv()
-		if err != nil {
-			if isEOF(err) {
-				return list, nil
-			}
-			return list, err
-		}
-		list = append(list, resp.GetNetworkService())
-	}
+	return recvAll(stream.Recv, (*registryapi.NetworkServiceResponse).GetNetworkService)
 }
 
 // findNSEsAt runs an NSE Find (watch false) at the registry server at u and reads the stream to its end.
@@ -451,16 +441,21 @@ func findNSEsAt(e *env, u *url.URL, query *registryapi.NetworkServiceEndpoint) (
 	if err != nil {
 		return nil, err
 	}
-	var list []*registryapi.NetworkServiceEndpoint
+	return recvAll(stream.Recv, (*registryapi.NetworkServiceEndpointResponse).GetNetworkServiceEndpoint)
+}
+
+// recvAll reads a Find stream to its end (io.EOF), keeping get(response) of each response.
+func recvAll[R any, T any](recv func() (R, error), get func(R) T) ([]T, error) {
+	var list []T
 	for {
-		resp, err := stream.Recv()
+		resp, err := recv()
 		if err != nil {
 			if isEOF(err) {
 				return list, nil
 			}
 			return list, err
 		}
-		list = append(list, resp.GetNetworkServiceEndpoint())
+		list = append(list, get(resp))
 	}
 }
 

@@ -16,15 +16,13 @@
  * forgets the feed. When the store refuses an append, the upstream is dropped and opened again at
  * the next tick: its fresh INITIAL_STATE_TRANSFER makes up for the event that could not be logged.
  */
-import { Subscription, concatMap, defer, materialize } from "rxjs";
+import { type Observable, Subscription, concatMap, defer, materialize } from "rxjs";
 import type { Logger } from "../../log.js";
-import type { FeedStore } from "../../state/feed-store.js";
-import { feedLease } from "../../state/feed-store.js";
+import { type FeedStore, feedLease } from "../../state/feed-store.js";
 import type { ReplicaRegistry } from "../../state/replica-registry.js";
 import { type ConnectionEvent, type Connection, ConnectionEvent as ConnectionEventCodec, ConnectionEventType } from "../../../generated/nsm/connection.js";
 import { eventInput } from "../record-events.js";
 import { foldEvent, initialStateEvent } from "./connection-state.js";
-import type { Observable } from "rxjs";
 
 /** Fewest entries between two snapshots of a feed (a fresh client replays at most about this many). */
 export const SNAPSHOT_EVERY_MIN = 64;
@@ -178,13 +176,17 @@ export function createFeedKeeper(options: FeedKeeperOptions): FeedKeeper {
     }
   }
 
+  /** Ends a feed of ours that no client has touched for lingerMs (checked by the store); true when ended. */
+  async function endIfIdle(key: string, idleMs: number): Promise<boolean> {
+    if (attached.has(key) || idleMs < lingerMs || !(await feeds.remove(key, lingerMs))) return false;
+    stop(key);
+    await replicas.release(lease(key), replicaId);
+    return true;
+  }
+
   async function takeIfFree(key: string, spec: string, idleMs: number): Promise<void> {
     if (running.has(key) || !(await replicas.tryAcquire(lease(key), replicaId, leaseMs))) return;
-    if (!attached.has(key) && idleMs >= lingerMs && (await feeds.remove(key, lingerMs))) {
-      await replicas.release(lease(key), replicaId);
-      return;
-    }
-    start(key, spec);
+    if (!(await endIfIdle(key, idleMs))) start(key, spec);
   }
 
   async function round(): Promise<void> {
@@ -201,14 +203,8 @@ export function createFeedKeeper(options: FeedKeeperOptions): FeedKeeper {
     for (const [key, { spec }] of attached) if (!known.has(key)) await feeds.register(key, spec);
     for (const feed of listed) {
       if (closed) return;
-      if (running.has(feed.key)) {
-        if (!attached.has(feed.key) && feed.idleMs >= lingerMs && (await feeds.remove(feed.key, lingerMs))) {
-          stop(feed.key);
-          await replicas.release(lease(feed.key), replicaId);
-        }
-      } else {
-        await takeIfFree(feed.key, feed.spec, feed.idleMs);
-      }
+      if (running.has(feed.key)) await endIfIdle(feed.key, feed.idleMs);
+      else await takeIfFree(feed.key, feed.spec, feed.idleMs);
     }
     for (const [key, { spec }] of attached) if (!known.has(key)) await takeIfFree(key, spec, 0);
   }
@@ -252,9 +248,7 @@ export function createFeedKeeper(options: FeedKeeperOptions): FeedKeeper {
       if (lingerMs > 0 || !running.has(key)) return;
       // No linger: the feed ends with its last client (the single-replica default).
       stop(key);
-      void (async () => {
-        if (await feeds.remove(key, 0)) await replicas.release(lease(key), replicaId);
-      })().catch((error: unknown) => log.warn("monitor feed: could not end it", { feed: key, error: (error as Error).message }));
+      endIfIdle(key, 0).catch((error: unknown) => log.warn("monitor feed: could not end it", { feed: key, error: (error as Error).message }));
     },
     running: () => [...running.keys()],
     tick,
