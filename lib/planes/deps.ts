@@ -18,6 +18,8 @@ export interface PlaneDeps {
   readonly config: Config;
   /** Calls to next hops over reused channels. */
   readonly upstream: Upstream;
+  /** v1 next hops, when they differ from `upstream` (secured mode: mTLS channels with per-call tokens). */
+  readonly v1Upstream?: Upstream;
   readonly resolver: DomainResolver;
   /** This domain's node IP map (internal <-> external). */
   readonly nodes: NodeMap;
