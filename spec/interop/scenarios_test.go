@@ -63,7 +63,7 @@ func TestInterop_Baseline_SDKProxies(t *testing.T) {
 // TestInterop_HarnessDNS checks the harness DNS server answers what the SDK and pnsmgr look up.
 func TestInterop_HarnessDNS(t *testing.T) {
 	e := newEnv(t)
-	u := freeURL(t)
+	u := &url.URL{Scheme: "tcp", Host: "127.0.0.1:5999"} // only looked up, never dialed
 	require.NoError(t, sandbox.AddSRVEntry(e.resolver, "cluster9", "registry.nsm-system", u))
 	r := e.dns.netResolver()
 	_, srvs, err := r.LookupSRV(e.ctx, "", "", "registry.nsm-system.cluster9")
