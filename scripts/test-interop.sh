@@ -34,6 +34,10 @@ if [[ ! -d "$root/node_modules/tsx" ]]; then
   exit 1
 fi
 
+# The secured scenarios run real SPIRE (spec/support/spire.ts through spire-cli.ts): build it now if it is
+# not cached yet (several minutes, once), rather than inside a test's start-up timeout.
+bash "$root/scripts/ensure-spire.sh" >/dev/null
+
 cd "$root/spec/interop"
 go mod download
 

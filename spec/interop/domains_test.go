@@ -11,6 +11,7 @@ import (
 	"github.com/edwarnicke/grpcfd"
 	"github.com/stretchr/testify/require"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/networkservicemesh/sdk/pkg/networkservice/chains/nsmgrproxy"
@@ -77,43 +78,43 @@ type domain struct {
 
 // registryWithProxy is a sandbox registry supplier: the SDK's memory registry whose `@` traffic goes to
 // proxyURL (the sandbox would pass its own nsmgr-proxy URL, nil here because the sandbox builds none).
-func registryWithProxy(proxyURL *url.URL) sandbox.SupplyRegistryFunc {
+// The registry built last is kept in *built (for serving it on one more listener).
+func registryWithProxy(proxyURL *url.URL, built *registry.Registry) sandbox.SupplyRegistryFunc {
 	return func(ctx context.Context, tokenGenerator token.GeneratorFunc, defaultExpiration time.Duration, _ *url.URL, options ...grpc.DialOption) registry.Registry {
-		return memory.NewServer(ctx, tokenGenerator,
+		r := memory.NewServer(ctx, tokenGenerator,
 			memory.WithDefaultExpiration(defaultExpiration),
 			memory.WithProxyRegistryURL(sandbox.CloneURL(proxyURL)),
 			memory.WithDialOptions(options...))
+		*built = r
+		return r
 	}
 }
 
 // newDomain builds domain `name` with `nodes` nodes (nsmgr + forwarder each) and starts its proxy of
-// the given kind on a URL picked beforehand. The sandbox builds no nsmgr-proxy/registry-proxy-dns of
-// its own; the registry forwards every `@` name to the proxy URL, and the harness adds the SRV entry
-// nsmgr-proxy.nsm-system.<name> -> proxy URL (Build adds registry.nsm-system.<name> -> registry URL).
+// the given kind. The sandbox builds no nsmgr-proxy/registry-proxy-dns of its own; the registry forwards
+// every `@` name to the proxy URL, and the harness adds the SRV entry nsmgr-proxy.nsm-system.<name> ->
+// proxy URL (Build adds registry.nsm-system.<name> -> registry URL).
+//
+// No port is picked by closing a listener and reusing its number: the SDK proxy's listeners are opened
+// here and served later; pnsmgr binds port 0 and prints its address. As the registry must know the proxy
+// URL when it is built and pnsmgr must know a registry URL when it starts, pnsmgr gets a listener opened
+// first and served with the same registry once it exists.
 func (e *env) newDomain(name string, nodes int, kind proxyKind) *domain {
 	t := e.t
 	t.Helper()
-	d := &domain{Kind: kind, ProxyURL: freeURL(t), env: e}
-	d.Domain = sandbox.NewBuilder(e.ctx, t).
-		SetNodesCount(nodes).
-		SetDNSResolver(e.resolver).
-		SetDNSDomainName(name).
-		SetNSMgrProxySupplier(nil).
-		SetRegistryProxySupplier(nil).
-		SetRegistrySupplier(registryWithProxy(d.ProxyURL)).
-		Build()
-	require.NoError(t, sandbox.AddSRVEntry(e.resolver, name, dnsresolve.DefaultNsmgrProxyService, d.ProxyURL))
-
+	d := &domain{Kind: kind, env: e}
+	var proxyLn, registryProxyLn, pnsmgrRegistryLn net.Listener
 	switch kind {
 	case sdkProxy:
 		d.ProxyName = "sdk-proxy-" + name
-		d.sdk = e.startSDKProxy(d.ProxyName, d.ProxyURL, d.Registry.URL)
+		proxyLn, registryProxyLn = listenLocal(t), listenLocal(t)
+		d.ProxyURL = listenerURL(proxyLn)
 	case pnsmgrProxy:
 		d.ProxyName = "pnsmgr-" + name
+		pnsmgrRegistryLn = listenLocal(t)
 		d.pnsmgrOpt = pnsmgrOptions{
 			Name:        d.ProxyName,
-			URL:         d.ProxyURL,
-			RegistryURL: d.Registry.URL,
+			RegistryURL: listenerURL(pnsmgrRegistryLn),
 			DNSServer:   e.dns.Addr,
 			ClusterInfo: "clusterName: " + name + "\n",
 			BeforeStop: func() {
@@ -122,8 +123,28 @@ func (e *env) newDomain(name string, nodes int, kind proxyKind) *domain {
 			},
 		}
 		d.Pnsmgr = startPnsmgr(t, d.pnsmgrOpt)
+		d.ProxyURL = d.Pnsmgr.URL
+		d.pnsmgrOpt.URL = d.ProxyURL // a restart binds the same address again
 	default:
 		t.Fatalf("unknown proxy kind %q", kind)
+	}
+
+	var reg registry.Registry
+	d.Domain = sandbox.NewBuilder(e.ctx, t).
+		SetNodesCount(nodes).
+		SetDNSResolver(e.resolver).
+		SetDNSDomainName(name).
+		SetNSMgrProxySupplier(nil).
+		SetRegistryProxySupplier(nil).
+		SetRegistrySupplier(registryWithProxy(d.ProxyURL, &reg)).
+		Build()
+	require.NoError(t, sandbox.AddSRVEntry(e.resolver, name, dnsresolve.DefaultNsmgrProxyService, d.ProxyURL))
+
+	switch kind {
+	case sdkProxy:
+		d.sdk = e.startSDKProxy(d.ProxyName, proxyLn, registryProxyLn, d.Registry.URL)
+	case pnsmgrProxy:
+		e.serveOn(e.ctx, pnsmgrRegistryLn, reg.Register)
 	}
 	t.Logf("domain %s: registry %s, nsmgr %s, proxy %s (%s) at %s", name, d.Registry.URL, nsmgrURLs(d.Domain), d.ProxyName, kind, d.ProxyURL)
 	return d
@@ -150,28 +171,34 @@ type sdkProxyServer struct {
 	name             string
 	url, registryURL *url.URL
 	registryProxyURL *url.URL
+	listeners        []net.Listener // for the first start: opened by the caller, served by start
 	cancel           context.CancelFunc
 }
 
-// startSDKProxy serves the SDK's nsmgr-proxy on proxyURL and its registry-proxy-dns on a URL of its own,
+// startSDKProxy serves the SDK's nsmgr-proxy on proxyLn and its registry-proxy-dns on registryProxyLn,
 // both stopped with the test's context. The proxy resolves remote domains through the harness DNS server.
-func (e *env) startSDKProxy(name string, proxyURL, registryURL *url.URL) *sdkProxyServer {
+func (e *env) startSDKProxy(name string, proxyLn, registryProxyLn net.Listener, registryURL *url.URL) *sdkProxyServer {
 	e.t.Helper()
-	s := &sdkProxyServer{e: e, name: name, url: proxyURL, registryURL: registryURL, registryProxyURL: freeURL(e.t)}
+	s := &sdkProxyServer{e: e, name: name, url: listenerURL(proxyLn), registryURL: registryURL, registryProxyURL: listenerURL(registryProxyLn),
+		listeners: []net.Listener{proxyLn, registryProxyLn}}
 	s.start()
 	return s
 }
 
+// start serves on the listeners given to startSDKProxy the first time, and binds the same addresses
+// again after a crash.
 func (s *sdkProxyServer) start() {
 	e, t := s.e, s.e.t
 	t.Helper()
 	ctx, cancel := context.WithCancel(e.ctx)
 	s.cancel = cancel
+	proxyLn, registryProxyLn := s.listen(0, s.url), s.listen(1, s.registryProxyURL)
+	s.listeners = nil
 	dialOptions := sandbox.DialOptions(sandbox.WithTokenGenerator(sandbox.GenerateTestToken))
 
 	registryProxy := proxydns.NewServer(ctx, sandbox.GenerateTestToken, e.dns.netResolver(),
 		proxydns.WithDialOptions(dialOptions...))
-	e.serve(ctx, sandbox.CloneURL(s.registryProxyURL), registryProxy.Register, wiretapOptions("registry-proxy-dns-"+s.name)...)
+	e.serveOn(ctx, registryProxyLn, registryProxy.Register, wiretapOptions("registry-proxy-dns-"+s.name)...)
 
 	proxy := nsmgrproxy.NewServer(ctx, sandbox.CloneURL(s.registryURL), sandbox.CloneURL(s.registryProxyURL), sandbox.GenerateTestToken,
 		nsmgrproxy.WithName(s.name),
@@ -180,7 +207,17 @@ func (s *sdkProxyServer) start() {
 		nsmgrproxy.WithDialTimeout(sandbox.DialTimeout),
 		nsmgrproxy.WithMapIPFilePath(emptyMapIPFile(t)),
 	)
-	e.serve(ctx, sandbox.CloneURL(s.url), proxy.Register, wiretapOptions(s.name)...)
+	e.serveOn(ctx, proxyLn, proxy.Register, wiretapOptions(s.name)...)
+}
+
+// listen is the i-th listener handed over for the first start, or a new one on u.
+func (s *sdkProxyServer) listen(i int, u *url.URL) net.Listener {
+	if i < len(s.listeners) {
+		return s.listeners[i]
+	}
+	ln, err := net.Listen("tcp", u.Host)
+	require.NoError(s.e.t, err, "listening again on %s", u)
+	return ln
 }
 
 // crash stops the proxy (all its connections drop, all its state is lost).
@@ -190,14 +227,16 @@ func (s *sdkProxyServer) crash() {
 	waitURLFree(s.e.t, s.registryProxyURL)
 }
 
-// serve is the sandbox's (unexported) serve: a gRPC server with the sandbox's h2c credentials, listening
-// at once (a taken port fails here, not later) and stopped (connections dropped) when ctx ends.
-func (e *env) serve(ctx context.Context, u *url.URL, register func(*grpc.Server), options ...grpc.ServerOption) {
-	e.t.Helper()
-	server := grpc.NewServer(append([]grpc.ServerOption{grpc.Creds(grpcfd.TransportCredentials(insecure.NewCredentials()))}, options...)...)
+// serveOn is the sandbox's (unexported) serve on a listener the caller opened: a gRPC server with the
+// sandbox's h2c credentials, stopped (connections dropped) when ctx ends.
+func (e *env) serveOn(ctx context.Context, ln net.Listener, register func(*grpc.Server), options ...grpc.ServerOption) {
+	serveWith(ctx, ln, grpcfd.TransportCredentials(insecure.NewCredentials()), register, options...)
+}
+
+// serveWith serves a gRPC server with the given transport credentials on ln until ctx ends.
+func serveWith(ctx context.Context, ln net.Listener, creds credentials.TransportCredentials, register func(*grpc.Server), options ...grpc.ServerOption) {
+	server := grpc.NewServer(append([]grpc.ServerOption{grpc.Creds(creds)}, options...)...)
 	register(server)
-	ln, err := net.Listen("tcp", u.Host)
-	require.NoError(e.t, err, "listening on %s", u)
 	go func() {
 		<-ctx.Done()
 		server.Stop()

@@ -36,13 +36,18 @@ func repoRoot(t *testing.T) string {
 	return root
 }
 
-// freeURL reserves a free TCP port on 127.0.0.1 (listen, close) and returns tcp://127.0.0.1:<port>.
-// The port is known before anything that must point at it is built.
-func freeURL(t *testing.T) *url.URL {
+// listenLocal listens on a free 127.0.0.1 port and keeps listening: a server the harness starts later
+// serves on it, so nothing else can take the port in between (the old listen-close-reuse lost that race).
+func listenLocal(t *testing.T) net.Listener {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
-	defer func() { _ = l.Close() }()
+	t.Cleanup(func() { _ = l.Close() })
+	return l
+}
+
+// listenerURL is tcp://<host:port> of a listener.
+func listenerURL(l net.Listener) *url.URL {
 	return &url.URL{Scheme: "tcp", Host: l.Addr().String()}
 }
 
@@ -67,7 +72,7 @@ func (b *lockedBuffer) String() string {
 // pnsmgrProcess is one running `node --import tsx lib/main.ts`.
 type pnsmgrProcess struct {
 	Name string   // NSM_NAME: the proxy's path segment name
-	URL  *url.URL // NSM_LISTEN_ON = PNSMGR_PUBLIC_URL
+	URL  *url.URL // the v1 address pnsmgr bound (its public URL)
 	cmd  *exec.Cmd
 	out  *lockedBuffer // stderr + stdout
 	done chan struct{} // closed when the process has exited
@@ -75,7 +80,7 @@ type pnsmgrProcess struct {
 
 type pnsmgrOptions struct {
 	Name        string
-	URL         *url.URL // listen URL, chosen beforehand with freeURL
+	URL         *url.URL // listen URL (a restart on the same address); nil: port 0, read back from the serving line
 	RegistryURL *url.URL // the domain's sandbox registry
 	DNSServer   string   // the harness DNS server host:port
 	ClusterInfo string   // PNSMGR_CLUSTER_INFO_FILE content (flat YAML labels); empty: no file
@@ -107,17 +112,23 @@ func startPnsmgr(t *testing.T, o pnsmgrOptions) *pnsmgrProcess {
 	}
 
 	p := &pnsmgrProcess{Name: o.Name, URL: o.URL, out: &lockedBuffer{}, done: make(chan struct{})}
+	listenOn := "tcp://127.0.0.1:0"
+	if o.URL != nil {
+		listenOn = o.URL.String()
+	}
 	p.cmd = exec.Command(node, "--import", "tsx", "lib/main.ts")
 	p.cmd.Dir = root
+	// No PNSMGR_PUBLIC_URL: pnsmgr's public URL defaults to the address it bound, which it prints.
 	p.cmd.Env = append(os.Environ(),
-		"NSM_LISTEN_ON="+o.URL.String(),
-		"PNSMGR_PUBLIC_URL="+o.URL.String(),
+		"NSM_LISTEN_ON="+listenOn,
 		"NSM_NAME="+o.Name,
 		"NSM_REGISTRY_URL="+o.RegistryURL.String(),
 		"PNSMGR_DNS_SERVER="+o.DNSServer,
 		"NSM_MAP_IP_FILE_PATH="+mapIP,
 		"PNSMGR_CLUSTER_INFO_FILE="+clusterInfo,
 		"NSM_MAX_TOKEN_LIFETIME=10m",
+		// Plaintext v1 and HS256 test tokens, as the sandbox speaks (issue 9: secured unless said so).
+		"PNSMGR_INSECURE=true",
 		// The seed (v0) listeners: any free port, never the defaults :5005/:5006.
 		"PROXY_NSMD_API_ADDRESS=127.0.0.1:0",
 		"PROXY_NSMD_K8S_ADDRESS=127.0.0.1:0",
@@ -134,7 +145,7 @@ func startPnsmgr(t *testing.T, o pnsmgrOptions) *pnsmgrProcess {
 	require.NoError(t, err)
 	p.cmd.Stdout = p.out
 	require.NoError(t, p.cmd.Start(), "starting pnsmgr %s", o.Name)
-	t.Logf("pnsmgr %s: pid %d, listening on %s, registry %s, DNS %s", o.Name, p.cmd.Process.Pid, o.URL, o.RegistryURL, o.DNSServer)
+	t.Logf("pnsmgr %s: pid %d, listening on %s, registry %s, DNS %s", o.Name, p.cmd.Process.Pid, listenOn, o.RegistryURL, o.DNSServer)
 
 	serving := make(chan string, 1)
 	go func() {
@@ -166,13 +177,16 @@ func startPnsmgr(t *testing.T, o pnsmgrOptions) *pnsmgrProcess {
 		p.stop()
 		t.Logf("pnsmgr %s stopped in %s (%s)", o.Name, time.Since(stopStart).Round(time.Millisecond), p.cmd.ProcessState)
 		if t.Failed() || os.Getenv("INTEROP_VERBOSE") != "" {
-			t.Logf("---- pnsmgr %s (%s) output ----\n%s---- end of pnsmgr %s output (%s) ----", o.Name, o.URL.Host, p.out.String(), o.Name, p.cmd.ProcessState)
+			t.Logf("---- pnsmgr %s (%s) output ----\n%s---- end of pnsmgr %s output (%s) ----", o.Name, p.URL, p.out.String(), o.Name, p.cmd.ProcessState)
 		}
 	})
 
 	select {
 	case v1 := <-serving:
-		require.Equal(t, o.URL.Host, v1, "pnsmgr %s serves v1 on another address than NSM_LISTEN_ON", o.Name)
+		if o.URL != nil {
+			require.Equal(t, o.URL.Host, v1, "pnsmgr %s serves v1 on another address than NSM_LISTEN_ON", o.Name)
+		}
+		p.URL = &url.URL{Scheme: "tcp", Host: v1}
 		t.Logf("pnsmgr %s serving after %s", o.Name, time.Since(started).Round(time.Millisecond))
 	case <-p.done:
 		t.Fatalf("pnsmgr %s exited before serving (%s); its output follows", o.Name, p.cmd.ProcessState)

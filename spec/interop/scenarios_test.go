@@ -63,7 +63,7 @@ func TestInterop_Baseline_SDKProxies(t *testing.T) {
 // TestInterop_HarnessDNS checks the harness DNS server answers what the SDK and pnsmgr look up.
 func TestInterop_HarnessDNS(t *testing.T) {
 	e := newEnv(t)
-	u := freeURL(t)
+	u := &url.URL{Scheme: "tcp", Host: "127.0.0.1:5999"} // only looked up, never dialed
 	require.NoError(t, sandbox.AddSRVEntry(e.resolver, "cluster9", "registry.nsm-system", u))
 	r := e.dns.netResolver()
 	_, srvs, err := r.LookupSRV(e.ctx, "", "", "registry.nsm-system.cluster9")
@@ -409,10 +409,15 @@ func checkRegistry(e *env, d1 *domain, nsName, wantNSE string) {
 	require.Equal(t, d1.ProxyURL.String(), byName[0].GetUrl(), "NSE URL (Find by name) as found from %s", d1.Name)
 }
 
-func registryClientOptions(u *url.URL) []registryclient.Option {
+// registryClientOptions: the SDK's registry client to u, with the sandbox's dial options unless dial is
+// given (secured scenarios: mTLS and SPIFFE tokens).
+func registryClientOptions(u *url.URL, dial ...grpc.DialOption) []registryclient.Option {
+	if len(dial) == 0 {
+		dial = sandbox.DialOptions()
+	}
 	return []registryclient.Option{
 		registryclient.WithClientURL(sandbox.CloneURL(u)),
-		registryclient.WithDialOptions(sandbox.DialOptions()...),
+		registryclient.WithDialOptions(dial...),
 		registryclient.WithDialTimeout(sandbox.DialTimeout),
 		// Fail with the real error, do not retry until the deadline.
 		registryclient.WithNSRetryClient(registrynull.NewNetworkServiceRegistryClient()),
@@ -420,11 +425,12 @@ func registryClientOptions(u *url.URL) []registryclient.Option {
 	}
 }
 
-// findNSsAt runs an NS Find (watch false) at the registry server at u and reads the stream to its end.
-func findNSsAt(e *env, u *url.URL, query *registryapi.NetworkService) ([]*registryapi.NetworkService, error) {
+// findNSsAt runs an NS Find (watch false) at the registry server at u (dial: as registryClientOptions)
+// and reads the stream to its end.
+func findNSsAt(e *env, u *url.URL, query *registryapi.NetworkService, dial ...grpc.DialOption) ([]*registryapi.NetworkService, error) {
 	ctx, cancel := context.WithTimeout(e.ctx, findTimeout)
 	defer cancel()
-	c := registryclient.NewNetworkServiceRegistryClient(ctx, registryClientOptions(u)...)
+	c := registryclient.NewNetworkServiceRegistryClient(ctx, registryClientOptions(u, dial...)...)
 	stream, err := c.Find(ctx, &registryapi.NetworkServiceQuery{NetworkService: query})
 	if err != nil {
 		return nil, err
@@ -433,10 +439,10 @@ func findNSsAt(e *env, u *url.URL, query *registryapi.NetworkService) ([]*regist
 }
 
 // findNSEsAt runs an NSE Find (watch false) at the registry server at u and reads the stream to its end.
-func findNSEsAt(e *env, u *url.URL, query *registryapi.NetworkServiceEndpoint) ([]*registryapi.NetworkServiceEndpoint, error) {
+func findNSEsAt(e *env, u *url.URL, query *registryapi.NetworkServiceEndpoint, dial ...grpc.DialOption) ([]*registryapi.NetworkServiceEndpoint, error) {
 	ctx, cancel := context.WithTimeout(e.ctx, findTimeout)
 	defer cancel()
-	c := registryclient.NewNetworkServiceEndpointRegistryClient(ctx, registryClientOptions(u)...)
+	c := registryclient.NewNetworkServiceEndpointRegistryClient(ctx, registryClientOptions(u, dial...)...)
 	stream, err := c.Find(ctx, &registryapi.NetworkServiceEndpointQuery{NetworkServiceEndpoint: query})
 	if err != nil {
 		return nil, err
