@@ -16,7 +16,11 @@ import { startGatewayServer } from "./server.js";
 import { setTracing } from "./pipeline/trace.js";
 import { createRemoteClusterInfo } from "./domains/remote-cluster-info.js";
 import type { RouteStore } from "./state/route-store.js";
-import { createStateStore, type StateStore } from "./state/state.js";
+import type { StateStore } from "./state/state.js";
+import { waitForStateStore } from "./state/wait-for-state.js";
+import { startObservability } from "./observability/start.js";
+import { gatewayGauges } from "./observability/gateway-gauges.js";
+import { startProfiling } from "./observability/profiling.js";
 import { createIpMap, watchIpMapFile } from "./nodes/ip-map.js";
 import { readClusterInfo } from "./nodes/cluster-info.js";
 import { bindAddress } from "./domains/address.js";
@@ -34,6 +38,12 @@ export interface Gateway {
   readonly state: StateStore;
   /** Dialable address of the v1 listener. */
   readonly v1Address: string;
+  /** NSM_LISTEN_ON's further listeners as bound (host:port, or unix:///path). */
+  readonly v1ExtraAddresses: readonly string[];
+  /** The Prometheus endpoint (host:port as bound), when PNSMGR_METRICS_LISTEN_ON is set. */
+  readonly metricsAddress: string | undefined;
+  /** The profiling endpoint (host:port as bound), when NSM_PPROF_ENABLED. */
+  readonly profilingAddress: string | undefined;
   /** This replica's id among those sharing the state store (holder of its feed leases). */
   readonly replicaId: string;
   /** Drains: health turns NOT_SERVING, calls in flight get `graceMs`, then everything is closed. */
@@ -57,13 +67,26 @@ export async function startGateway(config: Config, options: GatewayOptions = {})
   const nodeWatch = config.nodeMapFile ? watchNodeMapFile(config.nodeMapFile, nodes, message => log.warn(message)) : undefined;
   const ipMap = createIpMap();
   const ipWatch = watchIpMapFile(config.mapIpFile, ipMap, message => log.warn(message));
-  const state = options.state ?? (await createStateStore(config.state, { log }));
+  const state = options.state ?? (await waitForStateStore(config.state, { log, timeoutMs: config.stateStartupTimeoutMs }));
   const ownsState = options.state === undefined;
   const routes = state.routes;
   const replicaId = options.replicaId ?? `${hostname()}-${process.pid}-${randomBytes(3).toString("hex")}`;
   const clusterInfo = readClusterInfo(config.clusterInfoFile);
+  let upstreamChannels = () => 0;
+  let monitorFeeds = () => 0;
+  const observability = await startObservability(config, {
+    log,
+    gauges: gatewayGauges({
+      connections: async () => (await state.connections.list()).length,
+      v1Connections: async () => (state.v1Connections.shared ? (await state.v1Connections.list()).length : NaN),
+      monitorFeeds: () => monitorFeeds(),
+      upstreamChannels: () => upstreamChannels(),
+    }),
+  });
+  const profiling = config.profilingEnabled ? await startProfiling(config.profilingListenAddress, log) : undefined;
   const build = (v1Listen: string) => {
     const upstream = createClientPool({ maxMessageBytes: config.maxMessageBytes });
+    upstreamChannels = () => upstream.addresses().length;
     return createProxy({
       config,
       upstream,
@@ -99,12 +122,26 @@ export async function startGateway(config: Config, options: GatewayOptions = {})
       if (attempt < tries && String((error as Error).message).includes("EADDRINUSE")) continue;
       nodeWatch?.close();
       ipWatch.close();
+      await observability.stop();
+      await profiling?.close();
       if (ownsState) await state.close();
       throw error;
     }
   }
-  const [apiPort, registryPort, v1Port] = server.ports;
+  const [apiPort, registryPort, v1Port, ...extraPorts] = server.ports;
   const running = server;
+  const built = proxy;
+  monitorFeeds = () => built.monitor.upstreamKeys().length;
+  const extras = config.v1ExtraListenAddresses.map((listen, i) => (listen.startsWith("unix:") ? listen : bound(listen, extraPorts[i] ?? 0)));
+  const listeners: [string, string][] = [
+    ["connections", bound(config.apiAddress, apiPort ?? 0)],
+    ["registry", bound(config.registryAddress, registryPort ?? 0)],
+    ["v1", bound(v1Listen, v1Port ?? 0)],
+    ...extras.map((address): [string, string] => ["v1", address]),
+    ...(observability.metricsAddress ? [["metrics", observability.metricsAddress] as [string, string]] : []),
+    ...(profiling ? [["profiling", profiling.address] as [string, string]] : []),
+  ];
+  for (const [listener, address] of listeners) log.info("listening", { listener, address });
   return {
     config,
     proxy,
@@ -114,11 +151,16 @@ export async function startGateway(config: Config, options: GatewayOptions = {})
     apiAddress: dialable(config.apiAddress, apiPort ?? 0),
     registryAddress: dialable(config.registryAddress, registryPort ?? 0),
     v1Address: dialable(v1Listen, v1Port ?? 0),
+    v1ExtraAddresses: extras,
+    metricsAddress: observability.metricsAddress,
+    profilingAddress: profiling?.address,
     replicaId,
     async stop(graceMs = 5000) {
       proxy.health.setServing(false);
       await running.shutdown(graceMs);
       await proxy.close();
+      await observability.stop();
+      await profiling?.close();
       nodeWatch?.close();
       ipWatch.close();
       if (ownsState) await state.close();
@@ -143,6 +185,12 @@ async function reserveListen(listen: string): Promise<string> {
     });
   });
   return `${listen.slice(0, -2)}:${port}`;
+}
+
+/** A listen address with the port the server actually got: what a "listening" line shows. */
+function bound(listen: string, port: number): string {
+  const address = bindAddress(listen);
+  return `${address.slice(0, address.lastIndexOf(":"))}:${port}`;
 }
 
 function dialable(listen: string, port: number): string {

@@ -1,0 +1,200 @@
+/**
+ * The Observer on OpenTelemetry JS: gRPC server and client metrics under go-grpc-prometheus's names
+ * (grpc_server_started_total, grpc_server_handled_total, grpc_server_msg_received_total,
+ * grpc_server_msg_sent_total, grpc_server_handling_seconds, grpc_client_* likewise; labels grpc_type,
+ * grpc_service, grpc_method, grpc_code) and pnsmgr's own; read by a Prometheus exporter and/or pushed
+ * over OTLP gRPC. With tracing, a span per served call (SERVER) and per forwarded call (CLIENT),
+ * named and attributed after OpenTelemetry's RPC conventions, parented by the incoming W3C
+ * traceparent and passed on as one. Loaded only by start.ts, only when something is switched on.
+ */
+import { ROOT_CONTEXT, SpanKind, SpanStatusCode, type Attributes, type Counter, type Histogram, type Span, type TextMapGetter, trace } from "@opentelemetry/api";
+import { W3CTraceContextPropagator } from "@opentelemetry/core";
+import { resourceFromAttributes } from "@opentelemetry/resources";
+import { MeterProvider, PeriodicExportingMetricReader, type IMetricReader } from "@opentelemetry/sdk-metrics";
+import { PrometheusExporter } from "@opentelemetry/exporter-prometheus";
+import { OTLPMetricExporter } from "@opentelemetry/exporter-metrics-otlp-grpc";
+import { OTLPTraceExporter } from "@opentelemetry/exporter-trace-otlp-grpc";
+import { BasicTracerProvider, BatchSpanProcessor } from "@opentelemetry/sdk-trace-base";
+import type { IncomingMessage, ServerResponse } from "node:http";
+import { type CallContext, contextKey } from "../pipeline/context.js";
+import { type CallObservation, type GrpcType, type Observer, splitMethod } from "./observer.js";
+
+/** A value read at collection time (scrape or export), e.g. open connections. */
+export interface GaugeSource {
+  name: string;
+  description: string;
+  /** One or more readings, each with its labels. */
+  read(): Promise<readonly { value: number; labels?: Attributes }[]>;
+}
+
+export interface OtelObserverOptions {
+  serviceName: string;
+  /** Serve the Prometheus text format (through `prometheusHandler`). */
+  prometheus: boolean;
+  /** Export metrics and traces over OTLP gRPC to this host:port. */
+  otlp?: { endpoint: string; exportIntervalMs: number };
+  gauges?: readonly GaugeSource[];
+}
+
+export interface OtelObserver {
+  readonly observer: Observer;
+  /** GET /metrics handler (when `prometheus`). */
+  readonly prometheusHandler?: (request: IncomingMessage, response: ServerResponse) => void;
+  /** Flushes what is pending (spans, a last metric export) and stops. */
+  shutdown(): Promise<void>;
+}
+
+/** Go's codes.Code.String(), which go-grpc-prometheus puts in grpc_code. */
+const GO_CODE_NAMES = [
+  "OK", "Canceled", "Unknown", "InvalidArgument", "DeadlineExceeded", "NotFound", "AlreadyExists", "PermissionDenied",
+  "ResourceExhausted", "FailedPrecondition", "Aborted", "OutOfRange", "Unimplemented", "Internal", "Unavailable", "DataLoss", "Unauthenticated",
+];
+
+export function goCodeName(code: number): string {
+  return GO_CODE_NAMES[code] ?? `Code(${code})`;
+}
+
+/** prometheus.DefBuckets, go-grpc-prometheus's default for handling_seconds. */
+const DEFAULT_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
+
+const spanKey = contextKey<Span>("otel-span");
+const propagator = new W3CTraceContextPropagator();
+const metadataGetter: TextMapGetter<ReadonlyMap<string, string>> = {
+  keys: carrier => [...carrier.keys()],
+  get: (carrier, key) => carrier.get(key),
+};
+
+interface RpcInstruments {
+  started: Counter;
+  handled: Counter;
+  received: Counter;
+  sent: Counter;
+  seconds: Histogram;
+}
+
+export function createOtelObserver(options: OtelObserverOptions): OtelObserver {
+  const resource = resourceFromAttributes({ "service.name": options.serviceName });
+  const readers: IMetricReader[] = [];
+  const prometheus = options.prometheus ? new PrometheusExporter({ preventServerStart: true, withoutScopeInfo: true, withoutTargetInfo: true }) : undefined;
+  if (prometheus) readers.push(prometheus);
+  if (options.otlp) {
+    const interval = options.otlp.exportIntervalMs;
+    readers.push(
+      new PeriodicExportingMetricReader({
+        exporter: new OTLPMetricExporter({ url: `http://${options.otlp.endpoint}` }),
+        exportIntervalMillis: interval,
+        exportTimeoutMillis: Math.min(interval, 30_000),
+      }),
+    );
+  }
+  const meters = new MeterProvider({ resource, readers });
+  const meter = meters.getMeter("pnsmgr");
+  const tracer = options.otlp
+    ? new BasicTracerProvider({
+        resource,
+        spanProcessors: [
+          new BatchSpanProcessor(new OTLPTraceExporter({ url: `http://${options.otlp.endpoint}` }), { scheduledDelayMillis: Math.min(5000, options.otlp.exportIntervalMs) }),
+        ],
+      })
+    : undefined;
+  const tracing = tracer?.getTracer("pnsmgr");
+
+  const instruments = (side: "server" | "client"): RpcInstruments => ({
+    started: meter.createCounter(`grpc_${side}_started_total`, { description: `Total number of RPCs started on the ${side}.` }),
+    handled: meter.createCounter(`grpc_${side}_handled_total`, { description: `Total number of RPCs completed on the ${side}, regardless of success or failure.` }),
+    received: meter.createCounter(`grpc_${side}_msg_received_total`, { description: `Total number of RPC stream messages received on the ${side}.` }),
+    sent: meter.createCounter(`grpc_${side}_msg_sent_total`, { description: `Total number of gRPC stream messages sent by the ${side}.` }),
+    seconds: meter.createHistogram(`grpc_${side}_handling_seconds`, {
+      description: `Histogram of response latency (seconds) of gRPC that had been application-level handled by the ${side}.`,
+      advice: { explicitBucketBoundaries: DEFAULT_BUCKETS },
+    }),
+  });
+  const server = instruments("server");
+  const client = instruments("client");
+  const refusals = meter.createCounter("pnsmgr_refusals_total", { description: "Calls pnsmgr refused itself (bad input, policy, limits), by method and code." });
+  const stateSeconds = meter.createHistogram("pnsmgr_redis_command_seconds", {
+    description: "Latency of state store (Redis) commands, by outcome.",
+    advice: { explicitBucketBoundaries: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1] },
+  });
+  for (const gauge of options.gauges ?? []) {
+    meter.createObservableGauge(gauge.name, { description: gauge.description }).addCallback(async result => {
+      for (const reading of await gauge.read()) result.observe(reading.value, reading.labels);
+    });
+  }
+
+  /** Label sets per method and type, built once. */
+  const labelCache = new Map<string, Attributes>();
+  const labelsOf = (path: string, type: GrpcType): Attributes => {
+    const key = `${type} ${path}`;
+    let labels = labelCache.get(key);
+    if (!labels) {
+      const [service, method] = splitMethod(path);
+      labels = { grpc_type: type, grpc_service: service, grpc_method: method };
+      if (labelCache.size < 10_000) labelCache.set(key, labels);
+    }
+    return labels;
+  };
+
+  function observe(side: RpcInstruments, kind: SpanKind, ctx: CallContext, path: string, type: GrpcType, span: Span | undefined): CallObservation {
+    const labels = labelsOf(path, type);
+    const started = performance.now();
+    side.started.add(1, labels);
+    let ended = false;
+    return {
+      ctx: span && kind === SpanKind.SERVER ? ctx.with(spanKey, span) : ctx,
+      received: () => side.received.add(1, labels),
+      sent: () => side.sent.add(1, labels),
+      end(code) {
+        if (ended) return;
+        ended = true;
+        side.handled.add(1, { ...labels, grpc_code: goCodeName(code) });
+        side.seconds.record((performance.now() - started) / 1000, labels);
+        if (span) {
+          span.setAttribute("rpc.grpc.status_code", code);
+          if (code !== 0) span.setStatus({ code: SpanStatusCode.ERROR, message: goCodeName(code) });
+          span.end();
+        }
+      },
+    };
+  }
+
+  function startSpan(kind: SpanKind, path: string, parent: ReturnType<typeof trace.setSpan> | typeof ROOT_CONTEXT, extra: Attributes = {}): Span | undefined {
+    if (!tracing) return undefined;
+    const [service, method] = splitMethod(path);
+    return tracing.startSpan(`${service}/${method}`, { kind, attributes: { "rpc.system": "grpc", "rpc.service": service, "rpc.method": method, ...extra } }, parent);
+  }
+
+  const observer: Observer = {
+    active: true,
+    serverCall(ctx, type) {
+      const parent = tracing ? propagator.extract(ROOT_CONTEXT, ctx.metadata, metadataGetter) : ROOT_CONTEXT;
+      return observe(server, SpanKind.SERVER, ctx, ctx.method, type, startSpan(SpanKind.SERVER, ctx.method, parent));
+    },
+    clientCall(address, path, type, ctx, setHeader) {
+      let span: Span | undefined;
+      if (tracing) {
+        const served = ctx.get(spanKey);
+        const parent = served ? trace.setSpan(ROOT_CONTEXT, served) : propagator.extract(ROOT_CONTEXT, ctx.metadata, metadataGetter);
+        const colon = address.lastIndexOf(":");
+        span = startSpan(SpanKind.CLIENT, path, parent, { "server.address": address.slice(0, colon).replace(/^\[(.*)\]$/, "$1"), "server.port": Number(address.slice(colon + 1)) });
+        if (span) propagator.inject(trace.setSpan(ROOT_CONTEXT, span), undefined, { set: (_carrier, key, value) => setHeader(key, value) });
+      }
+      return observe(client, SpanKind.CLIENT, ctx, path, type, span);
+    },
+    refusal(method, code) {
+      const [service, name] = splitMethod(method);
+      refusals.add(1, { grpc_service: service, grpc_method: name, grpc_code: goCodeName(code) });
+    },
+    stateCommand(seconds, ok) {
+      stateSeconds.record(seconds, { outcome: ok ? "ok" : "error" });
+    },
+  };
+
+  return {
+    observer,
+    ...(prometheus ? { prometheusHandler: (request: IncomingMessage, response: ServerResponse) => prometheus.getMetricsRequestHandler(request, response) } : {}),
+    async shutdown() {
+      await Promise.allSettled([tracer?.shutdown(), meters.shutdown()]);
+    },
+  };
+}
