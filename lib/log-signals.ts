@@ -30,7 +30,7 @@ export function watchLevelSignals(log: LevelledLogger, options: LevelSignalOptio
   const signals = options.signals ?? process;
   const to = (level: Level, signal: string) => () => {
     applyLevel(log, level, options.trace);
-    log.info("log level set", { level: level.toUpperCase(), signal });
+    log.info("log level set", { logLevel: level.toUpperCase(), signal });
   };
   const onUsr1 = to("trace", "SIGUSR1");
   const onUsr2 = to(options.configured, "SIGUSR2");

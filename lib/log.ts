@@ -58,7 +58,7 @@ export function createLoggerWith(level: Level, options: LoggerOptions = {}): Lev
   );
   const emit = (at: Level) => (msg: string, fields?: Record<string, unknown>) => {
     if (!logger.isLevelEnabled(at)) return;
-    if (json) logger[at](fields ?? {}, msg);
+    if (json) logger[at](fields ? withoutReserved(fields) : {}, msg);
     else destination.write(`${textLine(at, msg, fields)}\n`);
   };
   return {
@@ -74,6 +74,14 @@ export function createLoggerWith(level: Level, options: LoggerOptions = {}): Lev
       logger.level = next;
     },
   };
+}
+
+/** pino's own keys (level, time, msg) in a field would make a line with duplicate keys: such a field gets a "_" prefix. */
+function withoutReserved(fields: Record<string, unknown>): Record<string, unknown> {
+  if (!("level" in fields || "time" in fields || "msg" in fields)) return fields;
+  const out: Record<string, unknown> = {};
+  for (const key in fields) out[key === "level" || key === "time" || key === "msg" ? `_${key}` : key] = fields[key];
+  return out;
 }
 
 function textLine(at: Level, msg: string, fields: Record<string, unknown> | undefined): string {
