@@ -16,7 +16,7 @@ import { startFakeNseRegistry } from "../../support/fake-v1-registry-lite.js";
 import { startOtlpReceiver } from "../../support/otlp-receiver.js";
 import { startRedis, stopAllRedis } from "../../support/redis.js";
 import { fwdRequest, fwdToken } from "../connection-v1/_topology.js";
-import { killGatewayProcesses, startGatewayProcess } from "./_gateway-process.js";
+import { killGatewayProcesses, startGatewayProcess } from "../../support/gateway-process.js";
 
 const dir = mkdtempSync(join(tmpdir(), "pnsmgr-operating-"));
 test.afterEach.always(async () => {

@@ -1,13 +1,14 @@
 /**
- * A real `lib/main.ts` child process for the operating tests (not a test file): started with the
+ * A real `lib/main.ts` child process (the operating tests, the replicas of support/replicas.ts): started with the
  * variables given (the test's own NSM_/PNSMGR_/state variables removed first), its stderr kept, and
  * helpers to wait for a log line.
  */
 import { type ChildProcess, spawn } from "node:child_process";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { knownVariables } from "../../lib/config-report.js";
 
-const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..", "..", "..");
+const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
 const children = new Set<ChildProcess>();
 process.once("exit", () => {
   for (const child of children) child.kill("SIGKILL");
@@ -25,9 +26,10 @@ export interface GatewayProcess {
 }
 
 export function startGatewayProcess(env: Record<string, string>): GatewayProcess {
+  const known = knownVariables();
   const inherited: NodeJS.ProcessEnv = {};
   for (const [name, value] of Object.entries(process.env)) {
-    if (!/^(NSM_|PNSMGR_|PROXY_NSMD_|REDIS_URL$|TELEMETRY$|NODE_NAME$|NSMRS_ADDRESS$)/.test(name)) inherited[name] = value;
+    if (!known.has(name) && !/^(NSM_|PNSMGR_|PROXY_NSMD_)/.test(name)) inherited[name] = value;
   }
   const child = spawn(process.execPath, ["--import", "tsx", "lib/main.ts"], {
     cwd: ROOT,
