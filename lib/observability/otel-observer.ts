@@ -7,7 +7,7 @@
  * named and attributed after OpenTelemetry's RPC conventions, parented by the incoming W3C
  * traceparent and passed on as one. Loaded only by start.ts, only when something is switched on.
  */
-import { ROOT_CONTEXT, SpanKind, SpanStatusCode, type Attributes, type Counter, type Histogram, type Span, type TextMapGetter, trace } from "@opentelemetry/api";
+import { ROOT_CONTEXT, SpanKind, SpanStatusCode, type Attributes, type Histogram, type Span, type TextMapGetter, trace } from "@opentelemetry/api";
 import { W3CTraceContextPropagator } from "@opentelemetry/core";
 import { resourceFromAttributes } from "@opentelemetry/resources";
 import { MeterProvider, PeriodicExportingMetricReader, type IMetricReader } from "@opentelemetry/sdk-metrics";
@@ -64,12 +64,20 @@ const metadataGetter: TextMapGetter<ReadonlyMap<string, string>> = {
   get: (carrier, key) => carrier.get(key),
 };
 
-interface RpcInstruments {
-  started: Counter;
-  handled: Counter;
-  received: Counter;
-  sent: Counter;
-  seconds: Histogram;
+/** Counts of one method and call type on one side, kept in plain numbers and read at collection time. */
+interface MethodCounts {
+  readonly labels: Attributes;
+  started: number;
+  received: number;
+  sent: number;
+  /** Calls ended, by Go code name. */
+  readonly handled: Map<string, number>;
+}
+
+interface RpcSide {
+  /** MethodCounts by "<type> <path>", built once per method. */
+  readonly methods: Map<string, MethodCounts>;
+  readonly seconds: Histogram;
 }
 
 export function createOtelObserver(options: OtelObserverOptions): OtelObserver {
@@ -99,18 +107,30 @@ export function createOtelObserver(options: OtelObserverOptions): OtelObserver {
     : undefined;
   const tracing = tracer?.getTracer("pnsmgr");
 
-  const instruments = (side: "server" | "client"): RpcInstruments => ({
-    started: meter.createCounter(`grpc_${side}_started_total`, { description: `Total number of RPCs started on the ${side}.` }),
-    handled: meter.createCounter(`grpc_${side}_handled_total`, { description: `Total number of RPCs completed on the ${side}, regardless of success or failure.` }),
-    received: meter.createCounter(`grpc_${side}_msg_received_total`, { description: `Total number of RPC stream messages received on the ${side}.` }),
-    sent: meter.createCounter(`grpc_${side}_msg_sent_total`, { description: `Total number of gRPC stream messages sent by the ${side}.` }),
-    seconds: meter.createHistogram(`grpc_${side}_handling_seconds`, {
-      description: `Histogram of response latency (seconds) of gRPC that had been application-level handled by the ${side}.`,
+  /**
+   * Counters as observable counters over plain numbers: a call costs a few increments, not an
+   * attribute lookup per add (which made the SDK's counters cost microseconds per call).
+   */
+  const side = (name: "server" | "client"): RpcSide => {
+    const methods = new Map<string, MethodCounts>();
+    const counter = (metric: string, description: string, read: (counts: MethodCounts, observe: (value: number, labels: Attributes) => void) => void) =>
+      meter.createObservableCounter(`grpc_${name}_${metric}`, { description }).addCallback(result => {
+        for (const counts of methods.values()) read(counts, (value, labels) => result.observe(value, labels));
+      });
+    counter("started_total", `Total number of RPCs started on the ${name}.`, (c, observe) => observe(c.started, c.labels));
+    counter("handled_total", `Total number of RPCs completed on the ${name}, regardless of success or failure.`, (c, observe) => {
+      for (const [code, value] of c.handled) observe(value, { ...c.labels, grpc_code: code });
+    });
+    counter("msg_received_total", `Total number of RPC stream messages received on the ${name}.`, (c, observe) => observe(c.received, c.labels));
+    counter("msg_sent_total", `Total number of gRPC stream messages sent by the ${name}.`, (c, observe) => observe(c.sent, c.labels));
+    const seconds = meter.createHistogram(`grpc_${name}_handling_seconds`, {
+      description: `Histogram of response latency (seconds) of gRPC that had been application-level handled by the ${name}.`,
       advice: { explicitBucketBoundaries: DEFAULT_BUCKETS },
-    }),
-  });
-  const server = instruments("server");
-  const client = instruments("client");
+    });
+    return { methods, seconds };
+  };
+  const server = side("server");
+  const client = side("client");
   const refusals = meter.createCounter("pnsmgr_refusals_total", { description: "Calls pnsmgr refused itself (bad input, policy, limits), by method and code." });
   const stateSeconds = meter.createHistogram("pnsmgr_redis_command_seconds", {
     description: "Latency of state store (Redis) commands, by outcome.",
@@ -122,33 +142,33 @@ export function createOtelObserver(options: OtelObserverOptions): OtelObserver {
     });
   }
 
-  /** Label sets per method and type, built once. */
-  const labelCache = new Map<string, Attributes>();
-  const labelsOf = (path: string, type: GrpcType): Attributes => {
+  const countsOf = (rpc: RpcSide, path: string, type: GrpcType): MethodCounts => {
     const key = `${type} ${path}`;
-    let labels = labelCache.get(key);
-    if (!labels) {
+    let counts = rpc.methods.get(key);
+    if (!counts) {
       const [service, method] = splitMethod(path);
-      labels = { grpc_type: type, grpc_service: service, grpc_method: method };
-      if (labelCache.size < 10_000) labelCache.set(key, labels);
+      counts = { labels: { grpc_type: type, grpc_service: service, grpc_method: method }, started: 0, received: 0, sent: 0, handled: new Map() };
+      // Method paths come from registered services (grpc-js answers UNIMPLEMENTED to others), so this stays small.
+      rpc.methods.set(key, counts);
     }
-    return labels;
+    return counts;
   };
 
-  function observe(side: RpcInstruments, kind: SpanKind, ctx: CallContext, path: string, type: GrpcType, span: Span | undefined): CallObservation {
-    const labels = labelsOf(path, type);
+  function observe(rpc: RpcSide, kind: SpanKind, ctx: CallContext, path: string, type: GrpcType, span: Span | undefined): CallObservation {
+    const counts = countsOf(rpc, path, type);
     const started = performance.now();
-    side.started.add(1, labels);
+    counts.started++;
     let ended = false;
     return {
       ctx: span && kind === SpanKind.SERVER ? ctx.with(spanKey, span) : ctx,
-      received: () => side.received.add(1, labels),
-      sent: () => side.sent.add(1, labels),
+      received: () => void counts.received++,
+      sent: () => void counts.sent++,
       end(code) {
         if (ended) return;
         ended = true;
-        side.handled.add(1, { ...labels, grpc_code: goCodeName(code) });
-        side.seconds.record((performance.now() - started) / 1000, labels);
+        const name = goCodeName(code);
+        counts.handled.set(name, (counts.handled.get(name) ?? 0) + 1);
+        rpc.seconds.record((performance.now() - started) / 1000, counts.labels);
         if (span) {
           span.setAttribute("rpc.grpc.status_code", code);
           if (code !== 0) span.setStatus({ code: SpanStatusCode.ERROR, message: goCodeName(code) });

@@ -66,7 +66,10 @@ test("Prometheus text: go-grpc-prometheus names and labels for served and made c
     'grpc_server_handled_total{grpc_type="server_stream",grpc_service="registry.NetworkServiceEndpointRegistry",grpc_method="Find",grpc_code="OK"} 1',
     'grpc_server_handled_total{grpc_type="unary",grpc_service="networkservice.NetworkService",grpc_method="Request",grpc_code="PermissionDenied"} 1',
   ]);
-  t.deepEqual(find("grpc_server_msg_sent_total{"), ['grpc_server_msg_sent_total{grpc_type="server_stream",grpc_service="registry.NetworkServiceEndpointRegistry",grpc_method="Find"} 2']);
+  t.deepEqual(find("grpc_server_msg_sent_total{"), [
+    'grpc_server_msg_sent_total{grpc_type="server_stream",grpc_service="registry.NetworkServiceEndpointRegistry",grpc_method="Find"} 2',
+    'grpc_server_msg_sent_total{grpc_type="unary",grpc_service="networkservice.NetworkService",grpc_method="Request"} 0',
+  ]);
   t.is(find("grpc_server_msg_received_total{").length, 2);
   t.true(find("grpc_server_handling_seconds_bucket{").some(line => line.includes('le="0.005"')), "go's default buckets");
   t.deepEqual(find("grpc_client_handled_total{"), ['grpc_client_handled_total{grpc_type="unary",grpc_service="networkservice.NetworkService",grpc_method="Close",grpc_code="DeadlineExceeded"} 1']);
