@@ -67,23 +67,40 @@ export async function startGateway(config: Config, options: GatewayOptions = {})
   const nodeWatch = config.nodeMapFile ? watchNodeMapFile(config.nodeMapFile, nodes, message => log.warn(message)) : undefined;
   const ipMap = createIpMap();
   const ipWatch = watchIpMapFile(config.mapIpFile, ipMap, message => log.warn(message));
-  const state = options.state ?? (await waitForStateStore(config.state, { log, timeoutMs: config.stateStartupTimeoutMs }));
-  const ownsState = options.state === undefined;
-  const routes = state.routes;
-  const replicaId = options.replicaId ?? `${hostname()}-${process.pid}-${randomBytes(3).toString("hex")}`;
-  const clusterInfo = readClusterInfo(config.clusterInfoFile);
   let upstreamChannels = () => 0;
+  let ready: StateStore | undefined;
   let monitorFeeds = () => 0;
   const observability = await startObservability(config, {
     log,
     gauges: gatewayGauges({
-      connections: async () => (await state.connections.list()).length,
-      v1Connections: async () => (state.v1Connections.shared ? (await state.v1Connections.list()).length : NaN),
+      // NaN (no reading) until the state store is there.
+      connections: async () => (ready ? (await ready.connections.list()).length : NaN),
+      v1Connections: async () => (ready?.v1Connections.shared ? (await ready.v1Connections.list()).length : NaN),
       monitorFeeds: () => monitorFeeds(),
       upstreamChannels: () => upstreamChannels(),
     }),
   });
-  const profiling = config.profilingEnabled ? await startProfiling(config.profilingListenAddress, log) : undefined;
+  const profiling = config.profilingEnabled
+    ? await startProfiling(config.profilingListenAddress, log).catch(async (error: unknown) => {
+        await observability.stop();
+        throw error;
+      })
+    : undefined;
+  let state: StateStore;
+  try {
+    state = options.state ?? (await waitForStateStore(config.state, { log, timeoutMs: config.stateStartupTimeoutMs }));
+  } catch (error: unknown) {
+    nodeWatch?.close();
+    ipWatch.close();
+    await observability.stop();
+    await profiling?.close();
+    throw error;
+  }
+  ready = state;
+  const ownsState = options.state === undefined;
+  const routes = state.routes;
+  const replicaId = options.replicaId ?? `${hostname()}-${process.pid}-${randomBytes(3).toString("hex")}`;
+  const clusterInfo = readClusterInfo(config.clusterInfoFile);
   const build = (v1Listen: string) => {
     const upstream = createClientPool({ maxMessageBytes: config.maxMessageBytes });
     upstreamChannels = () => upstream.addresses().length;
