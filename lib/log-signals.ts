@@ -21,8 +21,7 @@ export interface LevelSignalOptions {
 /** Applies `level` (element tracing included) and logs the change. */
 export function applyLevel(log: LevelledLogger, level: Level, trace: string | undefined): void {
   log.setLevel(level);
-  if (level === "trace") setTracing("all", line => log.trace(line));
-  else setTracing(trace);
+  setTracing(level === "trace" ? "all" : trace, line => log.elementTrace(line));
 }
 
 /** Installs the SIGUSR1/SIGUSR2 handlers; returns their removal. */

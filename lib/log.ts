@@ -23,6 +23,11 @@ export interface LevelledLogger extends Logger {
   trace(msg: string, fields?: Record<string, unknown>): void;
   readonly level: Level;
   setLevel(level: Level): void;
+  /**
+   * An element trace line (PNSMGR_TRACE, or every element at TRACE): written whatever the level, since
+   * the element selection already chose it; as it always was in text, a trace-level record in JSON.
+   */
+  elementTrace(line: string): void;
 }
 
 export interface LoggerOptions {
@@ -45,7 +50,7 @@ export function createLogger(level: Level = "info", write?: (line: string) => vo
 export function createLoggerWith(level: Level, options: LoggerOptions = {}): LevelledLogger {
   const destination: DestinationStream = options.write
     ? { write: (chunk: string) => options.write!(chunk.endsWith("\n") ? chunk.slice(0, -1) : chunk) }
-    : pino.destination({ dest: 2, sync: false });
+    : stderr();
   const json = options.format === "json";
   const logger = pino(
     {
@@ -73,6 +78,9 @@ export function createLoggerWith(level: Level, options: LoggerOptions = {}): Lev
     setLevel(next: Level) {
       logger.level = next;
     },
+    elementTrace(line: string) {
+      destination.write(json ? `${JSON.stringify({ level: "trace", time: new Date().toISOString(), msg: line })}\n` : `${line}\n`);
+    },
   };
 }
 
@@ -82,6 +90,14 @@ function withoutReserved(fields: Record<string, unknown>): Record<string, unknow
   const out: Record<string, unknown> = {};
   for (const key in fields) out[key === "level" || key === "time" || key === "msg" ? `_${key}` : key] = fields[key];
   return out;
+}
+
+let shared: DestinationStream | undefined;
+
+/** One asynchronous stderr destination for every logger of the process (flushed on exit by pino). */
+function stderr(): DestinationStream {
+  shared ??= pino.destination({ dest: 2, sync: false });
+  return shared;
 }
 
 function textLine(at: Level, msg: string, fields: Record<string, unknown> | undefined): string {

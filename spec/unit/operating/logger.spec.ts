@@ -3,7 +3,7 @@ import test from "ava";
 import { EventEmitter } from "node:events";
 import { createLogger, parseLevel } from "../../../lib/log.js";
 import { watchLevelSignals } from "../../../lib/log-signals.js";
-import { isTraced, setTracing } from "../../../lib/pipeline/trace.js";
+import { isTraced, setTracing, traceLine } from "../../../lib/pipeline/trace.js";
 
 test.afterEach.always(() => setTracing(undefined));
 
@@ -54,12 +54,23 @@ test("SIGUSR1 turns the level to trace with every element traced through the log
   t.is(log.level, "trace");
   t.true(isTraced("swap-ip"), "every element traced at TRACE");
   t.regex(lines.at(-1)!, / info log level set logLevel=TRACE signal=SIGUSR1$/);
+  traceLine("0001", "swap-ip", "request", "x");
+  t.is(lines.at(-1), "trace 0001 swap-ip request x", "element traces reach the logger's destination");
   signals.emit("SIGUSR2");
   t.is(log.level, "info");
   t.false(isTraced("swap-ip"));
   t.true(isTraced("route"), "PNSMGR_TRACE's own selection is back");
   t.regex(lines.at(-1)!, / info log level set logLevel=INFO signal=SIGUSR2$/);
+  traceLine("0002", "route", "request", "y");
+  t.is(lines.at(-1), "trace 0002 route request y", "PNSMGR_TRACE's lines are written at any level");
   stop();
   signals.emit("SIGUSR1");
   t.is(log.level, "info", "no handler after stop");
+});
+
+test("json: element trace lines are trace-level records", t => {
+  const lines: string[] = [];
+  const log = createLogger("info", line => lines.push(line), "json");
+  log.elementTrace("trace 0003 route complete");
+  t.like(JSON.parse(lines[0]!), { level: "trace", msg: "trace 0003 route complete" });
 });
