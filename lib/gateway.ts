@@ -6,7 +6,8 @@ import { createServer } from "node:net";
 import { hostname } from "node:os";
 import { randomBytes } from "node:crypto";
 import type { Config } from "./config.js";
-import { type Logger, createLogger } from "./log.js";
+import { type Logger, createLogger, isLevelled } from "./log.js";
+import { applyLevel } from "./log-signals.js";
 import { createDomainResolver, type Lookup } from "./domains/resolve.js";
 import { createNodeMap, type NodeMap } from "./nodes/node-map.js";
 import { watchNodeMapFile } from "./nodes/node-map-file.js";
@@ -62,7 +63,9 @@ export interface GatewayOptions {
 
 export async function startGateway(config: Config, options: GatewayOptions = {}): Promise<Gateway> {
   const log = options.log ?? createLogger();
-  if (config.trace !== undefined) setTracing(config.trace);
+  // A levelled logger (main.ts's) takes element traces too: TRACE traces every element, JSON stays JSON.
+  if (isLevelled(log)) applyLevel(log, log.level, config.trace);
+  else if (config.trace !== undefined) setTracing(config.trace);
   const nodes = createNodeMap();
   const nodeWatch = config.nodeMapFile ? watchNodeMapFile(config.nodeMapFile, nodes, message => log.warn(message)) : undefined;
   const ipMap = createIpMap();

@@ -30,6 +30,10 @@ export interface LevelledLogger extends Logger {
   elementTrace(line: string): void;
 }
 
+export function isLevelled(log: Logger): log is LevelledLogger {
+  return "elementTrace" in log && "setLevel" in log;
+}
+
 export interface LoggerOptions {
   /** Where lines go (without their newline); stderr by default. */
   write?: (line: string) => void;

@@ -8,7 +8,7 @@ import { ConfigError, loadConfig } from "./config.js";
 import { redact, unknownVariables } from "./config-report.js";
 import { startGateway } from "./gateway.js";
 import { createLogger } from "./log.js";
-import { applyLevel, watchLevelSignals } from "./log-signals.js";
+import { watchLevelSignals } from "./log-signals.js";
 
 async function main(): Promise<void> {
   let config;
@@ -22,7 +22,6 @@ async function main(): Promise<void> {
     throw error;
   }
   const log = createLogger(config.logLevel, undefined, config.logFormat);
-  applyLevel(log, config.logLevel, config.trace);
   watchLevelSignals(log, { configured: config.logLevel, trace: config.trace });
   for (const name of unknownVariables(process.env)) log.warn("unknown variable ignored (a typo?)", { variable: name });
   log.info("configuration", redact(config) as Record<string, unknown>);

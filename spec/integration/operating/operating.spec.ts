@@ -17,10 +17,15 @@ import { startOtlpReceiver } from "../../support/otlp-receiver.js";
 import { startRedis, stopAllRedis } from "../../support/redis.js";
 import { fwdRequest, fwdToken } from "../connection-v1/_topology.js";
 import { killGatewayProcesses, startGatewayProcess } from "../../support/gateway-process.js";
+import { startTestGateway, stopGateways } from "../../support/gateway.js";
+import { createLogger } from "../../../lib/log.js";
+import { isTraced, setTracing, traceLine } from "../../../lib/pipeline/trace.js";
 
 const dir = mkdtempSync(join(tmpdir(), "pnsmgr-operating-"));
 test.afterEach.always(async () => {
   await killGatewayProcesses();
+  await stopGateways();
+  setTracing(undefined);
   await closeAll();
   await stopAllRedis();
 });
@@ -189,4 +194,16 @@ test.serial("Redis not up at start: the gateway logs each try and its backoff, t
   t.truthy(gateway.lines().find(line => line.includes(" info state store reachable ")));
   gateway.kill("SIGTERM");
   t.deepEqual(await gateway.exited, { code: 0, signal: null }, gateway.log());
+});
+
+test.serial("a gateway given a JSON logger: PNSMGR_TRACE's lines are JSON records; at NSM_LOG_LEVEL=TRACE every element is traced", async t => {
+  const lines: string[] = [];
+  await startTestGateway({ trace: "route" }, { log: createLogger("info", line => lines.push(line), "json") });
+  t.true(isTraced("route"));
+  t.false(isTraced("swap-ip"));
+  traceLine("0001", "route", "request", "r");
+  t.like(parse(lines.at(-1)!), { level: "trace", msg: "trace 0001 route request r" });
+  await stopGateways();
+  await startTestGateway({}, { log: createLogger("trace", line => lines.push(line), "json") });
+  t.true(isTraced("swap-ip"), "TRACE traces every element");
 });
