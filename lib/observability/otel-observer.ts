@@ -7,7 +7,7 @@
  * named and attributed after OpenTelemetry's RPC conventions, parented by the incoming W3C
  * traceparent and passed on as one. Loaded only by start.ts, only when something is switched on.
  */
-import { ROOT_CONTEXT, SpanKind, SpanStatusCode, type Attributes, type Histogram, type Span, type TextMapGetter, trace } from "@opentelemetry/api";
+import { DiagLogLevel, ROOT_CONTEXT, SpanKind, diag, type DiagLogger, SpanStatusCode, type Attributes, type Histogram, type Span, type TextMapGetter, trace } from "@opentelemetry/api";
 import { W3CTraceContextPropagator } from "@opentelemetry/core";
 import { resourceFromAttributes } from "@opentelemetry/resources";
 import { MeterProvider, PeriodicExportingMetricReader, type IMetricReader } from "@opentelemetry/sdk-metrics";
@@ -34,6 +34,8 @@ export interface OtelObserverOptions {
   /** Export metrics and traces over OTLP gRPC to this host:port. */
   otlp?: { endpoint: string; exportIntervalMs: number };
   gauges?: readonly GaugeSource[];
+  /** Where OpenTelemetry's own errors go (a failed OTLP export, say); at most one a minute per message. */
+  onError?: (message: string) => void;
 }
 
 export interface OtelObserver {
@@ -81,6 +83,7 @@ interface RpcSide {
 }
 
 export function createOtelObserver(options: OtelObserverOptions): OtelObserver {
+  if (options.onError) diag.setLogger(rateLimited(options.onError), { logLevel: DiagLogLevel.ERROR, suppressOverrideMessage: true });
   const resource = resourceFromAttributes({ "service.name": options.serviceName });
   const readers: IMetricReader[] = [];
   const prometheus = options.prometheus ? new PrometheusExporter({ preventServerStart: true, withoutScopeInfo: true, withoutTargetInfo: true }) : undefined;
@@ -215,6 +218,36 @@ export function createOtelObserver(options: OtelObserverOptions): OtelObserver {
     ...(prometheus ? { prometheusHandler: (request: IncomingMessage, response: ServerResponse) => prometheus.getMetricsRequestHandler(request, response) } : {}),
     async shutdown() {
       await Promise.allSettled([tracer?.shutdown(), meters.shutdown()]);
+      if (options.onError) diag.disable();
     },
   };
+}
+
+/** A DiagLogger passing errors on, each distinct message at most once a minute. */
+function rateLimited(report: (message: string) => void): DiagLogger {
+  const last = new Map<string, number>();
+  const error = (message: string, ...args: unknown[]) => {
+    const text = [message, ...args].map(describe).join(" ").slice(0, 500);
+    const now = Date.now();
+    if (now - (last.get(text) ?? -Infinity) < 60_000) return;
+    if (last.size > 100) last.clear();
+    last.set(text, now);
+    report(text);
+  };
+  const ignore = () => {};
+  return { error, warn: ignore, info: ignore, debug: ignore, verbose: ignore };
+}
+
+/** An error's message (OpenTelemetry hands over errors and their JSON forms, stacks included). */
+function describe(value: unknown): string {
+  if (typeof value === "string") {
+    try {
+      return describe(JSON.parse(value));
+    } catch {
+      return value;
+    }
+  }
+  if (value !== null && typeof value === "object" && "message" in value) return String(value.message);
+  if (value !== null && typeof value === "object" && "stack" in value) return String(value.stack).split("\n")[0] ?? "";
+  return JSON.stringify(value);
 }

@@ -29,6 +29,7 @@ export async function startObservability(config: ObservabilityConfig, deps: { lo
     prometheus: config.metricsListenAddress !== undefined,
     ...(config.telemetry ? { otlp: { endpoint: config.openTelemetryEndpoint, exportIntervalMs: config.metricsExportIntervalMs } } : {}),
     ...(deps.gauges ? { gauges: deps.gauges } : {}),
+    onError: message => deps.log.warn("telemetry error", { error: message }),
   });
   const uninstall = installObserver(otel.observer);
   const handler = otel.prometheusHandler;

@@ -19,6 +19,9 @@ import { fwdRequest, fwdToken } from "../connection-v1/_topology.js";
 import { killGatewayProcesses, startGatewayProcess } from "../../support/gateway-process.js";
 import { startTestGateway, stopGateways } from "../../support/gateway.js";
 import { createLogger } from "../../../lib/log.js";
+import { createOtelObserver } from "../../../lib/observability/otel-observer.js";
+import { createCallContext } from "../../../lib/pipeline/context.js";
+import { freePort } from "../../support/ports.js";
 import { isTraced, setTracing, traceLine } from "../../../lib/pipeline/trace.js";
 
 const dir = mkdtempSync(join(tmpdir(), "pnsmgr-operating-"));
@@ -206,4 +209,17 @@ test.serial("a gateway given a JSON logger: PNSMGR_TRACE's lines are JSON record
   await stopGateways();
   await startTestGateway({}, { log: createLogger("trace", line => lines.push(line), "json") });
   t.true(isTraced("swap-ip"), "TRACE traces every element");
+});
+
+test.serial("an OTLP collector that is not there is reported (once a minute per error), not swallowed", async t => {
+  const errors: string[] = [];
+  const otel = createOtelObserver({ serviceName: "t", prometheus: false, otlp: { endpoint: `127.0.0.1:${await freePort()}`, exportIntervalMs: 200 }, onError: message => errors.push(message) });
+  t.teardown(() => otel.shutdown());
+  otel.observer.serverCall(createCallContext({ method: "/a.B/C" }), "unary")?.end(0);
+  const deadline = Date.now() + 10_000;
+  while (errors.length === 0 && Date.now() < deadline) await new Promise(resolve => setTimeout(resolve, 50));
+  t.true(errors.length > 0, "an export error was reported");
+  t.log(errors[0]);
+  await new Promise(resolve => setTimeout(resolve, 1000));
+  t.is(new Set(errors).size, errors.length, `each distinct error once: ${errors.join(" | ")}`);
 });
