@@ -2,7 +2,11 @@
 import test from "ava";
 import { ConfigError, loadConfig } from "../../../lib/config.js";
 import { knownVariables, redact, redactUserinfo, unknownVariables } from "../../../lib/config-report.js";
-import { parseListenOn } from "../../../lib/listen-on.js";
+import { freeSocketPath, parseListenOn } from "../../../lib/listen-on.js";
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 
 test("unknown NSM_, PNSMGR_ and PROXY_NSMD_ variables are named; known ones, state ones and other prefixes are not", t => {
   const env = {
@@ -101,4 +105,21 @@ test("operating options: NSM's names and defaults, checked", t => {
     const error = t.throws(() => loadConfig({ [name]: value }), { instanceOf: ConfigError });
     t.true(error?.message.startsWith(`${name}=`), error?.message);
   }
+});
+
+test("a socket file left at a unix:// listen path is removed before binding; any other file is left alone", async t => {
+  const dir = mkdtempSync(join(tmpdir(), "pnsmgr-sock-"));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const socket = join(dir, "left.sock");
+  const server = createServer();
+  await new Promise<void>(resolve => server.listen(socket, resolve));
+  t.true(existsSync(socket));
+  t.is(await freeSocketPath(`unix://${socket}`), `unix://${socket}`);
+  t.false(existsSync(socket), "the socket file is gone");
+  server.close();
+  const plain = join(dir, "not-a-socket");
+  writeFileSync(plain, "data");
+  await freeSocketPath(`unix://${plain}`);
+  t.true(existsSync(plain), "a regular file is not removed");
+  t.is(await freeSocketPath(`unix://${join(dir, "absent.sock")}`), `unix://${join(dir, "absent.sock")}`, "nothing there: nothing to do");
 });
