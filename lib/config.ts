@@ -8,6 +8,8 @@ import { type HostPort, parseHostPort, parsePort } from "./domains/address.js";
 import { type StateOptions, stateOptionsFromEnv } from "./state/state.js";
 import { ConfigError, parseDuration, parseDurationOrMs, parseWholeNumber } from "./config-values.js";
 import { parseSpiffeId } from "./identity/spiffe-id.js";
+import { type Level, type LogFormat, parseLevel } from "./log.js";
+import { parseListenOn } from "./listen-on.js";
 
 export { ConfigError, parseDuration };
 
@@ -39,6 +41,26 @@ export interface Config {
   maxConcurrentStreams: number;
   /** Element trace selection (PNSMGR_TRACE=all or a list of element names). */
   trace: string | undefined;
+  /** NSM_LOG_LEVEL: the configured level (SIGUSR1 turns it to trace, SIGUSR2 back to this). */
+  logLevel: Level;
+  /** Log lines as readable text (default) or pino JSON. */
+  logFormat: LogFormat;
+  /** Prometheus scrape endpoint (host:port); unset: no metrics endpoint. */
+  metricsListenAddress: string | undefined;
+  /** TELEMETRY: export traces and metrics over OTLP gRPC (NSM's switch). */
+  telemetry: boolean;
+  /** The OpenTelemetry collector's OTLP gRPC address (host:port). */
+  openTelemetryEndpoint: string;
+  /** How often metrics are exported over OTLP. */
+  metricsExportIntervalMs: number;
+  /** NSM_PPROF_ENABLED: serve CPU profiles and heap snapshots over HTTP. */
+  profilingEnabled: boolean;
+  /** Where the profiling endpoint listens (loopback by default). */
+  profilingListenAddress: string;
+  /** How long start-up waits for the state store (Redis), retrying with backoff; 0 waits as long as it takes. */
+  stateStartupTimeoutMs: number;
+  /** NSM_LISTEN_ON's addresses after the first TCP one (v1ListenAddress): more TCP ports or unix:///path sockets. */
+  v1ExtraListenAddresses: readonly string[];
   /** Serve pnsmgr.admin.Events (the monitor event log) on the listeners. */
   adminEvents: boolean;
 
@@ -126,6 +148,22 @@ function nsmListen(value: string, env: string): string {
   return listenAddress(value.replace(/^tcp:\/\//, ""), env);
 }
 
+/** NSM_LISTEN_ON: a list of tcp:// and unix:// URLs; its first TCP address (the rest: v1ExtraListenAddresses). */
+function nsmListenList(value: string, env: string): string {
+  return parseListenOn(value, env).main;
+}
+
+function logLevel(value: string, env: string): Level {
+  const level = parseLevel(value);
+  if (level === undefined) throw new ConfigError(env, value, "is not one of TRACE, DEBUG, INFO, WARN, ERROR");
+  return level;
+}
+
+function logFormat(value: string, env: string): LogFormat {
+  if (value === "text" || value === "json") return value;
+  throw new ConfigError(env, value, "is not text or json");
+}
+
 function nsmUrl(value: string, env: string): string {
   const bare = value.replace(/^tcp:\/\//, "");
   dialAddress(bare, env);
@@ -133,7 +171,7 @@ function nsmUrl(value: string, env: string): string {
 }
 
 function onOff(value: string, env: string): boolean {
-  if (value === "on" || value === "true") return true;
+  if (value === "on" || value === "true" || (env === "TELEMETRY" && value === "opentelemetry")) return true;
   if (value === "off" || value === "false") return false;
   throw new ConfigError(env, value, "is not on or off");
 }
@@ -202,8 +240,17 @@ export const OPTIONS = [
   { key: "maxMessageBytes", env: "PNSMGR_MAX_MESSAGE_BYTES", default: String(4 * 1024 * 1024), doc: "largest message received or sent", parse: positiveInt(1 << 30) },
   { key: "maxConcurrentStreams", env: "PNSMGR_MAX_CONCURRENT_STREAMS", default: "1000", doc: "HTTP/2 concurrent streams per connection", parse: positiveInt(1 << 20) },
   { key: "trace", env: "PNSMGR_TRACE", default: undefined, doc: "trace elements: all, or a comma list of element names", parse: optionalText },
+  { key: "logLevel", env: "NSM_LOG_LEVEL", default: "INFO", doc: "log level: TRACE, DEBUG, INFO, WARN, ERROR; SIGUSR1 switches to TRACE, SIGUSR2 back", parse: logLevel },
+  { key: "logFormat", env: "PNSMGR_LOG_FORMAT", default: "text", doc: "log lines: text (one readable line per event) or json (pino)", parse: logFormat },
+  { key: "metricsListenAddress", env: "PNSMGR_METRICS_LISTEN_ON", default: undefined, doc: "Prometheus endpoint host:port (GET /metrics); unset: off", parse: nsmListen },
+  { key: "telemetry", env: "TELEMETRY", default: "false", doc: "export traces and metrics over OTLP gRPC: true | false", parse: onOff },
+  { key: "openTelemetryEndpoint", env: "NSM_OPEN_TELEMETRY_ENDPOINT", default: "otel-collector.observability.svc.cluster.local:4317", doc: "OTLP gRPC collector host:port", parse: dialAddress },
+  { key: "metricsExportIntervalMs", env: "NSM_METRICS_EXPORT_INTERVAL", default: "10s", doc: "interval between OTLP metric exports", parse: durationOrMs },
+  { key: "profilingEnabled", env: "NSM_PPROF_ENABLED", default: "false", doc: "serve CPU profiles and heap snapshots (GET /debug/cpu?seconds=N, /debug/heap): true | false", parse: onOff },
+  { key: "profilingListenAddress", env: "NSM_PPROF_LISTEN_ON", default: "localhost:6060", doc: "profiling endpoint host:port (keep it on loopback)", parse: nsmListen },
+  { key: "stateStartupTimeoutMs", env: "PNSMGR_STATE_STARTUP_TIMEOUT", default: "0", doc: "how long start-up waits for Redis, retrying with backoff and logging each try; 0: as long as it takes", parse: durationOrZero },
   { key: "adminEvents", env: "PNSMGR_ADMIN_EVENTS", default: "on", doc: "serve pnsmgr.admin.Events (read the event log) on the listeners: on | off", parse: onOff },
-  { key: "v1ListenAddress", env: "NSM_LISTEN_ON", default: "tcp://:5004", doc: "v1 listener: NetworkService, MonitorConnection, v1 registries, health", parse: nsmListen },
+  { key: "v1ListenAddress", env: "NSM_LISTEN_ON", default: "tcp://:5004", doc: "v1 listener(s): tcp://host:port or unix:///path, comma-separated (the first TCP one is the main address); NetworkService, MonitorConnection, v1 registries, health", parse: nsmListenList },
   { key: "v1PublicUrl", env: "PNSMGR_PUBLIC_URL", default: undefined, doc: "URL put into NSE entries so NSMgrs reach this proxy (tcp://host:port); default: the v1 listener's address", parse: nsmUrl },
   { key: "name", env: "NSM_NAME", default: "nsmgr-proxy", doc: "this proxy's path segment name (unique per proxy)", parse: text },
   { key: "registryUrl", env: "NSM_REGISTRY_URL", default: undefined, doc: "local v1 registry (tcp://host:port) where NSEs are discovered by name", parse: nsmUrl },
@@ -231,6 +278,8 @@ export function loadConfig(env: Env = process.env): Config {
     const value = raw === undefined || raw === "" ? option.default : raw;
     config[option.key] = value === undefined ? undefined : option.parse(value, option.env);
   }
+  const listenOn = env.NSM_LISTEN_ON;
+  config.v1ExtraListenAddresses = listenOn === undefined || listenOn === "" ? [] : parseListenOn(listenOn, "NSM_LISTEN_ON").extra;
   const state = stateOptionsFromEnv(env);
   config.state = state;
   // Replicas need a linger longer than a tick, or a feed with clients elsewhere would be ended.

@@ -7,6 +7,7 @@ import { Server, ServerCredentials, type ServiceDefinition, type UntypedServiceI
 import type { Config } from "./config.js";
 import { Code, ProxyError } from "./pipeline/errors.js";
 import { bindAddress } from "./domains/address.js";
+import { freeSocketPath } from "./listen-on.js";
 import type { Proxy } from "./proxy.js";
 import { serveBidiStream, serveServerStream, serveUnary } from "./transport/grpc/server-bridge.js";
 import { withEncodeOnce } from "./transport/grpc/encode-once.js";
@@ -99,6 +100,8 @@ export async function startGatewayServer(proxy: Proxy, config: Config, log?: Log
   try {
     for (const listen of [config.apiAddress, config.registryAddress]) ports.push(await bind(seed, bindAddress(listen), seedCredentials));
     ports.push(await bind(v1, bindAddress(config.v1ListenAddress), v1Credentials));
+    // NSM_LISTEN_ON's further addresses serve the same v1 services with the same credentials (unix:///path sockets included), as NSM does.
+    for (const extra of config.v1ExtraListenAddresses ?? []) ports.push(await bind(v1, extra.startsWith("unix:") ? await freeSocketPath(extra) : bindAddress(extra), v1Credentials));
   } catch (error: unknown) {
     seed.forceShutdown();
     v1.forceShutdown();

@@ -55,6 +55,7 @@ import { Observable, type Subscriber } from "rxjs";
 import { type ChainableCommander, Redis, type RedisOptions } from "ioredis";
 import { Code, ProxyError, unavailable } from "../pipeline/errors.js";
 import { silentLogger, type Logger } from "../log.js";
+import { observer } from "../observability/observer.js";
 import type { ConnectionRecord, ConnectionStore } from "./connection-store.js";
 import type { RouteStore } from "./route-store.js";
 import { type V1ConnectionRecord, type V1ConnectionStore, STALE_V1_RECORD_MS, checkV1Record, isV1Record } from "./v1-connection-store.js";
@@ -293,9 +294,13 @@ export async function createRedisStateStore(options: RedisStateOptions, deps: Re
   }
 
   async function guard<T>(what: string, call: () => Promise<T>, client: Redis = main): Promise<T> {
+    const watched = observer().active ? performance.now() : undefined;
     try {
-      return await call();
+      const result = await call();
+      if (watched !== undefined) observer().stateCommand((performance.now() - watched) / 1000, true);
+      return result;
     } catch (error: unknown) {
+      if (watched !== undefined) observer().stateCommand((performance.now() - watched) / 1000, false);
       throw fail(what, error, client);
     }
   }

@@ -9,6 +9,7 @@ import { Observable } from "rxjs";
 import type { CallContext } from "../../pipeline/context.js";
 import { type MethodDescriptor, type Upstream, outgoingMetadata } from "../../pipeline/upstream.js";
 import { fromUpstreamError } from "./status.js";
+import { type CallObservation, type GrpcType, observer } from "../../observability/observer.js";
 
 export interface ClientPoolOptions {
   credentials?: ChannelCredentials;
@@ -75,35 +76,45 @@ export function createClientPool(options: ClientPoolOptions = {}): ClientPool {
 
     unary<Req, Res>(address: string, method: MethodDescriptor<Req, Res>, request: Req, ctx: CallContext): Observable<Res> {
       return new Observable<Res>(subscriber => {
+        const [metadata, observed] = outgoing(address, method.path, "unary", ctx);
         const call = client(address).makeUnaryRequest(
           method.path,
           method.requestSerialize,
           method.responseDeserialize,
           request,
-          metadataOf(ctx),
+          metadata,
           { deadline: ctx.deadline ?? Infinity },
           (error, value) => {
+            observed?.end(error ? error.code : 0);
             if (error) subscriber.error(fromUpstreamError(error, address));
             else {
+              observed?.received();
               subscriber.next(value as Res);
               subscriber.complete();
             }
           },
         );
-        return () => call.cancel();
+        observed?.sent();
+        return () => {
+          observed?.end(1);
+          call.cancel();
+        };
       });
     },
 
     serverStream<Req, Res>(address: string, method: MethodDescriptor<Req, Res>, request: Req, ctx: CallContext): Observable<Res> {
       return new Observable<Res>(subscriber => {
+        const [metadata, observed] = outgoing(address, method.path, "server_stream", ctx);
         const call = client(address).makeServerStreamRequest(
           method.path,
           method.requestSerialize,
           method.responseDeserialize,
           request,
-          metadataOf(ctx),
+          metadata,
           { deadline: ctx.deadline ?? Infinity },
         );
+        observed?.sent();
+        if (observed) observeStream(call, observed);
         call.on("data", (value: Res) => subscriber.next(value));
         call.on("error", (error: unknown) => subscriber.error(fromUpstreamError(error, address)));
         call.on("status", (status: { code: number }) => {
@@ -115,20 +126,25 @@ export function createClientPool(options: ClientPoolOptions = {}): ClientPool {
 
     bidiStream<Req, Res>(address: string, method: MethodDescriptor<Req, Res>, requests: Observable<Req>, ctx: CallContext): Observable<Res> {
       return new Observable<Res>(subscriber => {
+        const [metadata, observed] = outgoing(address, method.path, "bidi_stream", ctx);
         const call = client(address).makeBidiStreamRequest(
           method.path,
           method.requestSerialize,
           method.responseDeserialize,
-          metadataOf(ctx),
+          metadata,
           { deadline: ctx.deadline ?? Infinity },
         );
+        if (observed) observeStream(call, observed);
         call.on("data", (value: Res) => subscriber.next(value));
         call.on("error", (error: unknown) => subscriber.error(fromUpstreamError(error, address)));
         call.on("status", (status: { code: number }) => {
           if (status.code === 0) subscriber.complete();
         });
         const sending = requests.subscribe({
-          next: message => call.write(message),
+          next: message => {
+            call.write(message);
+            observed?.sent();
+          },
           error: () => call.cancel(),
           complete: () => call.end(),
         });
@@ -150,4 +166,25 @@ function metadataOf(ctx: CallContext): Metadata {
   const metadata = new Metadata();
   for (const [key, value] of ctx.get(outgoingMetadata) ?? []) metadata.set(key, value);
   return metadata;
+}
+
+/**
+ * A call's outgoing metadata and its observation. The caller's W3C trace context goes on with it
+ * (replaced by this hop's own span when tracing is on), so a trace crosses pnsmgr either way.
+ */
+function outgoing(address: string, path: string, type: GrpcType, ctx: CallContext): [Metadata, CallObservation | undefined] {
+  const metadata = metadataOf(ctx);
+  const traceparent = ctx.metadata.get("traceparent");
+  if (traceparent !== undefined && !metadata.get("traceparent").length) {
+    metadata.set("traceparent", traceparent);
+    const tracestate = ctx.metadata.get("tracestate");
+    if (tracestate !== undefined) metadata.set("tracestate", tracestate);
+  }
+  return [metadata, observer().clientCall(address, path, type, ctx, (key, value) => metadata.set(key, value))];
+}
+
+/** Counts a stream's messages and ends its observation with the stream's status. */
+function observeStream(call: NodeJS.EventEmitter, observed: CallObservation): void {
+  call.on("data", () => observed.received());
+  call.on("status", (status: { code: number }) => observed.end(status.code));
 }
