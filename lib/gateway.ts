@@ -7,7 +7,12 @@ import { hostname } from "node:os";
 import { randomBytes } from "node:crypto";
 import type { Config } from "./config.js";
 import { type Logger, createLogger } from "./log.js";
-import { createDomainResolver, type Lookup } from "./domains/resolve.js";
+import { createDomainResolver, systemLookup, type Lookup } from "./domains/resolve.js";
+import { createDnsCache, lookupVia, nodeDnsClient } from "./domains/dns-cache.js";
+import { type DestinationGuard, createDestinationGuard } from "./guard/destination-guard.js";
+import { createGuardedUpstream } from "./guard/guarded-upstream.js";
+import { parseDialRules } from "./guard/dial-rules.js";
+import { dialAddressOf } from "./domains/nsm-url.js";
 import { createNodeMap, type NodeMap } from "./nodes/node-map.js";
 import { watchNodeMapFile } from "./nodes/node-map-file.js";
 import { createClientPool } from "./transport/grpc/client-pool.js";
@@ -34,6 +39,10 @@ export interface Gateway {
   readonly state: StateStore;
   /** Dialable address of the v1 listener. */
   readonly v1Address: string;
+  /** Dialable address of the admin listener (host:port, or the unix: address as configured). */
+  readonly adminAddress: string;
+  /** The destination guard every caller-derived dial passes (its refusals are counted there). */
+  readonly guard: DestinationGuard;
   /** This replica's id among those sharing the state store (holder of its feed leases). */
   readonly replicaId: string;
   /** Drains: health turns NOT_SERVING, calls in flight get `graceMs`, then everything is closed. */
@@ -62,12 +71,26 @@ export async function startGateway(config: Config, options: GatewayOptions = {})
   const routes = state.routes;
   const replicaId = options.replicaId ?? `${hostname()}-${process.pid}-${randomBytes(3).toString("hex")}`;
   const clusterInfo = readClusterInfo(config.clusterInfoFile);
+  // One DNS client with a cache for the whole gateway: SRV lookups, and names the guard resolves.
+  const dns = createDnsCache(nodeDnsClient({ dnsServer: config.dnsServer }), { srvTtlMs: config.dnsCacheTtlMs, maxTtlMs: config.dnsCacheTtlMs });
+  const lookup: Lookup = options.lookup ?? (config.dnsServer === undefined ? systemLookup : lookupVia(dns));
+  const guard = createDestinationGuard({
+    allow: parseDialRules((config.dialAllow ?? []).join(",")),
+    deny: parseDialRules((config.dialDeny ?? []).join(",")),
+    resolveHost: createDomainResolver(lookup).resolveAll,
+    log,
+  });
+  const vet = guard.checkResolved;
+  // The operator's own addresses are trusted: dialled as configured, not subject to the dial rules.
+  const configured = [config.nsmrsAddress, config.localRegistryAddress, config.registryUrl === undefined ? undefined : dialAddressOf(config.registryUrl, "NSM_REGISTRY_URL")];
   const build = (v1Listen: string) => {
-    const upstream = createClientPool({ maxMessageBytes: config.maxMessageBytes });
+    const upstream = createGuardedUpstream(createClientPool({ maxMessageBytes: config.maxMessageBytes }), guard, configured);
     return createProxy({
       config,
       upstream,
-      resolver: createDomainResolver(options.lookup),
+      resolver: createDomainResolver(lookup, vet),
+      dns,
+      vet,
       nodes,
       log,
       connections: state.connections,
@@ -105,6 +128,8 @@ export async function startGateway(config: Config, options: GatewayOptions = {})
   }
   const [apiPort, registryPort, v1Port] = server.ports;
   const running = server;
+  const publicUrl = config.v1PublicUrl ?? `tcp://${dialable(v1Listen, v1Port ?? 0)}`;
+  guard.setOwnListeners([...server.ports, server.adminPort], [config.advertisedAddress, dialAddressOf(publicUrl, "PNSMGR_PUBLIC_URL")]);
   return {
     config,
     proxy,
@@ -114,6 +139,8 @@ export async function startGateway(config: Config, options: GatewayOptions = {})
     apiAddress: dialable(config.apiAddress, apiPort ?? 0),
     registryAddress: dialable(config.registryAddress, registryPort ?? 0),
     v1Address: dialable(v1Listen, v1Port ?? 0),
+    adminAddress: config.adminListenAddress.startsWith("unix:") ? config.adminListenAddress : dialable(config.adminListenAddress, server.adminPort),
+    guard,
     replicaId,
     async stop(graceMs = 5000) {
       proxy.health.setServing(false);

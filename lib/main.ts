@@ -24,6 +24,7 @@ async function main(): Promise<void> {
     connections: gateway.apiAddress,
     registry: gateway.registryAddress,
     v1: gateway.v1Address,
+    admin: gateway.adminAddress,
     store: gateway.state.description,
     replica: gateway.replicaId,
     nodes: gateway.nodes.nodes().length,

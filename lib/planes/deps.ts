@@ -1,6 +1,7 @@
 /** What every plane is built from: configuration and the shared services of one proxy process. */
 import type { Config } from "../config.js";
-import type { DomainResolver } from "../domains/resolve.js";
+import type { DomainResolver, VetAddresses } from "../domains/resolve.js";
+import type { DnsClient } from "../domains/dns-cache.js";
 import type { Logger } from "../log.js";
 import type { NodeMap } from "../nodes/node-map.js";
 import type { Upstream } from "../pipeline/upstream.js";
@@ -18,6 +19,10 @@ export interface PlaneDeps {
   /** Calls to next hops over reused channels. */
   readonly upstream: Upstream;
   readonly resolver: DomainResolver;
+  /** The gateway's DNS client (cached); v1 SRV lookups use it. Absent: the plane makes its own. */
+  readonly dns?: DnsClient;
+  /** The destination guard's check of every address a name resolved to (SRV targets). */
+  readonly vet?: VetAddresses;
   /** This domain's node IP map (internal <-> external). */
   readonly nodes: NodeMap;
   readonly log: Logger;

@@ -2,6 +2,7 @@
 import { type Config, loadConfig } from "../../lib/config.js";
 import { type Gateway, type GatewayOptions, startGateway } from "../../lib/gateway.js";
 import { silentLogger } from "../../lib/log.js";
+import { LOOPBACK_DIAL_ALLOW } from "./loopback.js";
 
 const running = new Set<Gateway>();
 
@@ -14,6 +15,8 @@ export function testConfig(overrides: Partial<Config> = {}): Config {
     mapIpFile: "/nonexistent/pnsmgr-test/map-ip.yaml",
     clusterInfoFile: "/nonexistent/pnsmgr-test/clusterinfo.yaml",
     advertisedAddress: "pnsmgr-svc:5006",
+    adminListenAddress: "127.0.0.1:0",
+    dialAllow: LOOPBACK_DIAL_ALLOW,
     ...overrides,
   };
 }

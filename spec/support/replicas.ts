@@ -13,6 +13,7 @@ import { fileURLToPath } from "node:url";
 import { OPTIONS } from "../../lib/config.js";
 import { STATE_ENV } from "../../lib/state/state.js";
 import { freePort } from "./ports.js";
+import { LOOPBACK_ENV } from "./loopback.js";
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
 
@@ -94,6 +95,7 @@ async function startReplica(label: string, options: StartReplicasOptions): Promi
       PROXY_NSMD_K8S_ADDRESS: "127.0.0.1:0",
       NSM_MAP_IP_FILE_PATH: "/nonexistent/pnsmgr-test/map-ip.yaml",
       PNSMGR_CLUSTER_INFO_FILE: "/nonexistent/pnsmgr-test/clusterinfo.yaml",
+      ...LOOPBACK_ENV,
       ...options.env,
     },
     stdio: ["ignore", "ignore", "pipe"],

@@ -1,13 +1,15 @@
 /**
- * The Upstream of transport/grpc: one grpc-js channel per next-hop address, reused by every call to
- * that address (the seed dialled per call). Channels are kept in least-recently-used order and the
+ * The client side of transport/grpc: one grpc-js channel per next hop, reused by every call to it
+ * (the seed dialled per call). It dials only Destinations the destination guard returned (lib/guard):
+ * the pinned address as it is, with the name the caller gave as the :authority, so no second
+ * resolution can move a call elsewhere. Channels are kept in least-recently-used order and the
  * oldest is closed past `maxChannels`. Calls carry the context's deadline and outgoing metadata;
  * unsubscribing cancels them.
  */
 import { Client, type ChannelCredentials, type ChannelOptions, Metadata, credentials as grpcCredentials } from "@grpc/grpc-js";
 import { Observable } from "rxjs";
 import type { CallContext } from "../../pipeline/context.js";
-import { type MethodDescriptor, type Upstream, outgoingMetadata } from "../../pipeline/upstream.js";
+import { type Destination, type MethodDescriptor, type PinnedUpstream, outgoingMetadata } from "../../pipeline/upstream.js";
 import { fromUpstreamError } from "./status.js";
 
 export interface ClientPoolOptions {
@@ -17,8 +19,8 @@ export interface ClientPoolOptions {
   channelOptions?: ChannelOptions;
 }
 
-export interface ClientPool extends Upstream {
-  /** Addresses with an open channel, oldest first. */
+export interface ClientPool extends PinnedUpstream {
+  /** Channels open (dialled address, and the authority when it differs), oldest first. */
   addresses(): string[];
 }
 
@@ -40,15 +42,16 @@ export function createClientPool(options: ClientPoolOptions = {}): ClientPool {
   };
   const clients = new Map<string, Client>();
 
-  function client(address: string): Client {
-    const existing = clients.get(address);
+  function client({ address, authority }: Destination): Client {
+    const key = authority === address ? address : `${address} (${authority})`;
+    const existing = clients.get(key);
     if (existing) {
-      clients.delete(address);
-      clients.set(address, existing);
+      clients.delete(key);
+      clients.set(key, existing);
       return existing;
     }
-    const created = new Client(address, creds, channelOptions);
-    clients.set(address, created);
+    const created = new Client(address, creds, authority === address ? channelOptions : { ...channelOptions, "grpc.default_authority": authority });
+    clients.set(key, created);
     if (clients.size > maxChannels) {
       const [oldest, evicted] = clients.entries().next().value as [string, Client];
       clients.delete(oldest);
@@ -60,9 +63,9 @@ export function createClientPool(options: ClientPoolOptions = {}): ClientPool {
   return {
     addresses: () => [...clients.keys()],
 
-    unary<Req, Res>(address: string, method: MethodDescriptor<Req, Res>, request: Req, ctx: CallContext): Observable<Res> {
+    unary<Req, Res>(destination: Destination, method: MethodDescriptor<Req, Res>, request: Req, ctx: CallContext): Observable<Res> {
       return new Observable<Res>(subscriber => {
-        const call = client(address).makeUnaryRequest(
+        const call = client(destination).makeUnaryRequest(
           method.path,
           method.requestSerialize,
           method.responseDeserialize,
@@ -70,7 +73,7 @@ export function createClientPool(options: ClientPoolOptions = {}): ClientPool {
           metadataOf(ctx),
           { deadline: ctx.deadline ?? Infinity },
           (error, value) => {
-            if (error) subscriber.error(fromUpstreamError(error, address));
+            if (error) subscriber.error(fromUpstreamError(error, destination.authority));
             else {
               subscriber.next(value as Res);
               subscriber.complete();
@@ -81,9 +84,9 @@ export function createClientPool(options: ClientPoolOptions = {}): ClientPool {
       });
     },
 
-    serverStream<Req, Res>(address: string, method: MethodDescriptor<Req, Res>, request: Req, ctx: CallContext): Observable<Res> {
+    serverStream<Req, Res>(destination: Destination, method: MethodDescriptor<Req, Res>, request: Req, ctx: CallContext): Observable<Res> {
       return new Observable<Res>(subscriber => {
-        const call = client(address).makeServerStreamRequest(
+        const call = client(destination).makeServerStreamRequest(
           method.path,
           method.requestSerialize,
           method.responseDeserialize,
@@ -92,7 +95,7 @@ export function createClientPool(options: ClientPoolOptions = {}): ClientPool {
           { deadline: ctx.deadline ?? Infinity },
         );
         call.on("data", (value: Res) => subscriber.next(value));
-        call.on("error", (error: unknown) => subscriber.error(fromUpstreamError(error, address)));
+        call.on("error", (error: unknown) => subscriber.error(fromUpstreamError(error, destination.authority)));
         call.on("status", (status: { code: number }) => {
           if (status.code === 0) subscriber.complete();
         });
@@ -100,9 +103,9 @@ export function createClientPool(options: ClientPoolOptions = {}): ClientPool {
       });
     },
 
-    bidiStream<Req, Res>(address: string, method: MethodDescriptor<Req, Res>, requests: Observable<Req>, ctx: CallContext): Observable<Res> {
+    bidiStream<Req, Res>(destination: Destination, method: MethodDescriptor<Req, Res>, requests: Observable<Req>, ctx: CallContext): Observable<Res> {
       return new Observable<Res>(subscriber => {
-        const call = client(address).makeBidiStreamRequest(
+        const call = client(destination).makeBidiStreamRequest(
           method.path,
           method.requestSerialize,
           method.responseDeserialize,
@@ -110,7 +113,7 @@ export function createClientPool(options: ClientPoolOptions = {}): ClientPool {
           { deadline: ctx.deadline ?? Infinity },
         );
         call.on("data", (value: Res) => subscriber.next(value));
-        call.on("error", (error: unknown) => subscriber.error(fromUpstreamError(error, address)));
+        call.on("error", (error: unknown) => subscriber.error(fromUpstreamError(error, destination.authority)));
         call.on("status", (status: { code: number }) => {
           if (status.code === 0) subscriber.complete();
         });
