@@ -2,7 +2,8 @@
  * DNS answers kept for their TTL, as NSM's dnsresolve relies on: a v1 Request or Find through the
  * proxy would otherwise ask DNS for the same SRV and A/AAAA records several times per call. A/AAAA
  * answers are kept for the TTL the server gave (node:dns `{ttl: true}`), at most `maxTtlMs`; SRV
- * answers for `srvTtlMs`, because node:dns's resolveSrv does not report the TTL. Concurrent
+ * answers for `srvTtlMs` (also at most `maxTtlMs`), because node:dns's resolveSrv does not report the
+ * TTL. Concurrent
  * questions for the same name share one query. Failures are not kept. `maxTtlMs` 0 turns caching off.
  */
 import { Resolver } from "node:dns/promises";

@@ -7,9 +7,11 @@
  * logged and counted.
  *
  * Order of the checks for each address: this gateway's own listeners (always refused), the operator's
- * deny rules, the default deny (loopback, link-local, unspecified, multicast, broadcast, and their
- * IPv4-mapped and NAT64 forms; lifted only by an allow rule naming a CIDR or IP that covers the
- * address), then the allowlist (when set, a destination must match one of its rules).
+ * deny rules, the allowlist (when set, a destination must match one of its rules: a name rule by the
+ * name asked for, a CIDR rule by the address), then the default deny (loopback, link-local,
+ * unspecified, multicast, broadcast, and their IPv4-mapped and NAT64 forms), which only an allow rule
+ * naming a CIDR or IP that covers the address lifts: a name on the allowlist that resolves to
+ * 169.254.169.254 is still refused.
  *
  * Operator-configured addresses (NSM_REGISTRY_URL, NSMRS_ADDRESS, PNSMGR_LOCAL_REGISTRY) are trusted:
  * parsed, then dialled as written (`trustedDestination`).
@@ -74,10 +76,10 @@ export function createDestinationGuard(options: DestinationGuardOptions): Destin
   function decideIp(ip: Ip, port: number, name: string | undefined): string | undefined {
     if (ownPorts.has(port) && (isLoopbackOrUnspecified(ip) || ownAddresses.has(ip.toString()))) return "own listener";
     for (const rule of deny) if (rule.matchesIp(ip, port) || (name !== undefined && rule.matchesName(name, port))) return `deny "${rule.text}"`;
+    if (allow.length > 0 && !allow.some(rule => rule.matchesIp(ip, port) || (name !== undefined && rule.matchesName(name, port)))) return "not in the allowlist";
     const lifted = allow.some(rule => rule.cidr && rule.matchesIp(ip, port));
     const denied = defaultDeny(ip);
     if (denied !== undefined && !lifted) return `default deny: ${denied}`;
-    if (allow.length > 0 && !allow.some(rule => rule.matchesIp(ip, port) || (name !== undefined && rule.matchesName(name, port)))) return "not in the allowlist";
     return undefined;
   }
 
@@ -104,7 +106,8 @@ export function createDestinationGuard(options: DestinationGuardOptions): Destin
       } catch (error: unknown) {
         throw refuse(Code.INVALID_ARGUMENT, address, "parse", ProxyError.from(error, Code.INVALID_ARGUMENT).message);
       }
-      if (publicAddresses.has(`${host.toLowerCase()}:${port}`)) throw refuse(Code.PERMISSION_DENIED, address, "own listener", `dial to "${address}" refused: rule own listener (this gateway's public address)`);
+      const spelled = parsed.kind === "ip" ? `${normalizeIp(parsed.ip).toString()}:${port}` : `${parsed.name}:${port}`;
+      if (publicAddresses.has(`${host.toLowerCase()}:${port}`) || publicAddresses.has(spelled)) throw refuse(Code.PERMISSION_DENIED, address, "own listener", `dial to "${address}" refused: rule own listener (this gateway's public address)`);
       if (parsed.kind === "ip") {
         const refused = refusedAddress(address, undefined, port, [parsed.ip]);
         if (refused) throw refused;

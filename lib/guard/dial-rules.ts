@@ -58,7 +58,8 @@ export function parseDialRule(text: string): DialRule {
 
 function splitPort(text: string): { host: string; ports: [number, number] | undefined } {
   const bracketed = /^\[([^\]]+)\](?::(.+))?$/.exec(text);
-  const plain = bracketed ? undefined : /^([^:]+)(?::(.+))?$/.exec(text);
+  const bareIpv6 = (text.match(/:/g)?.length ?? 0) > 1;
+  const plain = bracketed || bareIpv6 ? undefined : /^([^:]+)(?::(.+))?$/.exec(text);
   const host = bracketed?.[1] ?? plain?.[1] ?? text; // a bare IPv6 (CIDR) has no port
   const portText = bracketed?.[2] ?? plain?.[2];
   if (portText === undefined) return { host, ports: undefined };

@@ -1,0 +1,188 @@
+/**
+ * The destination guard from outside: hostile destination spellings through every place a caller or a
+ * registry controls where pnsmgr dials (seed path segment `nsmgr@host:port`, seed Find `svc@domain`
+ * with and without a port, v1 NSE URLs from the registry, learned routes, v1 registry domains as
+ * ip:port, SRV targets, seed monitor selectors), against a gateway with the default rules. Every
+ * call must be refused with INVALID_ARGUMENT (non-canonical spelling) or PERMISSION_DENIED naming the
+ * destination and the rule (a seed monitor feed ends UNAVAILABLE with that refusal as its reason),
+ * and a canary listener on the loopback port they all name must see no
+ * connection. Names resolve through the fake DNS (PNSMGR_DNS_SERVER). Nothing but loopback is dialled.
+ */
+import test from "ava";
+import { type Server, type Socket, createServer } from "node:net";
+import { status } from "@grpc/grpc-js";
+import { NetworkServiceService } from "../../../generated/nsm/networkservice.js";
+import { MonitorConnectionService } from "../../../generated/nsm/connection.js";
+import { NetworkServiceDiscoveryService } from "../../../generated/seed/registry.js";
+import { NetworkServiceEndpointRegistryService } from "../../../generated/nsm/registry.js";
+import type { Gateway } from "../../../lib/gateway.js";
+import { startTestGateway, stopGateways } from "../../support/gateway.js";
+import { type FakeDns, closeFakeDns, startFakeDns } from "../../support/fake-dns.js";
+import { startFakeNseRegistry, type FakeNseRegistry } from "../../support/fake-v1-registry-lite.js";
+import { callError, closeAll, openServerStream } from "../../support/grpc.js";
+import { freePort } from "../../support/ports.js";
+import { seedRequest } from "../../support/seed-requests.js";
+import { fwdRequest, fwdToken } from "../connection-v1/_topology.js";
+
+interface Canary {
+  readonly port: number;
+  connections(): number;
+  close(): Promise<void>;
+}
+
+/** Listens on 127.0.0.1:port and [::1]:port and counts every TCP connection. */
+async function startCanary(): Promise<Canary> {
+  const port = await freePort();
+  let count = 0;
+  const sockets = new Set<Socket>();
+  const servers: Server[] = [];
+  for (const host of ["127.0.0.1", "::1"]) {
+    const server = createServer(socket => {
+      count += 1;
+      sockets.add(socket);
+      socket.destroy();
+    });
+    await new Promise<void>((resolve, reject) => {
+      server.once("error", reject);
+      server.listen(port, host, () => resolve());
+    }).catch(() => undefined); // no IPv6 loopback here: the IPv4 canary still counts
+    servers.push(server);
+  }
+  return {
+    port,
+    connections: () => count,
+    close: () => Promise.all(servers.map(s => new Promise<void>(resolve => (s.listening ? s.close(() => resolve()) : resolve())))).then(() => undefined),
+  };
+}
+
+type Expect = "invalid" | "denied";
+
+/** Host spellings (IPv6 bracketed), what the guard must answer, and what to find in the message. */
+const LOOPBACK_HOSTS: [string, Expect][] = [
+  ["127.0.0.1", "denied"], ["127.1", "invalid"], ["127.0.1", "invalid"], ["2130706433", "invalid"], ["0x7f000001", "invalid"],
+  ["0x7F.0.0.1", "invalid"], ["0177.0.0.1", "invalid"], ["017700000001", "invalid"], ["127.000.000.001", "invalid"], ["127.0.0.01", "invalid"],
+  ["127.255.255.254", "denied"], ["[::1]", "denied"], ["[0:0:0:0:0:0:0:1]", "denied"], ["[::ffff:127.0.0.1]", "denied"], ["[::ffff:7f00:1]", "denied"],
+  ["[0:0:0:0:0:ffff:127.0.0.1]", "denied"], ["[64:ff9b::127.0.0.1]", "denied"], ["[64:ff9b::7f00:1]", "denied"], ["0.0.0.0", "denied"], ["0", "invalid"],
+  ["[::]", "denied"], ["[::ffff:0.0.0.0]", "denied"], ["localhost", "denied"], ["LocalHost.", "denied"], ["loop.evil.test", "denied"],
+  ["loop6.evil.test", "denied"], ["mixed.evil.test", "denied"], ["mapped.evil.test", "denied"],
+];
+const METADATA_HOSTS: [string, Expect][] = [
+  ["169.254.169.254", "denied"], ["2852039166", "invalid"], ["0xa9fea9fe", "invalid"], ["0XA9FEA9FE", "invalid"], ["0251.0376.0251.0376", "invalid"],
+  ["0251.254.169.254", "invalid"], ["169.254.43518", "invalid"], ["169.16689662", "invalid"], ["0xa9.0xfe.0xa9.0xfe", "invalid"], ["[::ffff:169.254.169.254]", "denied"],
+  ["[::ffff:a9fe:a9fe]", "denied"], ["[64:ff9b::169.254.169.254]", "denied"], ["[64:ff9b::a9fe:a9fe]", "denied"], ["metadata.evil.test", "denied"], ["[fe80::1]", "denied"],
+  ["[fe80::a9fe:a9fe]", "denied"], ["169.254.0.1", "denied"], ["224.0.0.1", "denied"], ["239.255.255.250", "denied"], ["255.255.255.255", "denied"],
+  ["[ff02::1]", "denied"], ["[::ffff:224.0.0.1]", "denied"], ["[::ffff:255.255.255.255]", "denied"], ["multicast.evil.test", "denied"],
+];
+const HOSTS = [...LOOPBACK_HOSTS, ...METADATA_HOSTS];
+
+function fakeNames(dns: FakeDns): void {
+  dns.a("localhost", "127.0.0.1").aaaa("localhost", "::1");
+  dns.a("loop.evil.test", "127.0.0.1");
+  dns.aaaa("loop6.evil.test", "::1");
+  // Every address is checked: one public-looking answer does not carry a loopback one through.
+  dns.a("mixed.evil.test", "203.0.113.80").a("mixed.evil.test", "127.0.0.1");
+  dns.aaaa("mapped.evil.test", "::ffff:7f00:1");
+  dns.a("metadata.evil.test", "169.254.169.254");
+  dns.a("multicast.evil.test", "224.0.0.251");
+  // SRV targets that lead to refused addresses.
+  dns.srv("registry.nsm-system.srv-metadata.test", "metadata.evil.test", 5002);
+  dns.srv("registry.nsm-system.srv-loop.test", "loop.evil.test", 5002);
+  dns.srv("registry.nsm-system.srv-mixed.test", "mixed.evil.test", 5002);
+  dns.srv("registry.nsm-system.srv-self.test", "srv-self.test", 5002).a("srv-self.test", "169.254.169.254");
+}
+
+let canary: Canary;
+let dns: FakeDns;
+let registry: FakeNseRegistry;
+let gateway: Gateway;
+
+test.before(async () => {
+  canary = await startCanary();
+  dns = await startFakeDns();
+  fakeNames(dns);
+  registry = await startFakeNseRegistry(Object.fromEntries(HOSTS.map(([host], i) => [`nse-${i}`, `tcp://${host}:${canary.port}`])));
+  // The default rules: no allowlist. Only the configured registry (trusted) is on loopback.
+  gateway = await startTestGateway({ dialAllow: undefined, dnsServer: dns.address, dnsCacheTtlMs: 0, remotePort: canary.port, registryUrl: registry.url });
+  for (const [host, i] of HOSTS.map(([h], index) => [h, index] as const)) await gateway.routes.set(`nse-${i}@learned`, `tcp://${host}:${canary.port}`);
+});
+
+test.after.always(async () => {
+  await closeAll();
+  await stopGateways();
+  await registry?.server.stop();
+  await closeFakeDns();
+  await canary?.close();
+});
+
+function bare(host: string): string {
+  return host.replace(/^\[(.*)\]$/, "$1").replace(/\.$/, "");
+}
+
+/** The refusal is the expected code, names what was asked for and, for a denial, the rule. */
+function assertRefused(t: import("ava").ExecutionContext, error: { code: number; details: string }, host: string, expected: Expect, where: string): void {
+  const code = expected === "invalid" ? status.INVALID_ARGUMENT : status.PERMISSION_DENIED;
+  t.is(error.code, code, `${where} ${host}: ${error.details}`);
+  t.true(error.details.toLowerCase().includes(bare(host).toLowerCase()), `${where} ${host}: the message names the destination: ${error.details}`);
+  if (expected === "denied") t.regex(error.details, /rule (own listener|deny|default deny|not in the allowlist)/, `${where} ${host}: the message names the rule`);
+}
+
+const places: [string, (host: string, i: number) => Promise<{ code: number; details: string }>][] = [
+  ["seed Request path segment", host => callError(gateway.apiAddress, NetworkServiceService.request, seedRequest(`nsmgr-2@${host}:${canary.port}`))],
+  ["seed Close path segment", host => callError(gateway.apiAddress, NetworkServiceService.close, seedRequest(`nsmgr-2@${host}:${canary.port}`).connection!)],
+  ["seed Find service@host:port", host => callError(gateway.registryAddress, NetworkServiceDiscoveryService.findNetworkService, { networkServiceName: `icmp@${host}:${canary.port}` })],
+  ["seed Find service@host (remote port)", host => callError(gateway.registryAddress, NetworkServiceDiscoveryService.findNetworkService, { networkServiceName: `icmp@${host}` })],
+  [
+    "v1 NSE URL from the registry",
+    (_, i) => callError(gateway.v1Address, NetworkServiceService.request, fwdRequest({ networkServiceEndpointName: `nse-${i}`, networkService: "ns" }), { metadata: fwdToken() }),
+  ],
+  [
+    "v1 learned route",
+    (_, i) => callError(gateway.v1Address, NetworkServiceService.request, fwdRequest({ networkServiceEndpointName: `nse-${i}@learned` }), { metadata: fwdToken() }),
+  ],
+];
+
+for (const [where, call] of places) {
+  test(`${where}: ${HOSTS.length} hostile spellings are refused, none dialled`, async t => {
+    t.timeout(60_000);
+    const before = gateway.guard.refusals().total;
+    for (const [i, [host, expected]] of HOSTS.entries()) assertRefused(t, await call(host, i), host, expected, where);
+    const denied = HOSTS.filter(([, expected]) => expected === "denied").length;
+    t.true(gateway.guard.refusals().total - before >= denied, `every denial is counted (${gateway.guard.refusals().total - before} of ${HOSTS.length} calls)`);
+    t.is(canary.connections(), 0, "nothing reached the canary");
+  });
+}
+
+const nseFind = (name: string) =>
+  new Promise<{ code: number; details: string }>(resolve => {
+    const stream = openServerStream(gateway.v1Address, NetworkServiceEndpointRegistryService.find, {
+      networkServiceEndpoint: { name, networkServiceNames: [], networkServiceLabels: {}, url: "", expirationTime: undefined, initialRegistrationTime: undefined, pathIds: [] },
+      watch: false,
+    }, { deadlineMs: 10_000 });
+    void stream.status.then(s => resolve({ code: s.code, details: s.details }));
+  });
+
+test("v1 registry domain as ip:port and SRV targets: refused, none dialled", async t => {
+  t.timeout(60_000);
+  const literal = HOSTS.filter(([host]) => !/evil\.test|localhost/i.test(host));
+  t.true(literal.length > 30);
+  for (const [host, expected] of literal) assertRefused(t, await nseFind(`nse@${host}:${canary.port}`), host, expected, "v1 registry domain");
+  for (const [domain, target] of [["srv-metadata.test", "metadata.evil.test"], ["srv-loop.test", "loop.evil.test"], ["srv-mixed.test", "mixed.evil.test"], ["srv-self.test", "srv-self.test"]] as const) {
+    const error = await nseFind(`nse@${domain}`);
+    t.is(error.code, status.PERMISSION_DENIED, `${domain}: ${error.details}`);
+    t.true(error.details.includes(target), error.details);
+    t.regex(error.details, /rule default deny/);
+  }
+  t.is(canary.connections(), 0);
+});
+
+test("seed monitor selectors naming a refused remote: the stream ends UNAVAILABLE with the refusal as the reason, none dialled", async t => {
+  for (const [host, expected] of [["127.1", "invalid"], ["[::ffff:127.0.0.1]", "denied"], ["metadata.evil.test", "denied"], ["0xa9fea9fe", "invalid"]] as const) {
+    const stream = openServerStream(gateway.apiAddress, MonitorConnectionService.monitorConnections, { pathSegments: [{ name: "nsmgr-1", id: "", token: "", expires: undefined, metrics: {} }, { name: `nsmgr-2@${host}:${canary.port}`, id: "", token: "", expires: undefined, metrics: {} }], networkServices: [] }, { deadlineMs: 10_000 });
+    const end = await stream.status;
+    // A feed's upstream loss ends its clients with UNAVAILABLE (feed-keeper); the reason is the refusal.
+    t.is(end.code, status.UNAVAILABLE, `${host}: ${end.details}`);
+    t.true(end.details.includes(bare(host)), end.details);
+    t.regex(end.details, expected === "invalid" ? /not a canonical IPv4|not an IPv6/ : /refused.*rule (default deny|own listener)/, end.details);
+  }
+  t.is(canary.connections(), 0);
+});
