@@ -35,6 +35,9 @@ export interface DestinationGuardOptions {
   readonly log: Logger;
   /** Addresses of this host's interfaces (os.networkInterfaces by default). */
   readonly localAddresses?: () => readonly string[];
+  /** A refusal is logged at most once per rule in this window, with the count in between (10 s). */
+  readonly logWindowMs?: number;
+  readonly now?: () => number;
 }
 
 export interface GuardDecision {
@@ -65,11 +68,20 @@ export function createDestinationGuard(options: DestinationGuardOptions): Destin
   let publicAddresses = new Set<string>();
   const byRule = new Map<string, number>();
   let total = 0;
+  const now = options.now ?? Date.now;
+  const logged = new Map<string, { at: number; suppressed: number }>();
 
   function refuse(code: Code, address: string, rule: string, message: string): ProxyError {
     total += 1;
     byRule.set(rule, (byRule.get(rule) ?? 0) + 1);
-    options.log.warn("dial refused", { destination: address, rule });
+    // A hostile caller must not be able to flood the log: once per rule per window, with a count.
+    const last = logged.get(rule);
+    if (last && now() - last.at < (options.logWindowMs ?? 10_000)) last.suppressed += 1;
+    else {
+      options.log.warn("dial refused", { destination: address, rule, ...(last?.suppressed ? { suppressed: last.suppressed } : {}) });
+      if (logged.size > 1000) logged.clear();
+      logged.set(rule, { at: now(), suppressed: 0 });
+    }
     return new ProxyError(code, message);
   }
 

@@ -129,6 +129,26 @@ test("own listeners: bound ports on loopback, unspecified or this host's address
   t.is(guard.refusals().byRule.get("own listener"), 2);
 });
 
+test("refusals are logged once per rule per window, with the number left out, and counted", async t => {
+  const lines: string[] = [];
+  let at = 0;
+  const guard = createDestinationGuard({
+    resolveHost: async () => [],
+    log: { ...silentLogger, warn: (msg, fields) => lines.push(`${msg} ${JSON.stringify(fields)}`) },
+    logWindowMs: 1000,
+    now: () => at,
+  });
+  for (let i = 0; i < 5; i++) await refusal(guard.check(`169.254.169.${i}:80`));
+  at = 1500;
+  await refusal(guard.check("169.254.169.254:80"));
+  await refusal(guard.check("127.1:80"));
+  t.is(lines.length, 3);
+  t.regex(lines[0] ?? "", /dial refused .*169\.254\.169\.0:80.*linkLocal/);
+  t.regex(lines[1] ?? "", /"suppressed":4/);
+  t.regex(lines[2] ?? "", /"rule":"parse"/);
+  t.is(guard.refusals().total, 7);
+});
+
 test("rule grammar: bad entries are errors naming the entry", t => {
   for (const bad of ["10.0.0.0/33", "10.1/8", "0x0a000000/8", "*.", "example.com:0", "example.com:70000", "[::1]:5-3", "a b", "*.10.0.0.1"]) {
     t.throws(() => parseDialRule(bad), undefined, bad);
