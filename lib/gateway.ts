@@ -91,6 +91,7 @@ export async function startGateway(config: Config, options: GatewayOptions = {})
       resolver: createDomainResolver(lookup, vet),
       dns,
       vet,
+      checkDestination: async address => void (await guard.check(address)),
       nodes,
       log,
       connections: state.connections,

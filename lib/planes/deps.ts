@@ -23,6 +23,11 @@ export interface PlaneDeps {
   readonly dns?: DnsClient;
   /** The destination guard's check of every address a name resolved to (SRV targets). */
   readonly vet?: VetAddresses;
+  /**
+   * The destination guard's verdict on an address before anything is set up for it (a monitor feed):
+   * rejects with PERMISSION_DENIED / INVALID_ARGUMENT as a dial to it would. Absent: no early check.
+   */
+  readonly checkDestination?: (address: string) => Promise<void>;
   /** This domain's node IP map (internal <-> external). */
   readonly nodes: NodeMap;
   readonly log: Logger;
