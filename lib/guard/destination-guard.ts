@@ -172,7 +172,11 @@ function pinned(address: string, authority: string): Destination {
   return { address, authority } as Destination;
 }
 
-/** The default-deny range an address falls in, or undefined. IPv4 inside NAT64 (64:ff9b::/96) is checked as IPv4. */
+/**
+ * The default-deny range an address falls in, or undefined. IPv4 carried inside IPv6 is checked as
+ * IPv4: NAT64 (64:ff9b::/96), 6to4 (2002::/16) and the deprecated IPv4-compatible ::a.b.c.d
+ * (IPv4-mapped is turned into IPv4 before this, by normalizeIp).
+ */
 export function defaultDeny(ip: Ip): string | undefined {
   if (ip instanceof ipaddr.IPv4) {
     const range = ip.range();
@@ -180,13 +184,18 @@ export function defaultDeny(ip: Ip): string | undefined {
   }
   const v6 = ip as ipaddr.IPv6;
   const range = v6.range();
-  if (range === "rfc6052") {
-    const bytes = v6.toByteArray();
-    const embedded = new ipaddr.IPv4(bytes.slice(12));
-    const inner = defaultDeny(embedded);
-    return inner === undefined ? undefined : `NAT64 form (64:ff9b::/96) of ${embedded.toString()}, ${inner}`;
-  }
-  return V6_DENIED[range] === undefined ? undefined : `${range} ${V6_DENIED[range]}`;
+  const denied = V6_DENIED[range];
+  if (denied !== undefined) return `${range} ${denied}`;
+  const bytes = v6.toByteArray();
+  const carried: [string, number[]] | undefined =
+    range === "rfc6052" ? ["NAT64 form (64:ff9b::/96)", bytes.slice(12)]
+    : range === "6to4" ? ["6to4 form (2002::/16)", bytes.slice(2, 6)]
+    : bytes.slice(0, 12).every(b => b === 0) ? ["IPv4-compatible form (::a.b.c.d)", bytes.slice(12)]
+    : undefined;
+  if (carried === undefined) return undefined;
+  const embedded = new ipaddr.IPv4(carried[1]);
+  const inner = defaultDeny(embedded);
+  return inner === undefined ? undefined : `${carried[0]} of ${embedded.toString()}, ${inner}`;
 }
 
 const V4_DENIED: Readonly<Record<string, string>> = {

@@ -64,6 +64,12 @@ const LOOPBACK_HOSTS: [string, Expect][] = [
   ["[0:0:0:0:0:ffff:127.0.0.1]", "denied"], ["[64:ff9b::127.0.0.1]", "denied"], ["[64:ff9b::7f00:1]", "denied"], ["0.0.0.0", "denied"], ["0", "invalid"],
   ["[::]", "denied"], ["[::ffff:0.0.0.0]", "denied"], ["localhost", "denied"], ["LocalHost.", "denied"], ["loop.evil.test", "denied"],
   ["loop6.evil.test", "denied"], ["mixed.evil.test", "denied"], ["mapped.evil.test", "denied"],
+  ["127.0.0.2", "denied"], ["127.1.1", "invalid"], ["0x7f.1", "invalid"], ["0x7f.0x0.0x0.0x1", "invalid"], ["0177.1", "invalid"],
+  ["127.0x0.0.1", "invalid"], ["2130706434", "invalid"], ["0X7F000001", "invalid"], ["0x000000007f000001", "invalid"], ["127.0.0.1.", "invalid"],
+  ["[::ffff:7f00:0001]", "denied"], ["[0:0:0:0:0:ffff:7f00:1]", "denied"], ["[::ffff:127.0.0.2]", "denied"], ["[::127.0.0.1]", "denied"], ["[::7f00:1]", "denied"],
+  ["[2002:7f00:1::1]", "denied"], ["[0000::1]", "denied"], ["[::0:1]", "denied"], ["[0::]", "denied"], ["0.0.0.1", "denied"],
+  ["0.1.2.3", "denied"], ["00.0.0.0", "invalid"], ["0x0", "invalid"], ["loop.evil.test.", "denied"], ["LOOP.EVIL.TEST", "denied"],
+  ["127.0.0.1.evil.test", "denied"], ["zero.evil.test", "denied"], ["many.evil.test", "denied"], ["zero6.evil.test", "denied"], ["compat.evil.test", "denied"],
 ];
 const METADATA_HOSTS: [string, Expect][] = [
   ["169.254.169.254", "denied"], ["2852039166", "invalid"], ["0xa9fea9fe", "invalid"], ["0XA9FEA9FE", "invalid"], ["0251.0376.0251.0376", "invalid"],
@@ -71,6 +77,12 @@ const METADATA_HOSTS: [string, Expect][] = [
   ["[::ffff:a9fe:a9fe]", "denied"], ["[64:ff9b::169.254.169.254]", "denied"], ["[64:ff9b::a9fe:a9fe]", "denied"], ["metadata.evil.test", "denied"], ["[fe80::1]", "denied"],
   ["[fe80::a9fe:a9fe]", "denied"], ["169.254.0.1", "denied"], ["224.0.0.1", "denied"], ["239.255.255.250", "denied"], ["255.255.255.255", "denied"],
   ["[ff02::1]", "denied"], ["[::ffff:224.0.0.1]", "denied"], ["[::ffff:255.255.255.255]", "denied"], ["multicast.evil.test", "denied"],
+  ["169.254.255.255", "denied"], ["169.254.169.254.", "invalid"], ["169.254.169.0254", "invalid"], ["0x00a9fea9fe", "invalid"], ["0XA9.0XFE.0XA9.0XFE", "invalid"],
+  ["00000251.0376.0251.0376", "invalid"], ["425.254.169.254", "invalid"], ["4294967295", "invalid"], ["169.254.169.254.evil.test", "denied"], ["[::ffff:169.254.0.1]", "denied"],
+  ["[::ffff:a9fe:1]", "denied"], ["[64:ff9b::a9fe:1]", "denied"], ["[64:ff9b:0:0:0:0:a9fe:a9fe]", "denied"], ["[2002:a9fe:a9fe::1]", "denied"], ["[::a9fe:a9fe]", "denied"],
+  ["[fe80::]", "denied"], ["[febf:ffff::1]", "denied"], ["[fe80:0:0:0:0:0:0:1]", "denied"], ["[FE80::A9FE:A9FE]", "denied"], ["[ff00::]", "denied"],
+  ["[ff05::1:3]", "denied"], ["225.1.2.3", "denied"], ["[::ffff:e000:1]", "denied"], ["bcast.evil.test", "denied"], ["nat64.evil.test", "denied"],
+  ["ll6.evil.test", "denied"], ["mc6.evil.test", "denied"], ["instance-data.evil.test", "denied"],
 ];
 const HOSTS = [...LOOPBACK_HOSTS, ...METADATA_HOSTS];
 
@@ -83,6 +95,11 @@ function fakeNames(dns: FakeDns): void {
   dns.aaaa("mapped.evil.test", "::ffff:7f00:1");
   dns.a("metadata.evil.test", "169.254.169.254");
   dns.a("multicast.evil.test", "224.0.0.251");
+  dns.a("127.0.0.1.evil.test", "127.0.0.1").a("169.254.169.254.evil.test", "169.254.169.254");
+  dns.a("zero.evil.test", "0.0.0.0").aaaa("zero6.evil.test", "::").aaaa("compat.evil.test", "::7f00:1");
+  dns.a("many.evil.test", "203.0.113.81").a("many.evil.test", "203.0.113.82").aaaa("many.evil.test", "2001:db8::5").aaaa("many.evil.test", "::1");
+  dns.a("bcast.evil.test", "255.255.255.255").aaaa("nat64.evil.test", "64:ff9b::a9fe:a9fe").aaaa("ll6.evil.test", "fe80::1").aaaa("mc6.evil.test", "ff02::1");
+  dns.a("instance-data.evil.test", "203.0.113.90").a("instance-data.evil.test", "169.254.169.254");
   // SRV targets that lead to refused addresses.
   dns.srv("registry.nsm-system.srv-metadata.test", "metadata.evil.test", 5002);
   dns.srv("registry.nsm-system.srv-loop.test", "loop.evil.test", 5002);
@@ -163,6 +180,7 @@ const nseFind = (name: string) =>
 test("v1 registry domain as ip:port and SRV targets: refused, none dialled", async t => {
   t.timeout(60_000);
   const literal = HOSTS.filter(([host]) => !/evil\.test|localhost/i.test(host));
+  t.true(HOSTS.length >= 100, `${HOSTS.length} spellings`);
   t.true(literal.length > 30);
   for (const [host, expected] of literal) assertRefused(t, await nseFind(`nse@${host}:${canary.port}`), host, expected, "v1 registry domain");
   for (const [domain, target] of [["srv-metadata.test", "metadata.evil.test"], ["srv-loop.test", "loop.evil.test"], ["srv-mixed.test", "mixed.evil.test"], ["srv-self.test", "srv-self.test"]] as const) {

@@ -41,7 +41,7 @@ async function refusal(promise: Promise<unknown>): Promise<ProxyError> {
 
 test("default rules: public addresses are allowed, special ones refused with the range named", t => {
   const guard = guardWith();
-  for (const ip of ["203.0.113.10", "198.51.100.1", "10.0.0.1", "192.168.1.1", "2001:db8::1", "64:ff9b::cb00:710a", "::ffff:203.0.113.10"]) t.true(guard.decide(ip, 5001).allowed, ip);
+  for (const ip of ["203.0.113.10", "198.51.100.1", "10.0.0.1", "192.168.1.1", "2001:db8::1", "64:ff9b::cb00:710a", "::ffff:203.0.113.10", "2002:cb00:710a::1", "fd00::1"]) t.true(guard.decide(ip, 5001).allowed, ip);
   const cases: [string, RegExp][] = [
     ["127.0.0.1", /loopback 127\.0\.0\.0\/8/],
     ["127.8.9.10", /loopback/],
@@ -59,6 +59,10 @@ test("default rules: public addresses are allowed, special ones refused with the
     ["::ffff:169.254.169.254", /linkLocal/],
     ["64:ff9b::a9fe:a9fe", /NAT64 form.*169\.254\.169\.254.*linkLocal/],
     ["64:ff9b::7f00:1", /NAT64 form.*127\.0\.0\.1/],
+    ["2002:a9fe:a9fe::1", /6to4 form.*169\.254\.169\.254/],
+    ["2002:7f00:1::", /6to4 form.*loopback/],
+    ["::7f00:1", /IPv4-compatible form.*127\.0\.0\.1/],
+    ["::a9fe:a9fe", /IPv4-compatible form.*linkLocal/],
   ];
   for (const [ip, rule] of cases) {
     const decision = guard.decide(ip, 5001);
