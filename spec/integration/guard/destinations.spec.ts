@@ -183,6 +183,8 @@ test("v1 registry domain as ip:port and SRV targets: refused, none dialled", asy
   t.true(HOSTS.length >= 100, `${HOSTS.length} spellings`);
   t.true(literal.length > 30);
   for (const [host, expected] of literal) assertRefused(t, await nseFind(`nse@${host}:${canary.port}`), host, expected, "v1 registry domain");
+  // Without a port a domain is a DNS name for SRV: a number-like one is not handed to DNS either.
+  for (const host of ["2852039166", "0xa9fea9fe", "127.1", "0251.0376.0251.0376"]) assertRefused(t, await nseFind(`nse@${host}`), host, "invalid", "v1 registry domain without port");
   for (const [domain, target] of [["srv-metadata.test", "metadata.evil.test"], ["srv-loop.test", "loop.evil.test"], ["srv-mixed.test", "mixed.evil.test"], ["srv-self.test", "srv-self.test"]] as const) {
     const error = await nseFind(`nse@${domain}`);
     t.is(error.code, status.PERMISSION_DENIED, `${domain}: ${error.details}`);
