@@ -7,15 +7,12 @@ import { hostname } from "node:os";
 import { randomBytes } from "node:crypto";
 import type { Config } from "./config.js";
 import { type Logger, createLogger } from "./log.js";
-import { createDomainResolver, systemLookup, type Lookup } from "./domains/resolve.js";
-import { createDnsCache, lookupVia, nodeDnsClient } from "./domains/dns-cache.js";
-import { type DestinationGuard, createDestinationGuard } from "./guard/destination-guard.js";
-import { createGuardedUpstream } from "./guard/guarded-upstream.js";
-import { parseDialRules } from "./guard/dial-rules.js";
+import type { Lookup } from "./domains/resolve.js";
+import type { DestinationGuard } from "./guard/destination-guard.js";
+import { createDialing } from "./guard/dialing.js";
 import { dialAddressOf } from "./domains/nsm-url.js";
 import { createNodeMap, type NodeMap } from "./nodes/node-map.js";
 import { watchNodeMapFile } from "./nodes/node-map-file.js";
-import { createClientPool } from "./transport/grpc/client-pool.js";
 import { createProxy, type Proxy } from "./proxy.js";
 import { startGatewayServer } from "./server.js";
 import { setTracing } from "./pipeline/trace.js";
@@ -71,27 +68,18 @@ export async function startGateway(config: Config, options: GatewayOptions = {})
   const routes = state.routes;
   const replicaId = options.replicaId ?? `${hostname()}-${process.pid}-${randomBytes(3).toString("hex")}`;
   const clusterInfo = readClusterInfo(config.clusterInfoFile);
-  // One DNS client with a cache for the whole gateway: SRV lookups, and names the guard resolves.
-  const dns = createDnsCache(nodeDnsClient({ dnsServer: config.dnsServer }), { srvTtlMs: config.dnsCacheTtlMs, maxTtlMs: config.dnsCacheTtlMs });
-  const lookup: Lookup = options.lookup ?? (config.dnsServer === undefined ? systemLookup : lookupVia(dns));
-  const guard = createDestinationGuard({
-    allow: parseDialRules((config.dialAllow ?? []).join(",")),
-    deny: parseDialRules((config.dialDeny ?? []).join(",")),
-    resolveHost: createDomainResolver(lookup).resolveAll,
-    log,
-  });
-  const vet = guard.checkResolved;
-  // The operator's own addresses are trusted: dialled as configured, not subject to the dial rules.
-  const configured = [config.nsmrsAddress, config.localRegistryAddress, config.registryUrl === undefined ? undefined : dialAddressOf(config.registryUrl, "NSM_REGISTRY_URL")];
+  // Every dial goes through the destination guard (lib/guard); the DNS cache is shared.
+  const dialing = createDialing(config, log, options.lookup);
+  const { guard } = dialing;
   const build = (v1Listen: string) => {
-    const upstream = createGuardedUpstream(createClientPool({ maxMessageBytes: config.maxMessageBytes }), guard, configured);
+    const upstream = dialing.upstream();
     return createProxy({
       config,
       upstream,
-      resolver: createDomainResolver(lookup, vet),
-      dns,
-      vet,
-      checkDestination: async address => void (await guard.check(address)),
+      resolver: dialing.resolver,
+      dns: dialing.dns,
+      vet: dialing.vet,
+      checkDestination: dialing.checkDestination,
       nodes,
       log,
       connections: state.connections,
