@@ -78,7 +78,14 @@ test.serial("requirepass and an ACL user limited to the pnsmgr: keys: the user w
 function makeCertificates(): { dir: string; ca: string; serverCert: string; serverKey: string; clientCert: string; clientKey: string; otherCa: string } {
   const dir = mkdtempSync(join(tmpdir(), "pnsmgr-redis-tls-"));
   const path = (name: string) => join(dir, name);
-  const ssl = (...args: string[]) => execFileSync("openssl", args, { cwd: dir, stdio: ["ignore", "ignore", "pipe"] });
+  const ssl = (...args: string[]) => {
+    try {
+      execFileSync("openssl", args, { cwd: dir, stdio: ["ignore", "ignore", "pipe"] });
+    } catch (error: unknown) {
+      if ((error as NodeJS.ErrnoException).code === "ENOENT") throw new Error("the TLS test makes its certificates with the openssl command: apt-get install openssl");
+      throw error;
+    }
+  };
   const ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"];
   ssl("req", "-x509", ...ec, "-keyout", "ca.key", "-out", "ca.crt", "-days", "1", "-subj", "/CN=pnsmgr test CA");
   ssl("req", "-x509", ...ec, "-keyout", "other-ca.key", "-out", "other-ca.crt", "-days", "1", "-subj", "/CN=another CA");
