@@ -6,6 +6,7 @@
 import { isIP } from "node:net";
 import { type HostPort, parseHostPort, parsePort } from "./domains/address.js";
 import { type StateOptions, stateOptionsFromEnv } from "./state/state.js";
+import { parseDialRules } from "./guard/dial-rules.js";
 import { ConfigError, parseDuration, parseDurationOrMs, parseWholeNumber } from "./config-values.js";
 import { parseSpiffeId } from "./identity/spiffe-id.js";
 import { type Level, type LogFormat, parseLevel } from "./log.js";
@@ -61,8 +62,13 @@ export interface Config {
   stateStartupTimeoutMs: number;
   /** NSM_LISTEN_ON's addresses after the first TCP one (v1ListenAddress): more TCP ports or unix:///path sockets. */
   v1ExtraListenAddresses: readonly string[];
-  /** Serve pnsmgr.admin.Events (the monitor event log) on the listeners. */
-  adminEvents: boolean;
+  /**
+   * Where pnsmgr.admin.Events (the monitor event log) is served: "admin" only on the admin listener,
+   * "public" also on the seed and v1 listeners (which other domains reach), "off" nowhere.
+   */
+  adminEvents: "admin" | "public" | "off";
+  /** The admin listener (host:port or unix:///path), loopback by default. */
+  adminListenAddress: string;
 
   // NSM v1 interdomain (cmd-nsmgr-proxy's names where they apply).
   /** Listen address of the v1 listener (NetworkService, MonitorConnection, v1 registries, health). */
@@ -91,6 +97,12 @@ export interface Config {
   clusterInfoFile: string;
   /** DNS server for SRV/A lookups of remote domains (host:port); the system's when unset. */
   dnsServer: string | undefined;
+  /** How long SRV answers are cached, and the ceiling on cached A/AAAA TTLs; 0 turns the DNS cache off. */
+  dnsCacheTtlMs: number;
+  /** Destination allowlist (domains, CIDRs, ports): when set, the only destinations dialled for callers. */
+  dialAllow: readonly string[] | undefined;
+  /** Extra destination deny rules, same grammar. */
+  dialDeny: readonly string[] | undefined;
   /** SRV names looked up in a remote domain: <service>.<domain>. */
   registryService: string;
   nsmgrProxyService: string;
@@ -176,6 +188,30 @@ function onOff(value: string, env: string): boolean {
   throw new ConfigError(env, value, "is not on or off");
 }
 
+function adminEvents(value: string, env: string): Config["adminEvents"] {
+  if (value === "admin" || value === "on" || value === "true") return "admin";
+  if (value === "public") return "public";
+  if (value === "off" || value === "false") return "off";
+  throw new ConfigError(env, value, "is not admin, public or off");
+}
+
+/** host:port, or unix:///path (unix:/path) for a socket. */
+function adminListen(value: string, env: string): string {
+  if (value.startsWith("unix:")) {
+    if (!/^unix:(\/\/)?\/./.test(value)) throw new ConfigError(env, value, "needs an absolute path: unix:///run/pnsmgr/admin.sock");
+    return value;
+  }
+  return listenAddress(value, env);
+}
+
+function dialRules(value: string, env: string): string[] {
+  try {
+    return parseDialRules(value).map(rule => rule.text);
+  } catch (error: unknown) {
+    throw new ConfigError(env, value, (error as Error).message);
+  }
+}
+
 function trueFalse(value: string, env: string): boolean {
   if (value === "true") return true;
   if (value === "false") return false;
@@ -249,7 +285,8 @@ export const OPTIONS = [
   { key: "profilingEnabled", env: "NSM_PPROF_ENABLED", default: "false", doc: "serve CPU profiles and heap snapshots (GET /debug/cpu?seconds=N, /debug/heap): true | false", parse: onOff },
   { key: "profilingListenAddress", env: "NSM_PPROF_LISTEN_ON", default: "localhost:6060", doc: "profiling endpoint host:port (keep it on loopback)", parse: nsmListen },
   { key: "stateStartupTimeoutMs", env: "PNSMGR_STATE_STARTUP_TIMEOUT", default: "0", doc: "how long start-up waits for Redis, retrying with backoff and logging each try; 0: as long as it takes", parse: durationOrZero },
-  { key: "adminEvents", env: "PNSMGR_ADMIN_EVENTS", default: "on", doc: "serve pnsmgr.admin.Events (read the event log) on the listeners: on | off", parse: onOff },
+  { key: "adminEvents", env: "PNSMGR_ADMIN_EVENTS", default: "admin", doc: "where pnsmgr.admin.Events (read the event log) is served: admin (only PNSMGR_ADMIN_LISTEN_ON) | public (also the seed and v1 listeners) | off", parse: adminEvents },
+  { key: "adminListenAddress", env: "PNSMGR_ADMIN_LISTEN_ON", default: "127.0.0.1:5007", doc: "admin listener (pnsmgr.admin.Events, health): host:port or unix:///path", parse: adminListen },
   { key: "v1ListenAddress", env: "NSM_LISTEN_ON", default: "tcp://:5004", doc: "v1 listener(s): tcp://host:port or unix:///path, comma-separated (the first TCP one is the main address); NetworkService, MonitorConnection, v1 registries, health", parse: nsmListenList },
   { key: "v1PublicUrl", env: "PNSMGR_PUBLIC_URL", default: undefined, doc: "URL put into NSE entries so NSMgrs reach this proxy (tcp://host:port); default: the v1 listener's address", parse: nsmUrl },
   { key: "name", env: "NSM_NAME", default: "nsmgr-proxy", doc: "this proxy's path segment name (unique per proxy)", parse: text },
@@ -263,6 +300,9 @@ export const OPTIONS = [
   { key: "svidTimeoutMs", env: "PNSMGR_SVID_TIMEOUT", default: "30s", doc: "how long start-up waits for the first X.509 SVID from the Workload API", parse: durationOrMs },
   { key: "clusterInfoFile", env: "PNSMGR_CLUSTER_INFO_FILE", default: "/etc/clusterinfo/config.yaml", doc: "flat YAML labels merged into connections and NSE labels", parse: text },
   { key: "dnsServer", env: "PNSMGR_DNS_SERVER", default: undefined, doc: "DNS server ip:port for remote domain lookups; system resolver when unset", parse: dnsServer },
+  { key: "dnsCacheTtlMs", env: "PNSMGR_DNS_CACHE_TTL", default: "30s", doc: "DNS cache: SRV answers kept this long (node:dns reports no SRV TTL), A/AAAA for their TTL up to this; 0 turns it off", parse: durationOrZero },
+  { key: "dialAllow", env: "PNSMGR_DIAL_ALLOW", default: undefined, doc: "destination allowlist (CIDR, IP, name, *.suffix, * with optional :port or :low-high), comma list; when set the only way out", parse: dialRules },
+  { key: "dialDeny", env: "PNSMGR_DIAL_DENY", default: undefined, doc: "extra destination deny rules, same grammar as PNSMGR_DIAL_ALLOW", parse: dialRules },
   { key: "registryService", env: "PNSMGR_REGISTRY_SERVICE", default: "registry.nsm-system", doc: "SRV name of a domain's registry: <this>.<domain>", parse: text },
   { key: "nsmgrProxyService", env: "PNSMGR_NSMGR_PROXY_SERVICE", default: "nsmgr-proxy.nsm-system", doc: "SRV name of a domain's proxy: <this>.<domain>", parse: text },
   { key: "monitorLeaseMs", env: "PNSMGR_MONITOR_LEASE", default: "5s", doc: "lease of a monitor feed (one upstream monitor stream, run by one replica); a dead replica's feeds are taken over after it", parse: durationOrMs },

@@ -8,10 +8,13 @@ import { randomBytes } from "node:crypto";
 import { type Config, securityMode } from "./config.js";
 import { type Logger, createLogger, isLevelled } from "./log.js";
 import { applyLevel } from "./log-signals.js";
-import { createDomainResolver, type Lookup } from "./domains/resolve.js";
+import type { Lookup } from "./domains/resolve.js";
+import type { DestinationGuard } from "./guard/destination-guard.js";
+import { createDialing } from "./guard/dialing.js";
+import { createClientPool } from "./transport/grpc/client-pool.js";
+import { dialAddressOf } from "./domains/nsm-url.js";
 import { createNodeMap, type NodeMap } from "./nodes/node-map.js";
 import { watchNodeMapFile } from "./nodes/node-map-file.js";
-import { createClientPool } from "./transport/grpc/client-pool.js";
 import { createProxy, type Proxy } from "./proxy.js";
 import { startGatewayServer } from "./server.js";
 import { setTracing } from "./pipeline/trace.js";
@@ -46,6 +49,10 @@ export interface Gateway {
   readonly metricsAddress: string | undefined;
   /** The profiling endpoint (host:port as bound), when NSM_PPROF_ENABLED. */
   readonly profilingAddress: string | undefined;
+  /** Dialable address of the admin listener (host:port, or the unix: address as configured). */
+  readonly adminAddress: string;
+  /** The destination guard every caller-derived dial passes (its refusals are counted there). */
+  readonly guard: DestinationGuard;
   /** This replica's id among those sharing the state store (holder of its feed leases). */
   readonly replicaId: string;
   /** Secured mode's SPIFFE transport (identity, refusal counts); undefined in insecure mode. */
@@ -110,14 +117,23 @@ export async function startGateway(config: Config, options: GatewayOptions = {})
   const routes = state.routes;
   const replicaId = options.replicaId ?? `${hostname()}-${process.pid}-${randomBytes(3).toString("hex")}`;
   const clusterInfo = readClusterInfo(config.clusterInfoFile);
+  // Every dial goes through the destination guard (lib/guard); the DNS cache is shared.
+  const dialing = createDialing(config, log, options.lookup);
+  const { guard } = dialing;
   const build = (v1Listen: string) => {
-    const upstream = createClientPool({ maxMessageBytes: config.maxMessageBytes });
-    upstreamChannels = () => upstream.addresses().length;
+    const pool = createClientPool({ maxMessageBytes: config.maxMessageBytes });
+    const v1Pool = spiffe?.createClientPool({ maxMessageBytes: config.maxMessageBytes });
+    upstreamChannels = () => pool.addresses().length + (v1Pool?.addresses().length ?? 0);
+    const upstream = dialing.upstream(pool);
     return createProxy({
       config,
       upstream,
-      ...(spiffe ? { v1Upstream: spiffe.createClientPool({ maxMessageBytes: config.maxMessageBytes }), identity: spiffe.identity } : {}),
-      resolver: createDomainResolver(options.lookup),
+      // Secured mode: v1 next hops over mTLS with per-call tokens, through the same guard.
+      ...(spiffe && v1Pool ? { v1Upstream: dialing.upstream(v1Pool), identity: spiffe.identity } : {}),
+      resolver: dialing.resolver,
+      dns: dialing.dns,
+      vet: dialing.vet,
+      checkDestination: dialing.checkDestination,
       nodes,
       log,
       connections: state.connections,
@@ -170,6 +186,8 @@ export async function startGateway(config: Config, options: GatewayOptions = {})
     ...(profiling ? [["profiling", profiling.address] as [string, string]] : []),
   ];
   for (const [listener, address] of listeners) log.info("listening", { listener, address });
+  const publicUrl = config.v1PublicUrl ?? `tcp://${dialable(v1Listen, v1Port ?? 0)}`;
+  guard.setOwnListeners([...server.ports, server.adminPort], [config.advertisedAddress, dialAddressOf(publicUrl, "PNSMGR_PUBLIC_URL")]);
   return {
     config,
     proxy,
@@ -182,6 +200,8 @@ export async function startGateway(config: Config, options: GatewayOptions = {})
     v1ExtraAddresses: extras,
     metricsAddress: observability.metricsAddress,
     profilingAddress: profiling?.address,
+    adminAddress: config.adminListenAddress.startsWith("unix:") ? config.adminListenAddress : dialable(config.adminListenAddress, server.adminPort),
+    guard,
     replicaId,
     spiffe,
     async stop(graceMs = 5000) {

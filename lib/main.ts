@@ -32,6 +32,7 @@ async function main(): Promise<void> {
     connections: gateway.apiAddress,
     registry: gateway.registryAddress,
     v1: gateway.v1Address,
+    admin: gateway.adminAddress,
     ...(gateway.v1ExtraAddresses.length > 0 ? { v1Extra: gateway.v1ExtraAddresses.join(",") } : {}),
     ...(gateway.metricsAddress ? { metrics: gateway.metricsAddress } : {}),
     ...(gateway.profilingAddress ? { profiling: gateway.profilingAddress } : {}),

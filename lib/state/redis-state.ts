@@ -78,6 +78,7 @@ import {
 import { type ReplicaRegistry, checkId, checkTtl } from "./replica-registry.js";
 import { type FeedSnapshot, type FeedStore, checkFeedKey, checkIdleMs, checkText, feedEvent, feedLease } from "./feed-store.js";
 import { type RedisStateOptions, type StateStore, redactUrl } from "./state.js";
+import { describeSecurity, redisSecurityOptions } from "./redis-security.js";
 
 export interface RedisStateDeps {
   readonly log?: Logger;
@@ -246,6 +247,7 @@ export async function createRedisStateStore(options: RedisStateOptions, deps: Re
           sentinelRetryStrategy: (times: number) => Math.min(100 + 50 * (times - 1), 250),
         }
       : {}),
+    ...redisSecurityOptions(options.security ?? {}, options.sentinels !== undefined, wantsTls(options)),
   };
 
   let closed = false;
@@ -737,11 +739,19 @@ function parseV1Record(json: string, id: string): V1ConnectionRecord {
   }
 }
 
+function wantsTls(options: RedisStateOptions): boolean {
+  return !options.sentinels && (options.url ?? "").startsWith("rediss://");
+}
+
 function describe(options: RedisStateOptions): string {
+  return describeAddress(options) + describeSecurity(options.security ?? {}, wantsTls(options));
+}
+
+function describeAddress(options: RedisStateOptions): string {
   if (options.sentinels) return `redis sentinel ${options.masterName} via ${options.sentinels.map(s => `${s.host.includes(":") ? `[${s.host}]` : s.host}:${s.port}`).join(",")}`;
   try {
     const url = new URL(options.url ?? "redis://127.0.0.1:6379");
-    return `redis ${url.protocol === "rediss:" ? "tls " : ""}${url.host}${url.port === "" ? ":6379" : ""}`;
+    return `redis ${url.host}${url.port === "" ? ":6379" : ""}`;
   } catch {
     return `redis ${redactUrl(options.url ?? "")}`;
   }

@@ -17,6 +17,7 @@ import { type FeedStore, createMemoryFeedStore } from "./feed-store.js";
 import { type ReplicaRegistry, createMemoryReplicaRegistry } from "./replica-registry.js";
 import { type RouteStore, createMemoryRouteStore } from "./route-store.js";
 import { type V1ConnectionStore, createMemoryV1ConnectionStore } from "./v1-connection-store.js";
+import { REDIS_SECURITY_ENV, type RedisSecurity, redisSecurityFromEnv } from "./redis-security.js";
 
 export interface StateStore {
   /** "memory", or "redis <host:port>" / "redis sentinel <name> via <sentinels>": for logs, no secrets. */
@@ -69,6 +70,8 @@ export interface RedisStateOptions {
   readonly commandTimeoutMs?: number;
   /** createStateStore fails if Redis is not reachable within this long (default 10000). */
   readonly startupTimeoutMs?: number;
+  /** ACL user / password, the sentinels' password, TLS files (redis-security.ts). */
+  readonly security?: RedisSecurity;
 }
 
 export type StateOptions = MemoryStateOptions | RedisStateOptions;
@@ -85,6 +88,7 @@ export const STATE_ENV = {
   PNSMGR_REDIS_WAIT_TIMEOUT: "how long a connection-record write waits for those replicas (duration or ms; default 1s)",
   PNSMGR_EVENTS_MAX_LEN: "monitor event log: entries kept (default 100000)",
   PNSMGR_EVENTS_MAX_AGE: "monitor event log: entries older than this are trimmed (duration or ms; default 24h)",
+  ...REDIS_SECURITY_ENV,
 } as const;
 
 /** Reads the state options; a bad value throws a ConfigError naming the variable. */
@@ -112,6 +116,7 @@ export function stateOptionsFromEnv(env: Env = process.env): StateOptions {
   if (/\s/.test(prefix)) throw new ConfigError("PNSMGR_REDIS_PREFIX", prefix, "must not contain spaces");
   const waitText = get("PNSMGR_REDIS_WAIT_REPLICAS");
   const waitTimeoutText = get("PNSMGR_REDIS_WAIT_TIMEOUT");
+  const security = redisSecurityFromEnv(env);
   return {
     kind: "redis",
     ...(url !== undefined ? { url } : {}),
@@ -121,6 +126,7 @@ export function stateOptionsFromEnv(env: Env = process.env): StateOptions {
     events,
     waitReplicas: waitText === undefined ? (sentinels ? 1 : 0) : parseWholeNumber(waitText, "PNSMGR_REDIS_WAIT_REPLICAS", 0, 16),
     waitTimeoutMs: waitTimeoutText === undefined ? 1000 : parseDurationOrMs(waitTimeoutText, "PNSMGR_REDIS_WAIT_TIMEOUT"),
+    ...(Object.keys(security).length > 0 ? { security } : {}),
   };
 }
 

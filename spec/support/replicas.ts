@@ -9,6 +9,7 @@
  */
 import { freePort } from "./ports.js";
 import { killGatewayProcesses, startGatewayProcess } from "./gateway-process.js";
+import { LOOPBACK_ENV } from "./loopback.js";
 
 export interface Replica {
   readonly label: string;
@@ -60,6 +61,7 @@ async function startReplica(label: string, options: StartReplicasOptions): Promi
     REDIS_URL: options.redisUrl,
     NSM_NAME: options.name,
     NSM_LISTEN_ON: `tcp://127.0.0.1:${v1Port}`,
+    ...LOOPBACK_ENV,
     ...options.env,
   });
   const timeoutMs = options.startTimeoutMs ?? 20_000;

@@ -71,7 +71,9 @@ export function createV1RegistryPlane(deps: PlaneDeps, options: V1RegistryPlaneO
   // Under mTLS the transport's per-call credentials send our own token instead of the caller's.
   const carryTokens = deps.identity === undefined;
   const { config, upstream, routes, ipMap, clusterInfo, publicUrl, log } = deps;
-  const resolver = options.resolver ?? createSrvResolver({ dnsServer: config.dnsServer });
+  const resolver =
+    options.resolver ??
+    createSrvResolver({ dnsServer: config.dnsServer, cacheTtlMs: config.dnsCacheTtlMs, ...(deps.dns ? { dns: deps.dns } : {}), ...(deps.vet ? { vet: deps.vet } : {}) });
   const localRegistry = config.registryUrl === undefined ? undefined : dialAddressOf(config.registryUrl, "NSM_REGISTRY_URL");
   const toLocal = <Req, Res>() => configuredRoute<Req, Res>(localRegistry, "NSM_REGISTRY_URL", "local registry");
   const toDomain = <Req, Res>() => remoteRegistryRoute<Req, Res>(resolver, config.registryService);
