@@ -13,6 +13,8 @@ import { SignJWT } from "jose";
 import { type Spire, nodeSelectors, startSpire } from "../../support/spire.js";
 import { type SpiffeWorkload, startSpiffeWorkload } from "../../support/spiffe-workload.js";
 import { type FakeV1Nsmgr, startFakeV1Nsmgr } from "../../support/fake-v1-nsmgr.js";
+import { type FakeV1Registry, startFakeV1Registry } from "../../support/fake-v1-registry.js";
+import { NetworkServiceEndpointRegistryService } from "../../../generated/nsm/registry.js";
 import { startTestGateway, stopGateways } from "../../support/gateway.js";
 import { callUnary, closeAll, openServerStream, waitFor } from "../../support/grpc.js";
 import type { Gateway } from "../../../lib/gateway.js";
@@ -30,6 +32,7 @@ let peer: SpiffeWorkload;
 let intruder: SpiffeWorkload;
 let nsmgr: FakeV1Nsmgr;
 let gateway: Gateway;
+let registry: FakeV1Registry;
 const seen: { sub?: string; aud?: unknown; keySerial: string }[] = [];
 
 test.before(async t => {
@@ -55,7 +58,8 @@ test.before(async t => {
       seen.push({ sub: claims.sub, aud: claims.aud, keySerial: cert.serialNumber });
     },
   });
-  gateway = await startTestGateway({ name: "proxy-1", spiffeEndpointSocket: spire.domain("cluster1.test").endpointSocket });
+  registry = await startFakeV1Registry(peer.serverCredentials);
+  gateway = await startTestGateway({ name: "proxy-1", spiffeEndpointSocket: spire.domain("cluster1.test").endpointSocket, registryUrl: `tcp://${registry.address}` });
   await gateway.routes.set("nse", nsmgr.url);
 });
 
@@ -65,6 +69,7 @@ test.after.always(async () => {
   peer?.close();
   intruder?.close();
   await nsmgr?.server.stop();
+  await registry?.stop();
   await spire?.stop();
 });
 
@@ -224,4 +229,23 @@ test.serial("rotation: a new SVID is used for new handshakes and new tokens with
   nsmgr.connectionDown(nsmgrId);
   const event = await stream.next(5000);
   t.is(Object.values(event.connections)[0]?.state, State.DOWN, "the stream opened before the rotation still delivers");
+});
+
+test.serial("registry over mTLS: client_allowed keeps a name to the identity that registered it", async t => {
+  t.timeout(30_000);
+  const client = peer.client(gateway.v1Address);
+  const pathOf = async (sub: string) => ({ path: JSON.stringify({ Index: 0, PathSegments: [{ token: await sign({ sub, exp: exp() }, randomKey()) }] }) });
+  const nse = { name: "nse-owned", networkServiceNames: ["ns"], networkServiceLabels: {}, url: "tcp://10.2.0.7:5001", expirationTime: undefined, initialRegistrationTime: undefined, pathIds: [] };
+  await callUnary(gateway.v1Address, NetworkServiceEndpointRegistryService.register, nse, { client, metadata: await pathOf("spiffe://cluster2.test/nse") });
+  t.is(registry.callsOf("nse.register").length, 1, "the local registry (NSM_REGISTRY_URL, over mTLS) got it");
+  t.truthy(registry.callsOf("nse.register")[0]!.metadata["nsm-client-token"], "with pnsmgr's token");
+  const error = await callUnary(gateway.v1Address, NetworkServiceEndpointRegistryService.register, nse, { client, metadata: await pathOf("spiffe://cluster2.test/squatter") }).then(
+    () => undefined,
+    (e: ServiceError) => e,
+  );
+  t.is(error?.code, status.PERMISSION_DENIED);
+  t.regex(error?.details ?? "", /client_allowed/);
+  t.is(registry.callsOf("nse.register").length, 1, "nothing reached the registry");
+  await callUnary(gateway.v1Address, NetworkServiceEndpointRegistryService.register, nse, { client, metadata: await pathOf("spiffe://cluster2.test/nse") });
+  t.is(registry.callsOf("nse.register").length, 2, "the owner may refresh");
 });
