@@ -223,50 +223,6 @@ test("readiness and liveness probe grpc.health.v1 on a served port", t => {
   }
 });
 
-const dockerfile = readFileSync(join(ROOT, "Dockerfile"), "utf8");
-const instructions = dockerfile
-  .replace(/\\\n/g, " ")
-  .split("\n")
-  .map(line => line.trim())
-  .filter(line => line !== "" && !line.startsWith("#"));
-
-test("the Dockerfile exposes both ports and runs lib/main.ts as a non-root user", t => {
-  const exposed = instructions.filter(i => /^EXPOSE\s/i.test(i)).flatMap(i => i.split(/\s+/).slice(1).map(p => Number(p.replace(/\/tcp$/, ""))));
-  t.deepEqual([...exposed].sort(), [5005, 5006]);
-  const user = instructions.filter(i => /^USER\s/i.test(i)).at(-1)?.split(/\s+/)[1];
-  t.truthy(user, "no USER");
-  t.false(["root", "0", "0:0", "root:root"].includes(user ?? ""), `USER ${user}`);
-  t.regex(instructions.filter(i => /^CMD\s/i.test(i)).at(-1) ?? "", /lib\/main\.ts/);
-  const copied = instructions.filter(i => /^COPY\s/i.test(i)).flatMap(i => i.split(/\s+/).slice(1, -1).filter(a => !a.startsWith("--")));
-  for (const source of ["package.json", "package-lock.json", "lib", "generated"]) t.true(copied.includes(source), `COPY ${source}`);
-});
-
-/** Bare package imports of runtime code (type-only imports are erased and need nothing). */
-function runtimeImports(dir: string): Set<string> {
-  const found = new Set<string>();
-  for (const entry of readdirSync(dir, { withFileTypes: true, recursive: true })) {
-    if (!entry.isFile() || !entry.name.endsWith(".ts")) continue;
-    const text = readFileSync(join(entry.parentPath, entry.name), "utf8");
-    for (const match of text.matchAll(/^\s*(import|export)\s+(type\s+)?(?:[^;]*?\sfrom\s+)?["']([^"']+)["']/gm)) {
-      const [, , typeOnly, specifier] = match;
-      if (typeOnly || !specifier || specifier.startsWith(".") || specifier.startsWith("node:")) continue;
-      const parts = specifier.split("/");
-      found.add(specifier.startsWith("@") ? parts.slice(0, 2).join("/") : (parts[0] ?? specifier));
-    }
-  }
-  return found;
-}
-
-test("the image's `npm ci --omit=dev` holds every package lib/ and generated/ import, and tsx", t => {
-  const pkg = JSON.parse(readFileSync(join(ROOT, "package.json"), "utf8")) as { dependencies?: Record<string, string> };
-  const production = new Set(Object.keys(pkg.dependencies ?? {}));
-  const needed = new Set([...runtimeImports(join(ROOT, "lib")), ...runtimeImports(join(ROOT, "generated")), "tsx"]);
-  t.true(needed.has("@grpc/grpc-js") && needed.has("rxjs"), `import scan found only ${[...needed].join(", ")}`);
-  const missing = [...needed].filter(p => !production.has(p));
-  t.deepEqual(missing, [], `not in package.json dependencies: ${missing.join(", ")}`);
-  t.true(instructions.some(i => /npm ci\b.*--omit=dev/.test(i)));
-});
-
 // ---- Redis with Sentinel (manifests/redis.yaml) and the state env that points at it ----
 
 /** Whether a Kubernetes label selector selects pods with these labels. */
