@@ -9,7 +9,7 @@ import type { Config } from "./config.js";
 import { type Logger, createLogger } from "./log.js";
 import { createDomainResolver, type Lookup } from "./domains/resolve.js";
 import { createNodeMap, type NodeMap } from "./nodes/node-map.js";
-import { watchNodeMapFile } from "./nodes/node-map-file.js";
+import { startNodeSources } from "./nodes/node-sources.js";
 import { createClientPool } from "./transport/grpc/client-pool.js";
 import { createProxy, type Proxy } from "./proxy.js";
 import { startGatewayServer } from "./server.js";
@@ -17,7 +17,7 @@ import { setTracing } from "./pipeline/trace.js";
 import { createRemoteClusterInfo } from "./domains/remote-cluster-info.js";
 import type { RouteStore } from "./state/route-store.js";
 import { createStateStore, type StateStore } from "./state/state.js";
-import { createIpMap, watchIpMapFile } from "./nodes/ip-map.js";
+import { createIpMap, type IpMap } from "./nodes/ip-map.js";
 import { readClusterInfo } from "./nodes/cluster-info.js";
 import { bindAddress } from "./domains/address.js";
 
@@ -25,6 +25,8 @@ export interface Gateway {
   readonly config: Config;
   readonly proxy: Proxy;
   readonly nodes: NodeMap;
+  /** v1 swapip's IP map (map-ip.yaml or the Kubernetes nodes). */
+  readonly ipMap: IpMap;
   /** Dialable addresses of the two listeners (127.0.0.1 for wildcard binds). */
   readonly apiAddress: string;
   readonly registryAddress: string;
@@ -54,9 +56,8 @@ export async function startGateway(config: Config, options: GatewayOptions = {})
   const log = options.log ?? createLogger();
   if (config.trace !== undefined) setTracing(config.trace);
   const nodes = createNodeMap();
-  const nodeWatch = config.nodeMapFile ? watchNodeMapFile(config.nodeMapFile, nodes, message => log.warn(message)) : undefined;
   const ipMap = createIpMap();
-  const ipWatch = watchIpMapFile(config.mapIpFile, ipMap, message => log.warn(message));
+  const nodeSources = await startNodeSources(config, nodes, ipMap, { warn: message => log.warn(message), info: (message, fields) => log.info(message, fields) });
   const state = options.state ?? (await createStateStore(config.state, { log }));
   const ownsState = options.state === undefined;
   const routes = state.routes;
@@ -97,8 +98,7 @@ export async function startGateway(config: Config, options: GatewayOptions = {})
     } catch (error: unknown) {
       await proxy.close();
       if (attempt < tries && String((error as Error).message).includes("EADDRINUSE")) continue;
-      nodeWatch?.close();
-      ipWatch.close();
+      await nodeSources.close();
       if (ownsState) await state.close();
       throw error;
     }
@@ -109,6 +109,7 @@ export async function startGateway(config: Config, options: GatewayOptions = {})
     config,
     proxy,
     nodes,
+    ipMap,
     routes,
     state,
     apiAddress: dialable(config.apiAddress, apiPort ?? 0),
@@ -119,8 +120,7 @@ export async function startGateway(config: Config, options: GatewayOptions = {})
       proxy.health.setServing(false);
       await running.shutdown(graceMs);
       await proxy.close();
-      nodeWatch?.close();
-      ipWatch.close();
+      await nodeSources.close();
       if (ownsState) await state.close();
     },
   };
