@@ -1,11 +1,12 @@
 /**
  * What the image runs, short of `docker build` (no image registry is reachable here): the emit build
  * (tsconfig.build.json) compiles lib/ and generated/ to JavaScript, and that JavaScript runs with
- * plain node next to production dependencies only, laid out as `npm ci --omit=dev` would (every
+ * plain node (node IPs from a Kubernetes API, as deployed) next to production dependencies only, laid out as `npm ci --omit=dev` would (every
  * top-level package of package-lock.json not marked dev, linked into a fresh node_modules and
  * resolved with --preserve-symlinks, so nothing reaches the repository's dev packages): the gateway
  * serves health on its three listeners and drains on SIGTERM, and the `pnsmgr` CLI answers --help and
- * reads the running gateway's event log.
+ * reads the running gateway's event log; idle, the gateway's RSS stays under the manifests' memory
+ * request.
  */
 import test from "ava";
 import { type ChildProcess, execFile, spawn } from "node:child_process";
@@ -17,6 +18,8 @@ import { promisify } from "node:util";
 import { OPTIONS } from "../../lib/config.js";
 import { HealthCheckResponse_ServingStatus, HealthService } from "../../generated/nsm/health.js";
 import { callUnary, closeAll, waitFor } from "../support/grpc.js";
+import { type Resource, renderOverlay } from "../support/kustomize.js";
+import { startFakeKubeApi } from "../support/fake-kube-api.js";
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
 // Outside the repository, so that resolution walking up from the app never reaches its node_modules.
@@ -73,7 +76,18 @@ test.serial("the production dependencies hold no TypeScript runner or compiler",
 
 test.serial("the built gateway runs on production dependencies: health on every listener, SIGTERM exits 0", async t => {
   t.timeout(45_000);
-  const { env, argv } = node("dist/lib/main.js", [], { PROXY_NSMD_API_ADDRESS: "127.0.0.1:0", PROXY_NSMD_K8S_ADDRESS: "127.0.0.1:0", NSM_LISTEN_ON: "tcp://127.0.0.1:0" });
+  // As deployed: node IPs from a Kubernetes API (spec/support/fake-kube-api.ts), so that
+  // @kubernetes/client-node, loaded only for it, is loaded here too.
+  const api = await startFakeKubeApi();
+  t.teardown(() => api.close());
+  api.setNode("node-1", [{ type: "InternalIP", address: "10.0.0.1" }, { type: "ExternalIP", address: "203.0.113.1" }]);
+  const { env, argv } = node("dist/lib/main.js", [], {
+    PROXY_NSMD_API_ADDRESS: "127.0.0.1:0",
+    PROXY_NSMD_K8S_ADDRESS: "127.0.0.1:0",
+    NSM_LISTEN_ON: "tcp://127.0.0.1:0",
+    PNSMGR_NODE_SOURCE: "kubernetes",
+    KUBECONFIG: api.kubeconfigPath,
+  });
   const child = spawn(process.execPath, argv, { cwd: APP, env, stdio: ["ignore", "pipe", "pipe"] });
   children.add(child);
   let stderr = "";
@@ -85,10 +99,18 @@ test.serial("the built gateway runs on production dependencies: health on every 
   if (line === undefined) return t.fail(`the built gateway did not start:\n${stderr}`);
   const addresses = ["connections", "registry", "v1"].map(key => new RegExp(`\\b${key}=(\\S+)`).exec(line)?.[1]);
   t.is(addresses.filter(a => a !== undefined).length, 3, line);
+  t.regex(line, /\bnodes=1\b/, "the node list from the API before serving");
   for (const address of addresses) {
     const answer = await callUnary(address ?? "", HealthService.check, { service: "" }, { deadlineMs: 5000 });
     t.is(answer.status, HealthCheckResponse_ServingStatus.SERVING, address);
   }
+
+  // Idle, it fits in the memory the manifests request for it (Redis, which adds ~8 MiB, aside).
+  const rss = Number(/^VmRSS:\s+(\d+) kB$/m.exec(readFileSync(`/proc/${child.pid}/status`, "utf8"))?.[1]) * 1024;
+  const request = renderOverlay("v1").flatMap(r => (r.kind === "Deployment" ? [r as Resource & { spec: { template: { spec: { containers: { resources?: { requests?: { memory?: string } } }[] } } } }] : []))[0]?.spec.template.spec.containers[0]?.resources?.requests?.memory;
+  t.log(`idle RSS of the built gateway: ${(rss / 1024 ** 2).toFixed(1)} MiB (memory request ${request})`);
+  t.regex(request ?? "", /^\d+Mi$/);
+  t.true(rss > 0 && rss < Number.parseInt(request ?? "0", 10) * 1024 ** 2, `idle RSS ${rss} bytes exceeds the request ${request}`);
 
   // The CLI, built, reads this gateway's (empty) event log through its admin service.
   const cli = node("dist/lib/cli/pnsmgr.js", ["events", "--gateway", addresses[0] ?? "", "--json"]);
