@@ -96,6 +96,8 @@ const BAD: [env: string, value: string][] = [
   ...DIAL.flatMap(env => ["nohost", "::1:5", ":5006", "host:0", "host:70000"].map(v => [env, v] as [string, string])),
   ...COUNTS.flatMap(env => ["0", "-5", "1.5", "abc"].map(v => [env, v] as [string, string])),
   ["PNSMGR_CALL_TIMEOUT_MS", "3600001"],
+  ["PNSMGR_NODE_SOURCE", "k8s"],
+  ["PNSMGR_NODE_SOURCE", "File"],
 ];
 
 for (const [env, value] of BAD) {
@@ -107,6 +109,12 @@ for (const [env, value] of BAD) {
     t.false(error?.message.includes("\n"), "one line");
   });
 }
+
+test("PNSMGR_NODE_SOURCE: file by default, or kubernetes", t => {
+  t.is(loadConfig({}).nodeSource, "file");
+  t.is(loadConfig({ PNSMGR_NODE_SOURCE: "kubernetes" }).nodeSource, "kubernetes");
+  t.regex(t.throws(() => loadConfig({ PNSMGR_NODE_SOURCE: "api" }))?.message ?? "", /^PNSMGR_NODE_SOURCE="api" is not one of file, kubernetes$/);
+});
 
 test("among good variables the bad one is named", t => {
   const error = t.throws(() => loadConfig({ PROXY_NSMD_API_ADDRESS: ":5006", PNSMGR_CALL_TIMEOUT_MS: "0" }), { instanceOf: ConfigError });
