@@ -6,7 +6,7 @@
  * resolved with --preserve-symlinks, so nothing reaches the repository's dev packages): the gateway
  * serves health on its three listeners and drains on SIGTERM, and the `pnsmgr` CLI answers --help and
  * reads the running gateway's event log; idle, the gateway's RSS stays under the manifests' memory
- * request.
+ * request. `npm start` runs the same entry point (built into dist/) and its SIGTERM drains it.
  */
 import test from "ava";
 import { type ChildProcess, execFile, spawn } from "node:child_process";
@@ -132,4 +132,32 @@ test.serial("the built CLI answers --help with its commands", async t => {
 test.serial("the built CLI starts with the shebang node runs it by (no TypeScript loader)", t => {
   const first = readFileSync(join(APP, "dist", "lib", "cli", "pnsmgr.js"), "utf8").split("\n")[0];
   t.is(first, "#!/usr/bin/env node");
+});
+
+test.serial("npm start builds and runs the same entry point, and its SIGTERM drains the gateway", async t => {
+  t.timeout(90_000);
+  const env: NodeJS.ProcessEnv = { ...process.env, NODE_OPTIONS: "" };
+  for (const option of OPTIONS) delete env[option.env];
+  Object.assign(env, { PROXY_NSMD_API_ADDRESS: "127.0.0.1:0", PROXY_NSMD_K8S_ADDRESS: "127.0.0.1:0", NSM_LISTEN_ON: "tcp://127.0.0.1:0" });
+  const npm = spawn("npm", ["start", "--silent"], { cwd: ROOT, env, stdio: ["ignore", "pipe", "pipe"] });
+  children.add(npm);
+  let output = "";
+  npm.stdout.setEncoding("utf8").on("data", (chunk: string) => (output += chunk));
+  npm.stderr.setEncoding("utf8").on("data", (chunk: string) => (output += chunk));
+  const exited = new Promise<number | null>(resolve => npm.on("exit", code => resolve(code)));
+  await waitFor(() => output.includes("pnsmgr serving") || npm.exitCode !== null, 60_000, "pnsmgr serving");
+  const line = output.split("\n").find(l => l.includes("pnsmgr serving"));
+  if (line === undefined) return t.fail(output);
+  // The process serving is node running dist/lib/main.js, npm's direct child (exec).
+  const served = /\bconnections=(\S+)/.exec(line)?.[1] ?? "";
+  t.is((await callUnary(served, HealthService.check, { service: "" }, { deadlineMs: 5000 })).status, HealthCheckResponse_ServingStatus.SERVING);
+  const childPids = readFileSync(`/proc/${npm.pid}/task/${npm.pid}/children`, "utf8").trim().split(/\s+/);
+  t.deepEqual(
+    childPids.map(pid => readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0").filter(Boolean).slice(-1)),
+    [["dist/lib/main.js"]],
+  );
+  await closeAll();
+  npm.kill("SIGTERM");
+  t.is(await exited, 0, output);
+  t.regex(output, /draining signal=SIGTERM/);
 });

@@ -61,7 +61,8 @@ test("the runtime stage holds production dependencies and the built dist/ only",
 test("the image's CMD and npm start run the same built entry point with plain node", t => {
   const cmd = runtime.filter(i => i.keyword === "CMD").at(-1)?.args ?? "";
   t.deepEqual(JSON.parse(cmd), ["node", ENTRY]);
-  t.regex(pkg.scripts.start ?? "", new RegExp(`(^|&& )node ${ENTRY.replace(/\./g, "\\.")}$`));
+  // exec: npm's SIGTERM reaches node itself (sh would die and leave node running, undrained).
+  t.regex(pkg.scripts.start ?? "", new RegExp(`&& exec node ${ENTRY.replace(/\./g, "\\.")}$`));
   t.regex(pkg.scripts.start ?? "", /npm run build/);
 });
 
