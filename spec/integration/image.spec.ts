@@ -10,7 +10,7 @@
  */
 import test from "ava";
 import { type ChildProcess, execFile, spawn } from "node:child_process";
-import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync } from "node:fs";
+import { cpSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, symlinkSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -41,6 +41,9 @@ function productionPackages(): string[] {
 
 // Serial tests: afterEach kills the children of the test that ended, not those of one still running.
 const children = new Set<ChildProcess>();
+
+/** Every file under dir (symlinked packages not followed). */
+const listFiles = (dir: string) => readdirSync(dir, { recursive: true }).map(String).sort();
 
 /** `node --preserve-symlinks <file>` in the production-only app directory, pnsmgr's variables cleared. */
 function node(file: string, args: string[], vars: Record<string, string> = {}) {
@@ -87,12 +90,16 @@ test.serial("the built gateway runs on production dependencies: health on every 
     NSM_LISTEN_ON: "tcp://127.0.0.1:0",
     PNSMGR_NODE_SOURCE: "kubernetes",
     KUBECONFIG: api.kubeconfigPath,
+    // Nowhere to write, as on the image's read-only root: nothing may need a home or temp directory.
+    HOME: "/nonexistent/pnsmgr-home",
+    TMPDIR: "/nonexistent/pnsmgr-tmp",
   });
   const child = spawn(process.execPath, argv, { cwd: APP, env, stdio: ["ignore", "pipe", "pipe"] });
   children.add(child);
   let stderr = "";
   child.stderr.setEncoding("utf8").on("data", (chunk: string) => (stderr += chunk));
   const exited = new Promise<number | null>(resolve => child.on("exit", code => resolve(code)));
+  const filesBefore = listFiles(APP);
   const ended = () => child.exitCode !== null || child.signalCode !== null;
   await waitFor(() => stderr.includes("pnsmgr serving") || ended(), 25_000, "pnsmgr serving");
   const line = stderr.split("\n").find(l => l.includes("pnsmgr serving"));
@@ -120,6 +127,7 @@ test.serial("the built gateway runs on production dependencies: health on every 
   await closeAll();
   child.kill("SIGTERM");
   t.is(await exited, 0, stderr);
+  t.deepEqual(listFiles(APP), filesBefore, "the gateway wrote nothing next to its code");
 });
 
 test.serial("the built CLI answers --help with its commands", async t => {
