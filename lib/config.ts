@@ -7,6 +7,7 @@ import { isIP } from "node:net";
 import { type HostPort, parseHostPort, parsePort } from "./domains/address.js";
 import { type StateOptions, stateOptionsFromEnv } from "./state/state.js";
 import { parseDialRules } from "./guard/dial-rules.js";
+import { NODE_SOURCES, type NodeSource } from "./nodes/node-sources.js";
 import { ConfigError, parseDuration, parseDurationOrMs, parseWholeNumber } from "./config-values.js";
 import { parseSpiffeId } from "./identity/spiffe-id.js";
 import { type Level, type LogFormat, parseLevel } from "./log.js";
@@ -29,6 +30,8 @@ export interface Config {
   nodeName: string | undefined;
   /** YAML node IP map, watched and reloaded. */
   nodeMapFile: string | undefined;
+  /** Where node IPs come from: the files (node map, map-ip.yaml) or the Kubernetes API's Nodes. */
+  nodeSource: NodeSource;
   /** The local domain's v0 registry (NetworkServiceDiscovery), answering plain-name Finds. */
   localRegistryAddress: string | undefined;
   /** BulkRegisterNSE: failed NSMRS streams in a row before giving up, and the wait between tries. */
@@ -182,6 +185,12 @@ function nsmUrl(value: string, env: string): string {
   return `tcp://${bare}`;
 }
 
+function nodeSource(value: string, env: string): NodeSource {
+  const found = NODE_SOURCES.find(s => s === value);
+  if (found === undefined) throw new ConfigError(env, value, `is not one of ${NODE_SOURCES.join(", ")}`);
+  return found;
+}
+
 function onOff(value: string, env: string): boolean {
   if (value === "on" || value === "true" || (env === "TELEMETRY" && value === "opentelemetry")) return true;
   if (value === "off" || value === "false") return false;
@@ -269,6 +278,7 @@ export const OPTIONS = [
   { key: "nsmrsAddress", env: "NSMRS_ADDRESS", default: undefined, doc: "floating registry host:port; unset: registration calls fail with UNAVAILABLE", parse: dialAddress },
   { key: "nodeName", env: "NODE_NAME", default: undefined, doc: "this node's name (localize case)", parse: optionalText },
   { key: "nodeMapFile", env: "PNSMGR_NODE_MAP_FILE", default: undefined, doc: "YAML node IP map (nodes: [{name, internalIP, externalIP}]), watched", parse: text },
+  { key: "nodeSource", env: "PNSMGR_NODE_SOURCE", default: "file", doc: "where node IPs come from: file (PNSMGR_NODE_MAP_FILE, NSM_MAP_IP_FILE_PATH) or kubernetes (a Node informer feeding both maps)", parse: nodeSource },
   { key: "localRegistryAddress", env: "PNSMGR_LOCAL_REGISTRY", default: undefined, doc: "local v0 registry (NetworkServiceDiscovery) host:port for plain-name Finds", parse: dialAddress },
   { key: "nsmrsReconnectTries", env: "PNSMGR_NSMRS_RECONNECT_TRIES", default: "10", doc: "BulkRegisterNSE: failed NSMRS streams in a row before the client's stream ends", parse: positiveInt(1000) },
   { key: "nsmrsReconnectDelayMs", env: "PNSMGR_NSMRS_RECONNECT_DELAY_MS", default: "1000", doc: "BulkRegisterNSE: wait before reconnecting to NSMRS", parse: positiveInt(600_000) },

@@ -14,7 +14,7 @@ import { createDialing } from "./guard/dialing.js";
 import { createClientPool } from "./transport/grpc/client-pool.js";
 import { dialAddressOf } from "./domains/nsm-url.js";
 import { createNodeMap, type NodeMap } from "./nodes/node-map.js";
-import { watchNodeMapFile } from "./nodes/node-map-file.js";
+import { startNodeSources } from "./nodes/node-sources.js";
 import { createProxy, type Proxy } from "./proxy.js";
 import { startGatewayServer } from "./server.js";
 import { setTracing } from "./pipeline/trace.js";
@@ -25,7 +25,7 @@ import { waitForStateStore } from "./state/wait-for-state.js";
 import { startObservability } from "./observability/start.js";
 import { gatewayGauges } from "./observability/gateway-gauges.js";
 import { startProfiling } from "./observability/profiling.js";
-import { createIpMap, watchIpMapFile } from "./nodes/ip-map.js";
+import { createIpMap, type IpMap } from "./nodes/ip-map.js";
 import { readClusterInfo } from "./nodes/cluster-info.js";
 import { bindAddress } from "./domains/address.js";
 import { type SpiffeTransport, startSpiffeTransport } from "./transport/grpc/spiffe-transport.js";
@@ -34,6 +34,8 @@ export interface Gateway {
   readonly config: Config;
   readonly proxy: Proxy;
   readonly nodes: NodeMap;
+  /** v1 swapip's IP map (map-ip.yaml or the Kubernetes nodes). */
+  readonly ipMap: IpMap;
   /** Dialable addresses of the two listeners (127.0.0.1 for wildcard binds). */
   readonly apiAddress: string;
   readonly registryAddress: string;
@@ -78,9 +80,8 @@ export async function startGateway(config: Config, options: GatewayOptions = {})
   else if (config.trace !== undefined) setTracing(config.trace);
   const spiffe = await startSecurity(config, log);
   const nodes = createNodeMap();
-  const nodeWatch = config.nodeMapFile ? watchNodeMapFile(config.nodeMapFile, nodes, message => log.warn(message)) : undefined;
   const ipMap = createIpMap();
-  const ipWatch = watchIpMapFile(config.mapIpFile, ipMap, message => log.warn(message));
+  const nodeSources = await startNodeSources(config, nodes, ipMap, { warn: message => log.warn(message), info: (message, fields) => log.info(message, fields) });
   let upstreamChannels = () => 0;
   let ready: StateStore | undefined;
   let monitorFeeds = () => 0;
@@ -97,6 +98,7 @@ export async function startGateway(config: Config, options: GatewayOptions = {})
   const profiling = config.profilingEnabled
     ? await startProfiling(config.profilingListenAddress, log).catch(async (error: unknown) => {
         await observability.stop();
+        await nodeSources.close();
         spiffe?.close();
         throw error;
       })
@@ -105,8 +107,7 @@ export async function startGateway(config: Config, options: GatewayOptions = {})
   try {
     state = options.state ?? (await waitForStateStore(config.state, { log, timeoutMs: config.stateStartupTimeoutMs }));
   } catch (error: unknown) {
-    nodeWatch?.close();
-    ipWatch.close();
+    await nodeSources.close();
     await observability.stop();
     await profiling?.close();
     spiffe?.close();
@@ -163,8 +164,7 @@ export async function startGateway(config: Config, options: GatewayOptions = {})
     } catch (error: unknown) {
       await proxy.close();
       if (attempt < tries && String((error as Error).message).includes("EADDRINUSE")) continue;
-      nodeWatch?.close();
-      ipWatch.close();
+      await nodeSources.close();
       spiffe?.close();
       await observability.stop();
       await profiling?.close();
@@ -192,6 +192,7 @@ export async function startGateway(config: Config, options: GatewayOptions = {})
     config,
     proxy,
     nodes,
+    ipMap,
     routes,
     state,
     apiAddress: dialable(config.apiAddress, apiPort ?? 0),
@@ -210,8 +211,7 @@ export async function startGateway(config: Config, options: GatewayOptions = {})
       await proxy.close();
       await observability.stop();
       await profiling?.close();
-      nodeWatch?.close();
-      ipWatch.close();
+      await nodeSources.close();
       spiffe?.close();
       if (ownsState) await state.close();
     },

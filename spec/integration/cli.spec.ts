@@ -1,7 +1,7 @@
 /**
- * The real CLI as operators run it (`node --import tsx lib/main.ts`, like the image's CMD): a bad
- * setting stops it with exit code 2 and one line; a good one serves grpc.health.v1 on both printed
- * listeners; SIGTERM drains and exits 0.
+ * The real CLI from source (`node --import tsx lib/main.ts`; the image runs its build, see
+ * image.spec.ts): a bad setting stops it with exit code 2 and one line; a good one serves
+ * grpc.health.v1 on both printed listeners; SIGTERM drains and exits 0.
  */
 import test from "ava";
 import { type ChildProcess, spawn } from "node:child_process";

@@ -101,6 +101,8 @@ const BAD: [env: string, value: string][] = [
   ["PNSMGR_ADMIN_LISTEN_ON", "unix:relative.sock"],
   ["PNSMGR_ADMIN_LISTEN_ON", "nohost"],
   ["PNSMGR_DNS_CACHE_TTL", "soon"],
+  ["PNSMGR_NODE_SOURCE", "k8s"],
+  ["PNSMGR_NODE_SOURCE", "File"],
 ];
 
 test("destination rules, the admin listener and the DNS cache: defaults and set values", t => {
@@ -135,6 +137,12 @@ for (const [env, value] of BAD) {
     t.false(error?.message.includes("\n"), "one line");
   });
 }
+
+test("PNSMGR_NODE_SOURCE: file by default, or kubernetes", t => {
+  t.is(loadConfig({}).nodeSource, "file");
+  t.is(loadConfig({ PNSMGR_NODE_SOURCE: "kubernetes" }).nodeSource, "kubernetes");
+  t.regex(t.throws(() => loadConfig({ PNSMGR_NODE_SOURCE: "api" }))?.message ?? "", /^PNSMGR_NODE_SOURCE="api" is not one of file, kubernetes$/);
+});
 
 test("among good variables the bad one is named", t => {
   const error = t.throws(() => loadConfig({ PROXY_NSMD_API_ADDRESS: ":5006", PNSMGR_CALL_TIMEOUT_MS: "0" }), { instanceOf: ConfigError });
