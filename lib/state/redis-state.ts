@@ -77,7 +77,7 @@ import {
 } from "./event-log.js";
 import { type ReplicaRegistry, checkId, checkTtl } from "./replica-registry.js";
 import { type FeedSnapshot, type FeedStore, checkFeedKey, checkIdleMs, checkText, feedEvent, feedLease } from "./feed-store.js";
-import { type RedisStateOptions, type StateStore, redactUrl } from "./state.js";
+import { type RedisStateOptions, type StateStore, redactUrl } from "./state-store.js";
 import { describeSecurity, redisSecurityOptions } from "./redis-security.js";
 
 export interface RedisStateDeps {
