@@ -249,3 +249,29 @@ test.serial("registry over mTLS: client_allowed keeps a name to the identity tha
   await callUnary(gateway.v1Address, NetworkServiceEndpointRegistryService.register, nse, { client, metadata: await pathOf("spiffe://cluster2.test/nse") });
   t.is(registry.callsOf("nse.register").length, 2, "the owner may refresh");
 });
+
+test.serial("tokens are made afresh on every refresh: with a 2 s NSM_MAX_TOKEN_LIFETIME the next hop always holds an unexpired one (sdk#1466)", async t => {
+  t.timeout(30_000);
+  const short = await startTestGateway({ name: "proxy-short", spiffeEndpointSocket: spire.domain("cluster1.test").endpointSocket, maxTokenLifetimeMs: 2000 });
+  await short.routes.set("nse", nsmgr.url);
+  const client = peer.client(short.v1Address);
+  const first = await request({ ...(await validTokens()), caller: await sign({ sub: PEER_ID, aud: [GATEWAY_ID], exp: exp() }, peer.source.svid().privateKey) });
+  let conn = await callUnary(short.v1Address, NetworkServiceService.request, first.req, { client, metadata: first.metadata });
+  const exps: number[] = [];
+  for (let i = 0; i < 5; i++) {
+    await new Promise(resolve => setTimeout(resolve, 700));
+    const tokens = await validTokens();
+    const segments = conn.path!.pathSegments.map((s, at) => (at === 1 ? { ...s, token: tokens.nsmgr } : s));
+    conn = await callUnary(short.v1Address, NetworkServiceService.request, { ...first.req, connection: { ...conn, path: { ...conn.path!, pathSegments: segments } } }, {
+      client,
+      metadata: { "nsm-client-token": tokens.caller, "nsm-client-token-expires": formatRfc3339Nano(Date.now() + 600_000) },
+    });
+    const own = nsmgr.requests.at(-1)!.metadata.get("nsm-client-token") ?? "";
+    const claimed = decodeJwt(own).claims.exp ?? 0;
+    t.true(claimed * 1000 > Date.now(), `refresh ${i}: the next hop's token is still valid`);
+    t.true(claimed * 1000 <= Date.now() + 2000, `refresh ${i}: within the 2 s lifetime`);
+    exps.push(claimed);
+  }
+  t.true(exps.at(-1)! > exps[0]!, "every refresh moved the expiry on");
+  t.is(nsmgr.closes.filter(c => c.message.id === nsmgr.requests.at(-1)!.message.connection?.id).length, 0, "nothing closed the connection");
+});
