@@ -8,6 +8,7 @@
  * reads the running gateway's event log; idle, the gateway's RSS stays under the manifests' memory
  * request. `npm start` runs the same entry point (built into dist/) and its SIGTERM drains it.
  */
+import { LOOPBACK_ENV } from "../support/loopback.js";
 import test from "ava";
 import { type ChildProcess, execFile, spawn } from "node:child_process";
 import { cpSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, symlinkSync } from "node:fs";
@@ -89,6 +90,8 @@ test.serial("the built gateway runs on production dependencies: health on every 
     PROXY_NSMD_K8S_ADDRESS: "127.0.0.1:0",
     NSM_LISTEN_ON: "tcp://127.0.0.1:0",
     PNSMGR_NODE_SOURCE: "kubernetes",
+    ...LOOPBACK_ENV,
+    PNSMGR_INSECURE: "true",
     KUBECONFIG: api.kubeconfigPath,
     // Nowhere to write, as on the image's read-only root: nothing may need a home or temp directory.
     HOME: "/nonexistent/pnsmgr-home",
@@ -119,8 +122,9 @@ test.serial("the built gateway runs on production dependencies: health on every 
   t.regex(request ?? "", /^\d+Mi$/);
   t.true(rss > 0 && rss < Number.parseInt(request ?? "0", 10) * 1024 ** 2, `idle RSS ${rss} bytes exceeds the request ${request}`);
 
-  // The CLI, built, reads this gateway's (empty) event log through its admin service.
-  const cli = node("dist/lib/cli/pnsmgr.js", ["events", "--gateway", addresses[0] ?? "", "--json"]);
+  // The CLI, built, reads this gateway's (empty) event log through its admin service (on the admin listener).
+  const admin = /\badmin=(\S+)/.exec(line)?.[1] ?? "";
+  const cli = node("dist/lib/cli/pnsmgr.js", ["events", "--gateway", admin, "--json"]);
   const events = await run(process.execPath, cli.argv, { cwd: APP, env: cli.env });
   t.is(events.stdout, "");
 
@@ -146,7 +150,7 @@ test.serial("npm start builds and runs the same entry point, and its SIGTERM dra
   t.timeout(90_000);
   const env: NodeJS.ProcessEnv = { ...process.env, NODE_OPTIONS: "" };
   for (const option of OPTIONS) delete env[option.env];
-  Object.assign(env, { PROXY_NSMD_API_ADDRESS: "127.0.0.1:0", PROXY_NSMD_K8S_ADDRESS: "127.0.0.1:0", NSM_LISTEN_ON: "tcp://127.0.0.1:0" });
+  Object.assign(env, { PROXY_NSMD_API_ADDRESS: "127.0.0.1:0", PROXY_NSMD_K8S_ADDRESS: "127.0.0.1:0", NSM_LISTEN_ON: "tcp://127.0.0.1:0", PNSMGR_INSECURE: "true", ...LOOPBACK_ENV });
   const npm = spawn("npm", ["start", "--silent"], { cwd: ROOT, env, stdio: ["ignore", "pipe", "pipe"] });
   children.add(npm);
   let output = "";

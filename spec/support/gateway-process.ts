@@ -3,6 +3,7 @@
  * variables given (the test's own NSM_/PNSMGR_/state variables removed first), its stderr kept, and
  * helpers to wait for a log line.
  */
+import { LOOPBACK_ENV } from "./loopback.js";
 import { type ChildProcess, spawn } from "node:child_process";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -39,7 +40,8 @@ export function startGatewayProcess(env: Record<string, string>): GatewayProcess
       PROXY_NSMD_K8S_ADDRESS: "127.0.0.1:0",
       NSM_MAP_IP_FILE_PATH: "/nonexistent/pnsmgr-test/map-ip.yaml",
       PNSMGR_CLUSTER_INFO_FILE: "/nonexistent/pnsmgr-test/clusterinfo.yaml",
-      // Plaintext v1 unless the test gives a SPIFFE socket.
+      // Loopback is every test's world (the guard refuses it by default); plaintext v1 unless the test gives a SPIFFE socket.
+      ...LOOPBACK_ENV,
       ...(env.SPIFFE_ENDPOINT_SOCKET === undefined ? { PNSMGR_INSECURE: "true" } : {}),
       ...env,
     },
