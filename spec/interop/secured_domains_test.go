@@ -57,10 +57,10 @@ type securedIdentity struct {
 	Source *workloadapi.X509Source
 }
 
-func newSecuredIdentity(t *testing.T, ctx context.Context, spire *spireFixture, td, path string) *securedIdentity {
+func newSecuredIdentity(t *testing.T, ctx context.Context, spire *spireFixture, td, path string, ttlSeconds int) *securedIdentity {
 	t.Helper()
 	id := spiffeid.RequireFromString("spiffe://" + td + path)
-	return &securedIdentity{ID: id, Source: spire.identity(t, ctx, td, id.String(), 0)}
+	return &securedIdentity{ID: id, Source: spire.identity(t, ctx, td, id.String(), ttlSeconds)}
 }
 
 // Tokens is the SDK's SPIFFE token generator (ES256, sub = own ID, aud = the TLS peer's ID).
@@ -146,20 +146,42 @@ type securedDomain struct {
 	ProxyURL, RegistryProxyURL          *url.URL // the SDK proxy's (kind sdk)
 	NSMgrName, ForwarderName, ProxyName string
 
+	// registerTimeout is a registration's deadline. The SDK's registry expires a registration at
+	// min(token expiry) minus the Register call's own deadline, and refreshes it at 2/3 of its lifetime,
+	// so with short-lived SVIDs (tokens never outlive them) the deadline must stay under a third of the
+	// SVID's shortest remaining life (half its TTL, when SPIRE rotates).
+	registerTimeout time.Duration
+
 	env *env
+}
+
+// securedOptions vary a secured domain.
+type securedOptions struct {
+	// IdentityPath is the SPIFFE ID path of the domain's components (default /nsm); each path is
+	// registered once per run, with SvidTTL seconds (default: the server's, 1 h).
+	IdentityPath string
+	SvidTTL      int
 }
 
 // newSecuredDomain builds domain `name` in SPIRE trust domain td. Every listener is opened first (port
 // 0, kept open), so each component knows the others' URLs before anything serves.
-func (e *env) newSecuredDomain(spire *spireFixture, name, td string, kind proxyKind) *securedDomain {
+func (e *env) newSecuredDomain(spire *spireFixture, name, td string, kind proxyKind, options ...securedOptions) *securedDomain {
 	t := e.t
 	t.Helper()
 	require.Equal(t, sdkProxy, kind, "secured domains with pnsmgr come with pnsmgr's secured mode")
+	o := securedOptions{IdentityPath: "/nsm"}
+	if len(options) > 0 {
+		o = options[0]
+	}
 	d := &securedDomain{Name: name, TrustDomain: td, Kind: kind, env: e,
-		Identity:      newSecuredIdentity(t, e.ctx, spire, td, "/nsm"),
-		NSMgrName:     "nsmgr-" + name,
-		ForwarderName: "forwarder-" + name,
-		ProxyName:     "sdk-proxy-" + name,
+		Identity:        newSecuredIdentity(t, e.ctx, spire, td, o.IdentityPath, o.SvidTTL),
+		NSMgrName:       "nsmgr-" + name,
+		ForwarderName:   "forwarder-" + name,
+		ProxyName:       "sdk-proxy-" + name,
+		registerTimeout: findTimeout,
+	}
+	if o.SvidTTL > 0 {
+		d.registerTimeout = time.Duration(o.SvidTTL) * time.Second / 8
 	}
 	registryLn, nsmgrLn, forwarderLn := listenLocal(t), listenLocal(t), listenLocal(t)
 	proxyLn, registryProxyLn := listenLocal(t), listenLocal(t)
@@ -268,7 +290,7 @@ func (d *securedDomain) startSDKProxy(proxyLn, registryProxyLn net.Listener) {
 func (d *securedDomain) register(nse *registryapi.NetworkServiceEndpoint) *registryapi.NetworkServiceEndpoint {
 	e := d.env
 	e.t.Helper()
-	ctx, cancel := context.WithTimeout(e.ctx, findTimeout)
+	ctx, cancel := context.WithTimeout(e.ctx, d.registerTimeout)
 	defer cancel()
 	c := registryclient.NewNetworkServiceEndpointRegistryClient(e.ctx,
 		registryclient.WithClientURL(sandbox.CloneURL(d.NSMgrURL)), registryclient.WithDialOptions(d.Identity.DialOptions()...))
@@ -281,7 +303,7 @@ func (d *securedDomain) register(nse *registryapi.NetworkServiceEndpoint) *regis
 func (d *securedDomain) RegisterNS(name string) {
 	e := d.env
 	e.t.Helper()
-	ctx, cancel := context.WithTimeout(e.ctx, findTimeout)
+	ctx, cancel := context.WithTimeout(e.ctx, d.registerTimeout)
 	defer cancel()
 	c := registryclient.NewNetworkServiceRegistryClient(e.ctx,
 		registryclient.WithClientURL(sandbox.CloneURL(d.RegistryURL)), registryclient.WithDialOptions(d.Identity.DialOptions()...))

@@ -41,6 +41,7 @@ func TestInterop_Secured_Baseline_SDKProxies(t *testing.T) {
 	spire := useSpire(t)
 	t.Run("Basic", func(t *testing.T) { runSecuredBasic(t, spire, sdkProxy, sdkProxy) })
 	t.Run("Registry", func(t *testing.T) { runSecuredRegistry(t, spire, sdkProxy, sdkProxy) })
+	t.Run("Rotation", func(t *testing.T) { runSecuredRotation(t, spire, sdkProxy, sdkProxy) })
 }
 
 // TestInterop_Secured_Refusals_SDKProxy: what the SDK's nsmgr-proxy (cluster2) refuses: no TLS, an SVID
@@ -55,9 +56,12 @@ func TestInterop_Secured_Refusals_SDKProxy(t *testing.T) {
 // Scenarios
 
 func newSecuredPair(t *testing.T, spire *spireFixture, kind1, kind2 proxyKind) (*env, *securedDomain, *securedDomain, *recordingNSE) {
-	e := newEnv(t)
-	d1 := e.newSecuredDomain(spire, "cluster1", trustDomain1, kind1)
-	d2 := e.newSecuredDomain(spire, "cluster2", trustDomain2, kind2)
+	return newSecuredPairIn(newEnv(t), spire, kind1, kind2)
+}
+
+func newSecuredPairIn(e *env, spire *spireFixture, kind1, kind2 proxyKind, options ...securedOptions) (*env, *securedDomain, *securedDomain, *recordingNSE) {
+	d1 := e.newSecuredDomain(spire, "cluster1", trustDomain1, kind1, options...)
+	d2 := e.newSecuredDomain(spire, "cluster2", trustDomain2, kind2, options...)
 	d2.RegisterNS(serviceName)
 	nse := newRecordingNSE()
 	d2.NewEndpoint(endpointName, serviceName, nse.counter, nse)
@@ -92,6 +96,79 @@ func runSecuredBasic(t *testing.T, spire *spireFixture, kind1, kind2 proxyKind) 
 	doClose(e, nsc, conn2, "Close "+remoteNS)
 	require.Eventually(t, func() bool { return nse.counter.UniqueCloses() == 1 }, 5*time.Second, tick,
 		"Close reached the NSE (closes seen: %d)", nse.counter.Closes())
+}
+
+// How long the rotation scenario's SVIDs live: SPIRE rotates them at about half of it, and the SDK caps
+// every token's expiry at its own and its peer's SVID expiry, so the connection is refreshed every few
+// seconds and must outlive its first SVIDs. The SDK's NSE-side timeout closes a connection at its token
+// expiry minus the Request's deadline, so Requests get rotatingRequestTimeout, well under a third of the
+// shortest token life (half the TTL).
+const (
+	rotatingSvidTTL        = 30
+	rotatingRequestTimeout = 4 * time.Second
+)
+
+// runSecuredRotation: with 30 s SVIDs on both sides, an established connection outlives the SVIDs it was
+// made with (refreshes keep going through with rotated SVIDs and tokens; the NSE never times it out), and
+// a new Request after the first SVIDs expired gets through.
+func runSecuredRotation(t *testing.T, spire *spireFixture, kind1, kind2 proxyKind) {
+	e := newEnvWithin(t, 2*rotatingSvidTTL*time.Second+30*time.Second)
+	e.requestTimeout = rotatingRequestTimeout
+	e, d1, d2, nse := newSecuredPairIn(e, spire, kind1, kind2, securedOptions{IdentityPath: "/nsm-rotating", SvidTTL: rotatingSvidTTL})
+	remoteNS := serviceName + "@" + d2.Name
+	first1, err := d1.Identity.Source.GetX509SVID()
+	require.NoError(t, err)
+	first2, err := d2.Identity.Source.GetX509SVID()
+	require.NoError(t, err)
+	lifetime := first1.Certificates[0].NotAfter.Sub(time.Now())
+	require.LessOrEqual(t, lifetime, rotatingSvidTTL*time.Second, "the SVID lives at most its entry's TTL")
+
+	nsc := d1.NewNSC()
+	conn := doRequest(e, nsc, newRequest(remoteNS), "Request "+remoteNS)
+	checkSecuredPath(e, conn, d1, d2, endpointName)
+
+	// Past the expiry of the first SVIDs of both domains (and of every token made with them).
+	expired := first1.Certificates[0].NotAfter
+	if first2.Certificates[0].NotAfter.After(expired) {
+		expired = first2.Certificates[0].NotAfter
+	}
+	counts := func(when string) {
+		t.Logf("%s: NSE requests %d (unique %d), closes %d (unique %d)", when, nse.counter.Requests(), nse.counter.UniqueRequests(), nse.counter.Closes(), nse.counter.UniqueCloses())
+	}
+	counts("after the Request")
+	select {
+	case <-time.After(time.Until(expired) - time.Second):
+		counts("1 s before the first SVIDs expire")
+	case <-e.ctx.Done():
+	}
+	select {
+	case <-time.After(time.Until(expired) + time.Second):
+	case <-e.ctx.Done():
+		require.FailNow(t, "deadline before the first SVIDs expired")
+	}
+	now1, err := d1.Identity.Source.GetX509SVID()
+	require.NoError(t, err)
+	now2, err := d2.Identity.Source.GetX509SVID()
+	require.NoError(t, err)
+	require.NotEqual(t, first1.Certificates[0].SerialNumber, now1.Certificates[0].SerialNumber, "%s rotated", d1.Identity.ID)
+	require.NotEqual(t, first2.Certificates[0].SerialNumber, now2.Certificates[0].SerialNumber, "%s rotated", d2.Identity.ID)
+
+	// The connection is still refreshed end to end, with rotated SVIDs, and was never closed at the NSE.
+	counts("1 s after the first SVIDs expired")
+	requests := nse.counter.Requests()
+	require.Eventually(t, func() bool { return nse.counter.Requests() > requests }, 2*rotatingSvidTTL*time.Second, tick,
+		"no refresh reached the NSE after the first SVIDs expired (requests %d)", requests)
+	require.Equal(t, 0, nse.counter.Closes(), "the NSE closed the connection (expired) before the NSC did")
+	require.Equal(t, 1, nse.counter.UniqueRequests())
+	t.Logf("after the first SVIDs expired: %d requests at the NSE for one connection", nse.counter.Requests())
+
+	// A second NSC's new Request (new handshakes all the way) and both Closes.
+	nsc2 := d1.NewNSC()
+	conn2 := doRequest(e, nsc2, newRequest(remoteNS), "second Request "+remoteNS+" after rotation")
+	checkSecuredPath(e, conn2, d1, d2, endpointName)
+	doClose(e, nsc2, conn2, "Close of the second connection")
+	doClose(e, nsc, conn, "Close of the first connection")
+	require.Eventually(t, func() bool { return nse.counter.UniqueCloses() == 2 }, 5*time.Second, tick, "both Closes reached the NSE")
 }
 
 // runSecuredRegistry: NS and NSE Find through cluster1's registry (which forwards `@cluster2` to proxy1,
@@ -207,7 +284,7 @@ func runSecuredRefusals(t *testing.T, spire *spireFixture, kind2 proxyKind) {
 		// A client that skips checking the server (so that the server's refusal is what is seen) and
 		// presents an SVID of cluster3.test, which cluster2 does not trust. The same client with
 		// cluster1's SVID gets through.
-		stranger := newSecuredIdentity(t, e.ctx, spire, trustDomain3, "/intruder")
+		stranger := newSecuredIdentity(t, e.ctx, spire, trustDomain3, "/intruder", 0)
 		presenting := func(id *securedIdentity) []grpc.DialOption {
 			s, err := id.Source.GetX509SVID()
 			require.NoError(t, err)
