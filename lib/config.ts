@@ -7,6 +7,7 @@ import { isIP } from "node:net";
 import { type HostPort, parseHostPort, parsePort } from "./domains/address.js";
 import { type StateOptions, stateOptionsFromEnv } from "./state/state.js";
 import { ConfigError, parseDuration, parseDurationOrMs, parseWholeNumber } from "./config-values.js";
+import { parseSpiffeId } from "./identity/spiffe-id.js";
 
 export { ConfigError, parseDuration };
 
@@ -54,6 +55,16 @@ export interface Config {
   mapIpFile: string;
   /** Lifetime of this proxy's path tokens (Go duration, e.g. 10m). */
   maxTokenLifetimeMs: number;
+  /** The SPIFFE Workload API socket (SPIRE agent): secured mode, mTLS and ES256 tokens on v1. */
+  spiffeEndpointSocket: string | undefined;
+  /** Plaintext v1 and HS256 sandbox tokens; only without SPIFFE_ENDPOINT_SOCKET, never by default. */
+  insecure: boolean;
+  /** mTLS peers allowed (trust domains `spiffe://td`, IDs `spiffe://td/path`); empty: any of the own or a federated trust domain. */
+  tlsAuthorize: string[];
+  /** Put the seed's v0 listeners (5005/5006) on mTLS too (secured mode only). */
+  v0Tls: boolean;
+  /** How long start-up waits for the first X.509 SVID. */
+  svidTimeoutMs: number;
   /** Flat YAML of labels merged into connections and NSE labels (clusterName: ...). */
   clusterInfoFile: string;
   /** DNS server for SRV/A lookups of remote domains (host:port); the system's when unset. */
@@ -127,6 +138,31 @@ function onOff(value: string, env: string): boolean {
   throw new ConfigError(env, value, "is not on or off");
 }
 
+function trueFalse(value: string, env: string): boolean {
+  if (value === "true") return true;
+  if (value === "false") return false;
+  throw new ConfigError(env, value, "is not true or false");
+}
+
+/** SPIFFE_ENDPOINT_SOCKET as NSM and go-spiffe write it: unix:///path (unix:/path and a bare path accepted). */
+function unixSocket(value: string, env: string): string {
+  const path = value.replace(/^unix:(\/\/)?/, "");
+  if (!path.startsWith("/")) throw new ConfigError(env, value, "needs a unix socket path (unix:///run/spire/sockets/agent.sock)");
+  return value;
+}
+
+function spiffeIdList(value: string, env: string): string[] {
+  const entries = value.split(",").map(e => e.trim()).filter(e => e !== "");
+  for (const entry of entries) {
+    try {
+      parseSpiffeId(entry);
+    } catch (error: unknown) {
+      throw new ConfigError(env, value, (error as Error).message);
+    }
+  }
+  return entries;
+}
+
 /** node:dns setServers takes an IP (with an optional port), never a name. */
 function dnsServer(value: string, env: string): string {
   if (!isIP(hostPort(value, env).host)) throw new ConfigError(env, value, "needs an IP address and port (node:dns cannot use a name)");
@@ -173,6 +209,11 @@ export const OPTIONS = [
   { key: "registryUrl", env: "NSM_REGISTRY_URL", default: undefined, doc: "local v1 registry (tcp://host:port) where NSEs are discovered by name", parse: nsmUrl },
   { key: "mapIpFile", env: "NSM_MAP_IP_FILE_PATH", default: "map-ip.yaml", doc: "flat YAML IP map (internal -> external), watched", parse: text },
   { key: "maxTokenLifetimeMs", env: "NSM_MAX_TOKEN_LIFETIME", default: "10m", doc: "lifetime of this proxy's path tokens", parse: parseDuration },
+  { key: "spiffeEndpointSocket", env: "SPIFFE_ENDPOINT_SOCKET", default: undefined, doc: "SPIFFE Workload API socket (unix:///path) of the SPIRE agent: mTLS on v1 and ES256 path tokens checked by NSM's policies", parse: unixSocket },
+  { key: "insecure", env: "PNSMGR_INSECURE", default: "false", doc: "true: plaintext v1 and HS256 sandbox tokens, nothing checked (demos, tests); only without SPIFFE_ENDPOINT_SOCKET", parse: trueFalse },
+  { key: "tlsAuthorize", env: "PNSMGR_TLS_AUTHORIZE", default: "", doc: "mTLS peers allowed: comma list of trust domains (spiffe://td) and IDs (spiffe://td/path); empty: any ID of the own or a federated trust domain", parse: spiffeIdList },
+  { key: "v0Tls", env: "PNSMGR_V0_TLS", default: "off", doc: "on: the seed's listeners (5005/5006) serve mTLS too (needs SPIFFE_ENDPOINT_SOCKET)", parse: onOff },
+  { key: "svidTimeoutMs", env: "PNSMGR_SVID_TIMEOUT", default: "30s", doc: "how long start-up waits for the first X.509 SVID from the Workload API", parse: durationOrMs },
   { key: "clusterInfoFile", env: "PNSMGR_CLUSTER_INFO_FILE", default: "/etc/clusterinfo/config.yaml", doc: "flat YAML labels merged into connections and NSE labels", parse: text },
   { key: "dnsServer", env: "PNSMGR_DNS_SERVER", default: undefined, doc: "DNS server ip:port for remote domain lookups; system resolver when unset", parse: dnsServer },
   { key: "registryService", env: "PNSMGR_REGISTRY_SERVICE", default: "registry.nsm-system", doc: "SRV name of a domain's registry: <this>.<domain>", parse: text },
@@ -195,4 +236,20 @@ export function loadConfig(env: Env = process.env): Config {
   // Replicas need a linger longer than a tick, or a feed with clients elsewhere would be ended.
   config.monitorLingerMs ??= state.kind === "redis" ? 30_000 : 0;
   return config as Config;
+}
+
+/**
+ * Secured (SPIFFE) or insecure mode, and nothing in between: plaintext v1 and HS256 tokens only
+ * when an operator says so. Throws a ConfigError naming both settings otherwise.
+ */
+export function securityMode(config: Pick<Config, "spiffeEndpointSocket" | "insecure" | "v0Tls">): "secured" | "insecure" {
+  if (config.spiffeEndpointSocket !== undefined && config.insecure) {
+    throw new ConfigError("PNSMGR_INSECURE", "true", "contradicts SPIFFE_ENDPOINT_SOCKET: set one of SPIFFE_ENDPOINT_SOCKET (secured) or PNSMGR_INSECURE=true (plaintext)");
+  }
+  if (config.spiffeEndpointSocket !== undefined) return "secured";
+  if (config.insecure) {
+    if (config.v0Tls) throw new ConfigError("PNSMGR_V0_TLS", "on", "needs SPIFFE_ENDPOINT_SOCKET (mTLS comes from the SPIFFE identity)");
+    return "insecure";
+  }
+  throw new ConfigError("SPIFFE_ENDPOINT_SOCKET", "", "is unset: set SPIFFE_ENDPOINT_SOCKET (the SPIRE agent's Workload API socket) for mTLS and ES256 tokens, or PNSMGR_INSECURE=true for plaintext v1 with HS256 sandbox tokens");
 }

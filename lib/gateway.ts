@@ -5,7 +5,7 @@
 import { createServer } from "node:net";
 import { hostname } from "node:os";
 import { randomBytes } from "node:crypto";
-import type { Config } from "./config.js";
+import { type Config, securityMode } from "./config.js";
 import { type Logger, createLogger } from "./log.js";
 import { createDomainResolver, type Lookup } from "./domains/resolve.js";
 import { createNodeMap, type NodeMap } from "./nodes/node-map.js";
@@ -20,6 +20,7 @@ import { createStateStore, type StateStore } from "./state/state.js";
 import { createIpMap, watchIpMapFile } from "./nodes/ip-map.js";
 import { readClusterInfo } from "./nodes/cluster-info.js";
 import { bindAddress } from "./domains/address.js";
+import { type SpiffeTransport, startSpiffeTransport } from "./transport/grpc/spiffe-transport.js";
 
 export interface Gateway {
   readonly config: Config;
@@ -36,6 +37,8 @@ export interface Gateway {
   readonly v1Address: string;
   /** This replica's id among those sharing the state store (holder of its feed leases). */
   readonly replicaId: string;
+  /** Secured mode's SPIFFE transport (identity, refusal counts); undefined in insecure mode. */
+  readonly spiffe: SpiffeTransport | undefined;
   /** Drains: health turns NOT_SERVING, calls in flight get `graceMs`, then everything is closed. */
   stop(graceMs?: number): Promise<void>;
 }
@@ -53,11 +56,15 @@ export interface GatewayOptions {
 export async function startGateway(config: Config, options: GatewayOptions = {}): Promise<Gateway> {
   const log = options.log ?? createLogger();
   if (config.trace !== undefined) setTracing(config.trace);
+  const spiffe = await startSecurity(config, log);
   const nodes = createNodeMap();
   const nodeWatch = config.nodeMapFile ? watchNodeMapFile(config.nodeMapFile, nodes, message => log.warn(message)) : undefined;
   const ipMap = createIpMap();
   const ipWatch = watchIpMapFile(config.mapIpFile, ipMap, message => log.warn(message));
-  const state = options.state ?? (await createStateStore(config.state, { log }));
+  const state = options.state ?? (await createStateStore(config.state, { log }).catch((error: unknown) => {
+    spiffe?.close();
+    throw error;
+  }));
   const ownsState = options.state === undefined;
   const routes = state.routes;
   const replicaId = options.replicaId ?? `${hostname()}-${process.pid}-${randomBytes(3).toString("hex")}`;
@@ -67,6 +74,7 @@ export async function startGateway(config: Config, options: GatewayOptions = {})
     return createProxy({
       config,
       upstream,
+      ...(spiffe ? { v1Upstream: spiffe.createClientPool({ maxMessageBytes: config.maxMessageBytes }), identity: spiffe.identity } : {}),
       resolver: createDomainResolver(options.lookup),
       nodes,
       log,
@@ -92,13 +100,14 @@ export async function startGateway(config: Config, options: GatewayOptions = {})
     v1Listen = await reserveListen(config.v1ListenAddress);
     proxy = build(v1Listen);
     try {
-      server = await startGatewayServer(proxy, { ...config, v1ListenAddress: v1Listen }, log);
+      server = await startGatewayServer(proxy, { ...config, v1ListenAddress: v1Listen }, log, spiffe && { credentials: spiffe.serverCredentials, tlsPeer: spiffe.tlsPeer });
       break;
     } catch (error: unknown) {
       await proxy.close();
       if (attempt < tries && String((error as Error).message).includes("EADDRINUSE")) continue;
       nodeWatch?.close();
       ipWatch.close();
+      spiffe?.close();
       if (ownsState) await state.close();
       throw error;
     }
@@ -115,15 +124,35 @@ export async function startGateway(config: Config, options: GatewayOptions = {})
     registryAddress: dialable(config.registryAddress, registryPort ?? 0),
     v1Address: dialable(v1Listen, v1Port ?? 0),
     replicaId,
+    spiffe,
     async stop(graceMs = 5000) {
       proxy.health.setServing(false);
       await running.shutdown(graceMs);
       await proxy.close();
       nodeWatch?.close();
       ipWatch.close();
+      spiffe?.close();
       if (ownsState) await state.close();
     },
   };
+}
+
+/**
+ * Secured mode (SPIFFE_ENDPOINT_SOCKET) waits for the first X.509 SVID; insecure mode
+ * (PNSMGR_INSECURE=true) says so once; anything else is refused by securityMode with a ConfigError.
+ */
+async function startSecurity(config: Config, log: Logger): Promise<SpiffeTransport | undefined> {
+  if (securityMode(config) === "insecure") {
+    log.warn("INSECURE MODE (PNSMGR_INSECURE=true): the v1 listener and v1 dials are plaintext, path tokens are HS256 with a public secret, and no token is checked; do not run this at a domain's edge");
+    return undefined;
+  }
+  return startSpiffeTransport({
+    endpoint: config.spiffeEndpointSocket!,
+    authorize: config.tlsAuthorize,
+    tokenLifetimeMs: config.maxTokenLifetimeMs,
+    svidTimeoutMs: config.svidTimeoutMs,
+    log,
+  });
 }
 
 /**

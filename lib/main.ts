@@ -2,7 +2,7 @@
  * `npm start`: read the configuration from the environment, start the gateway on both listeners,
  * drain on SIGTERM/SIGINT. A bad setting stops start-up with one line naming the variable.
  */
-import { ConfigError, loadConfig } from "./config.js";
+import { ConfigError, loadConfig, securityMode } from "./config.js";
 import { startGateway } from "./gateway.js";
 import { createLogger } from "./log.js";
 
@@ -12,6 +12,7 @@ async function main(): Promise<void> {
   let config;
   try {
     config = loadConfig();
+    securityMode(config);
   } catch (error: unknown) {
     if (error instanceof ConfigError) {
       process.stderr.write(`pnsmgr: ${error.message}\n`);

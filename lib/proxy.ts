@@ -26,7 +26,8 @@ export interface Proxy {
 
 export function createProxy(deps: PlaneDeps): Proxy {
   const monitor = createMonitorPlane(deps);
-  const v1 = { connection: createV1ConnectionPlane(deps), registry: createV1RegistryPlane(deps) };
+  const v1Deps = deps.v1Upstream ? { ...deps, upstream: deps.v1Upstream } : deps;
+  const v1 = { connection: createV1ConnectionPlane(v1Deps), registry: createV1RegistryPlane(v1Deps) };
   return {
     connection: createSeedConnectionPlane(deps),
     monitor,
@@ -41,6 +42,7 @@ export function createProxy(deps: PlaneDeps): Proxy {
       v1.connection.shutdown();
       v1.registry.close();
       deps.upstream.close();
+      deps.v1Upstream?.close();
       await feeds;
     },
   };

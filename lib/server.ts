@@ -76,19 +76,29 @@ export function v1Services(proxy: Proxy, b: BridgeOptions = {}): [ServiceDefinit
  * (/networkservice.NetworkService/Request...): the seed server on its two listeners, the v1 server on
  * NSM_LISTEN_ON.
  */
-export async function startGatewayServer(proxy: Proxy, config: Config, log?: Logger): Promise<GatewayServer> {
+/** Secured mode: the v1 listener (and the seed's with PNSMGR_V0_TLS) serve mTLS and check each caller. */
+export interface ListenerSecurity {
+  readonly credentials: ServerCredentials;
+  readonly tlsPeer: NonNullable<BridgeOptions["tlsPeer"]>;
+}
+
+export async function startGatewayServer(proxy: Proxy, config: Config, log?: Logger, security?: ListenerSecurity): Promise<GatewayServer> {
   const streams = createOpenStreams();
-  const bridge: BridgeOptions = { streams, ...(log ? { onFailure: createFailureLog(log) } : {}) };
+  const plain: BridgeOptions = { streams, ...(log ? { onFailure: createFailureLog(log) } : {}) };
+  const secured: BridgeOptions = security ? { ...plain, tlsPeer: security.tlsPeer } : plain;
+  const seedBridge = config.v0Tls ? secured : plain;
+  const seedCredentials = security && config.v0Tls ? security.credentials : ServerCredentials.createInsecure();
+  const v1Credentials = security?.credentials ?? ServerCredentials.createInsecure();
   // The event log holds connection ids, IPs and labels: an operator may keep it off the listeners.
   const wanted = ([definition]: [ServiceDefinition, UntypedServiceImplementation]) => config.adminEvents || definition !== EventsService;
   const seed = new Server(serverOptions(config));
-  for (const [definition, implementation] of services(proxy, bridge).filter(wanted)) seed.addService(definition, implementation);
+  for (const [definition, implementation] of services(proxy, seedBridge).filter(wanted)) seed.addService(definition, implementation);
   const v1 = new Server(serverOptions(config));
-  for (const [definition, implementation] of v1Services(proxy, bridge).filter(wanted)) v1.addService(definition, implementation);
+  for (const [definition, implementation] of v1Services(proxy, secured).filter(wanted)) v1.addService(definition, implementation);
   const ports: number[] = [];
   try {
-    for (const listen of [config.apiAddress, config.registryAddress]) ports.push(await bind(seed, bindAddress(listen)));
-    ports.push(await bind(v1, bindAddress(config.v1ListenAddress)));
+    for (const listen of [config.apiAddress, config.registryAddress]) ports.push(await bind(seed, bindAddress(listen), seedCredentials));
+    ports.push(await bind(v1, bindAddress(config.v1ListenAddress), v1Credentials));
   } catch (error: unknown) {
     seed.forceShutdown();
     v1.forceShutdown();
@@ -105,9 +115,9 @@ export async function startGatewayServer(proxy: Proxy, config: Config, log?: Log
   };
 }
 
-function bind(server: Server, address: string): Promise<number> {
+function bind(server: Server, address: string, credentials: ServerCredentials): Promise<number> {
   return new Promise((resolve, reject) =>
-    server.bindAsync(address, ServerCredentials.createInsecure(), (error, port) => (error ? reject(new Error(`cannot listen on ${address}: ${error.message}`)) : resolve(port))),
+    server.bindAsync(address, credentials, (error, port) => (error ? reject(new Error(`cannot listen on ${address}: ${error.message}`)) : resolve(port))),
   );
 }
 

@@ -40,7 +40,7 @@ export async function walkV1({ step, show, check }: Walk): Promise<void> {
     registry2.putNse({ name: "nse", networkServiceNames: ["svc"], networkServiceLabels: {}, url: nsmgr2.url, expirationTime: timestamp(Date.now() + 600_000), initialRegistrationTime: timestamp(Date.now()), pathIds: [] });
     const v1Gateway = (name: string, extra: Partial<ReturnType<typeof loadConfig>>) =>
       startGateway(
-        { ...loadConfig({}), apiAddress: "127.0.0.1:0", registryAddress: "127.0.0.1:0", v1ListenAddress: "127.0.0.1:0", name, mapIpFile: "/nonexistent/map-ip.yaml", clusterInfoFile: "/nonexistent/clusterinfo.yaml", ...extra },
+        { ...loadConfig({ PNSMGR_INSECURE: "true" }), apiAddress: "127.0.0.1:0", registryAddress: "127.0.0.1:0", v1ListenAddress: "127.0.0.1:0", name, mapIpFile: "/nonexistent/map-ip.yaml", clusterInfoFile: "/nonexistent/clusterinfo.yaml", ...extra },
         { log: silentLogger },
       );
     const pnsmgr2 = await v1Gateway("pnsmgr-2", { registryUrl: `tcp://${registry2.address}` });
@@ -72,7 +72,7 @@ export async function walkV1({ step, show, check }: Walk): Promise<void> {
     check("pnsmgr-1 learned the route nse@cluster2 -> pnsmgr-2", (await pnsmgr1.routes.get("nse@cluster2")) === `tcp://${pnsmgr2.v1Address}`);
 
     step("Request: fwd-1 asks pnsmgr-1 for svc@cluster2 on nse@cluster2 (path nsc, nsmgr-1, fwd-1)");
-    const issued = createHs256TokenGenerator({ lifetimeMs: 600_000 }).issue();
+    const issued = await createHs256TokenGenerator({ lifetimeMs: 600_000 }).issue();
     const metadata = { "nsm-client-token": issued.token, "nsm-client-token-expires": formatRfc3339Nano(issued.expires) };
     const request: NetworkServiceRequest = {
       connection: {

@@ -99,6 +99,7 @@ start_replica() {
     REDIS_URL="$redis_url" NSM_NAME="$name" \
     PROXY_NSMD_API_ADDRESS="$api" PROXY_NSMD_K8S_ADDRESS="$registry" NSM_LISTEN_ON="$v1" \
     PROXY_NSMD_ADDRESS="${PROXY_NSMD_ADDRESS:-$api}" \
+    PNSMGR_INSECURE="${PNSMGR_INSECURE:-$([[ -n "${SPIFFE_ENDPOINT_SOCKET:-}" ]] && echo false || echo true)}" \
     node --import tsx lib/main.ts > >(trap '' INT; tee "$work/$label.log" | sed -u "s/^/[$label] /") 2>&1 &
   pids+=($!)
 }

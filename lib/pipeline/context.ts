@@ -75,3 +75,15 @@ function makeContext(
  * can wait between batches instead of queueing them all for a slow reader.
  */
 export const sendReady = contextKey<() => Promise<void>>("send-ready");
+
+/** What the transport verified of an mTLS caller: its SPIFFE ID, certificate expiry and public key. */
+export interface TlsPeer {
+  readonly spiffeId: string;
+  /** Epoch ms when the peer's certificate expires. */
+  readonly notAfter: number;
+  /** The peer certificate's public key (checks tokens the peer signed). */
+  readonly publicKey: import("node:crypto").KeyObject;
+}
+
+/** Set by the transport on calls that came over mTLS; absent on plaintext listeners. */
+export const tlsPeer = contextKey<TlsPeer>("tls-peer");

@@ -12,11 +12,14 @@ import type { EventLog } from "../state/event-log.js";
 import type { V1ConnectionStore } from "../state/v1-connection-store.js";
 import type { FeedStore } from "../state/feed-store.js";
 import type { ReplicaRegistry } from "../state/replica-registry.js";
+import type { PlaneIdentity } from "../identity/plane-identity.js";
 
 export interface PlaneDeps {
   readonly config: Config;
   /** Calls to next hops over reused channels. */
   readonly upstream: Upstream;
+  /** v1 next hops, when they differ from `upstream` (secured mode: mTLS channels with per-call tokens). */
+  readonly v1Upstream?: Upstream;
   readonly resolver: DomainResolver;
   /** This domain's node IP map (internal <-> external). */
   readonly nodes: NodeMap;
@@ -45,4 +48,9 @@ export interface PlaneDeps {
   readonly replicas: ReplicaRegistry;
   /** This process among the replicas sharing the store (lease holder id). */
   readonly replicaId: string;
+  /**
+   * v1 secured mode (SPIFFE): ES256 tokens and NSM's authorization policies. Absent in insecure mode
+   * (PNSMGR_INSECURE=true): HS256 sandbox tokens, nothing checked.
+   */
+  readonly identity?: PlaneIdentity;
 }

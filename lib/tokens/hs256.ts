@@ -1,8 +1,7 @@
 /**
  * Test-grade path tokens exactly like the NSM SDK's sandbox (pkg/tools/sandbox GenerateTestToken):
  * HS256 with the shared secret "supersecret", sub "spiffe://test.com/subject", exp = now + lifetime,
- * no aud. Nobody verifies them in the sandbox; they exist so every hop's segment carries a token and
- * an expiry. Not a security mechanism: production wants the ES256 generator with a SPIFFE SVID.
+ * no aud. Only for insecure mode (PNSMGR_INSECURE=true): anyone who knows the secret can forge them.
  */
 import { signJwt } from "./jwt.js";
 import type { TokenGenerator } from "./token-generator.js";
@@ -23,9 +22,9 @@ export function createHs256TokenGenerator(options: Hs256Options): TokenGenerator
   const subject = options.subject ?? SANDBOX_SUBJECT;
   const now = options.now ?? Date.now;
   return {
-    issue() {
+    async issue() {
       const expires = now() + options.lifetimeMs;
-      return { token: signJwt({ sub: subject, exp: Math.floor(expires / 1000) }, "HS256", secret), expires };
+      return { token: await signJwt({ sub: subject, exp: Math.floor(expires / 1000) }, "HS256", secret), expires };
     },
   };
 }

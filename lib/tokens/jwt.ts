@@ -1,9 +1,10 @@
 /**
- * Compact JWS (JWT) encoding and decoding with node:crypto: HS256 (HMAC-SHA256, NSM's sandbox
- * tokens) and ES256 (ECDSA P-256 with the raw r||s signature JWS requires, SPIFFE JWT-SVID style).
- * Only what the proxy needs: sign, decode, verify a signature and an expiry.
+ * JWTs through jose: sign (HS256 for NSM's sandbox tokens, ES256 for SPIFFE path tokens), decode
+ * without checking, and verify a signature (and, unless told otherwise, the expiry). Nothing here
+ * does cryptography itself.
  */
-import { type KeyObject, createHmac, sign, timingSafeEqual, verify } from "node:crypto";
+import type { KeyObject } from "node:crypto";
+import { SignJWT, compactVerify, decodeJwt as joseDecodeJwt, decodeProtectedHeader, errors } from "jose";
 
 export interface JwtClaims {
   sub?: string;
@@ -16,55 +17,55 @@ export interface JwtClaims {
 export interface DecodedJwt {
   readonly header: { alg?: string; typ?: string; [k: string]: unknown };
   readonly claims: JwtClaims;
-  readonly signingInput: string;
-  readonly signature: Buffer;
 }
-
-const b64url = (data: Buffer | string) => Buffer.from(data).toString("base64url");
 
 export type JwtAlgorithm = "HS256" | "ES256";
 
-export function signJwt(claims: JwtClaims, alg: "HS256", key: string | Buffer): string;
-export function signJwt(claims: JwtClaims, alg: "ES256", key: KeyObject): string;
-export function signJwt(claims: JwtClaims, alg: JwtAlgorithm, key: string | Buffer | KeyObject): string {
-  const signingInput = `${b64url(JSON.stringify({ alg, typ: "JWT" }))}.${b64url(JSON.stringify(claims))}`;
-  const signature =
-    alg === "HS256"
-      ? createHmac("sha256", key as string | Buffer).update(signingInput).digest()
-      : sign("sha256", Buffer.from(signingInput), { key: key as KeyObject, dsaEncoding: "ieee-p1363" });
-  return `${signingInput}.${b64url(signature)}`;
+/** HS256 takes a shared secret, ES256 a P-256 private key. */
+export async function signJwt(claims: JwtClaims, alg: JwtAlgorithm, key: string | Uint8Array | KeyObject): Promise<string> {
+  const secret = typeof key === "string" ? new TextEncoder().encode(key) : key;
+  return new SignJWT(claims).setProtectedHeader({ alg, typ: "JWT" }).sign(secret);
 }
 
-/** Splits and parses a JWT without checking it; throws on anything that is not a JWT. */
+/** Header and claims of a JWT, unchecked; throws on anything that is not a JWT. */
 export function decodeJwt(token: string): DecodedJwt {
-  const parts = token.split(".");
-  if (parts.length !== 3) throw new Error("a JWT has three dot-separated parts");
-  const [header, claims, signature] = parts as [string, string, string];
-  const parse = (text: string, what: string) => {
-    try {
-      const value: unknown = JSON.parse(Buffer.from(text, "base64url").toString("utf8"));
-      if (typeof value !== "object" || value === null || Array.isArray(value)) throw new Error("not an object");
-      return value as Record<string, unknown>;
-    } catch {
-      throw new Error(`JWT ${what} is not base64url JSON`);
-    }
-  };
-  return { header: parse(header, "header"), claims: parse(claims, "claims") as JwtClaims, signingInput: `${header}.${claims}`, signature: Buffer.from(signature, "base64url") };
+  if (token.split(".").length !== 3) throw new Error("a JWT has three dot-separated parts");
+  let header: DecodedJwt["header"];
+  try {
+    header = decodeProtectedHeader(token) as DecodedJwt["header"];
+  } catch {
+    throw new Error("JWT header is not base64url JSON");
+  }
+  try {
+    return { header, claims: joseDecodeJwt(token) as JwtClaims };
+  } catch {
+    throw new Error("JWT claims are not base64url JSON");
+  }
 }
 
-/** The claims of a token whose signature checks out with `key` (HS256 secret or ES256 public key); throws otherwise. */
-export function verifyJwt(token: string, key: string | Buffer | KeyObject, now: number = Date.now()): JwtClaims {
-  const jwt = decodeJwt(token);
-  let ok: boolean;
-  if (jwt.header.alg === "HS256" && (typeof key === "string" || Buffer.isBuffer(key))) {
-    const expected = createHmac("sha256", key).update(jwt.signingInput).digest();
-    ok = expected.length === jwt.signature.length && timingSafeEqual(expected, jwt.signature);
-  } else if (jwt.header.alg === "ES256" && typeof key === "object" && !Buffer.isBuffer(key)) {
-    ok = verify("sha256", Buffer.from(jwt.signingInput), { key, dsaEncoding: "ieee-p1363" }, jwt.signature);
-  } else {
-    throw new Error(`JWT algorithm ${String(jwt.header.alg)} does not match the key given`);
+export interface VerifyOptions {
+  /** Epoch ms to judge expiry against (default now). */
+  now?: number;
+  /** Check the signature only, as OPA's io.jwt.verify_es256 does. */
+  ignoreExpiry?: boolean;
+}
+
+/**
+ * The claims of a token whose signature checks out with `key` (an HS256 secret or an ES256 public
+ * key) and which has not expired; rejects with a short reason otherwise.
+ */
+export async function verifyJwt(token: string, key: string | Uint8Array | KeyObject, options: VerifyOptions = {}): Promise<JwtClaims> {
+  const { header, claims } = decodeJwt(token);
+  const secretKey = typeof key === "string" || key instanceof Uint8Array;
+  const alg = secretKey ? "HS256" : "ES256";
+  if (header.alg !== alg) throw new Error(`JWT algorithm ${String(header.alg)} does not match the key given (${alg})`);
+  try {
+    await compactVerify(token, typeof key === "string" ? new TextEncoder().encode(key) : key, { algorithms: [alg] });
+  } catch (error: unknown) {
+    if (error instanceof errors.JWSSignatureVerificationFailed) throw new Error("JWT signature does not verify");
+    throw new Error(`JWT does not verify: ${(error as Error).message}`);
   }
-  if (!ok) throw new Error("JWT signature does not verify");
-  if (typeof jwt.claims.exp === "number" && jwt.claims.exp * 1000 <= now) throw new Error("JWT has expired");
-  return jwt.claims;
+  const now = options.now ?? Date.now();
+  if (!options.ignoreExpiry && typeof claims.exp === "number" && claims.exp * 1000 <= now) throw new Error("JWT has expired");
+  return claims;
 }

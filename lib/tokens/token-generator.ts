@@ -1,8 +1,7 @@
 /**
  * What issues this proxy's path tokens. One small interface, so that the sandbox-style HS256
- * generator used today and a SPIFFE ES256 generator (own SVID as key, aud = the peer's SPIFFE ID)
- * are interchangeable. Generation is synchronous, as in Go: a certificate source keeps its current
- * key in memory.
+ * generator (insecure mode) and the SPIFFE ES256 generator (own SVID as key, aud = the peer's SPIFFE
+ * ID) are interchangeable. Issuing is asynchronous because jose signs through WebCrypto.
  */
 
 /** What is known of the peer a token is for (its SPIFFE ID and certificate expiry under mTLS). */
@@ -19,5 +18,5 @@ export interface IssuedToken {
 }
 
 export interface TokenGenerator {
-  issue(peer?: PeerIdentity): IssuedToken;
+  issue(peer?: PeerIdentity): Promise<IssuedToken>;
 }

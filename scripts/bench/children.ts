@@ -105,7 +105,7 @@ function cleanEnv(): NodeJS.ProcessEnv {
  * log line on stderr. `label` prefixes what it logs later.
  */
 export async function startGatewayProcess(env: Record<string, string>, nodeArgs: string[] = [], label = "pnsmgr"): Promise<GatewayProcess> {
-  const child = spawnTs("lib/main.ts", { ...cleanEnv(), ...env }, nodeArgs);
+  const child = spawnTs("lib/main.ts", { ...cleanEnv(), PNSMGR_INSECURE: "true", ...env }, nodeArgs);
   child.stdout?.resume();
   const lines = createInterface({ input: child.stderr! });
   const [, apiAddress, quoted, bare] = await waitForLine(lines, child, /pnsmgr serving .*\bconnections=(\S+).*\bstore=(?:"([^"]*)"|(\S+))/, label);

@@ -91,10 +91,24 @@ test.serial("a bad setting exits with code 2 and one line naming the variable", 
   t.is(cli.stdout(), "");
 });
 
+test.serial("neither SPIFFE_ENDPOINT_SOCKET nor PNSMGR_INSECURE=true: start-up refuses with one line naming both", async t => {
+  t.timeout(30_000);
+  for (const vars of [{}, { PNSMGR_INSECURE: "true", SPIFFE_ENDPOINT_SOCKET: "unix:///nonexistent/agent.sock" }]) {
+    const cli = startCli(vars);
+    const { code } = await within(cli.exited, 25_000, "exit");
+    t.is(code, 2, JSON.stringify(vars));
+    const lines = cli.stderr().trimEnd().split("\n");
+    t.is(lines.length, 1, cli.stderr());
+    t.regex(lines[0] ?? "", /SPIFFE_ENDPOINT_SOCKET/);
+    t.regex(lines[0] ?? "", /PNSMGR_INSECURE/);
+  }
+});
+
 test.serial("it serves health on every printed listener (seed 5006, 5005 and v1) and SIGTERM exits 0", async t => {
   t.timeout(45_000);
-  const cli = startCli({ PROXY_NSMD_API_ADDRESS: "127.0.0.1:0", PROXY_NSMD_K8S_ADDRESS: "127.0.0.1:0", NSM_LISTEN_ON: "tcp://127.0.0.1:0" });
+  const cli = startCli({ PROXY_NSMD_API_ADDRESS: "127.0.0.1:0", PROXY_NSMD_K8S_ADDRESS: "127.0.0.1:0", NSM_LISTEN_ON: "tcp://127.0.0.1:0", PNSMGR_INSECURE: "true" });
   const line = await lineWith(cli, "pnsmgr serving", 25_000);
+  t.regex(cli.stderr(), /INSECURE MODE \(PNSMGR_INSECURE=true\)/, "insecure mode says so at start");
   const connections = /\bconnections=(\S+)/.exec(line)?.[1];
   const registry = /\bregistry=(\S+)/.exec(line)?.[1];
   const v1 = /\bv1=(\S+)/.exec(line)?.[1];

@@ -97,7 +97,7 @@ export async function startFakeV1Nsmgr(options: FakeV1NsmgrOptions = {}): Promis
     return id;
   };
 
-  const request = (call: ServerUnaryCall<NetworkServiceRequest, Connection>, callback: sendUnaryData<Connection>) => {
+  const request = async (call: ServerUnaryCall<NetworkServiceRequest, Connection>, callback: sendUnaryData<Connection>) => {
     const metadata = text(call.metadata);
     requests.push({ message: call.request, metadata });
     if (options.failWith) return fail(callback, options.failWith.code, options.failWith.details);
@@ -112,7 +112,7 @@ export async function startFakeV1Nsmgr(options: FakeV1NsmgrOptions = {}): Promis
     const expires = parseRfc3339(metadata.get("nsm-client-token-expires") ?? "");
     if (token !== undefined && expires !== undefined) {
       try {
-        verifyJwt(token, SANDBOX_SECRET);
+        await verifyJwt(token, SANDBOX_SECRET);
       } catch (error: unknown) {
         return fail(callback, status.UNAUTHENTICATED, `token: ${(error as Error).message}`);
       }

@@ -14,6 +14,8 @@ export function testConfig(overrides: Partial<Config> = {}): Config {
     mapIpFile: "/nonexistent/pnsmgr-test/map-ip.yaml",
     clusterInfoFile: "/nonexistent/pnsmgr-test/clusterinfo.yaml",
     advertisedAddress: "pnsmgr-svc:5006",
+    // Plaintext v1 and HS256 tokens unless a test gives a SPIFFE socket (spec/support/spire.ts).
+    insecure: overrides.spiffeEndpointSocket === undefined,
     ...overrides,
   };
 }

@@ -94,6 +94,7 @@ async function startReplica(label: string, options: StartReplicasOptions): Promi
       PROXY_NSMD_K8S_ADDRESS: "127.0.0.1:0",
       NSM_MAP_IP_FILE_PATH: "/nonexistent/pnsmgr-test/map-ip.yaml",
       PNSMGR_CLUSTER_INFO_FILE: "/nonexistent/pnsmgr-test/clusterinfo.yaml",
+      PNSMGR_INSECURE: "true",
       ...options.env,
     },
     stdio: ["ignore", "ignore", "pipe"],

@@ -3,7 +3,9 @@
  * them at once with UNAVAILABLE, letting peers re-route or heal instead of waiting out the grace
  * period), a report of failed calls, and the queue bound for slow readers.
  */
+import type { PeerCertificate } from "node:tls";
 import type { ProxyError } from "../../pipeline/errors.js";
+import type { TlsPeer } from "../../pipeline/context.js";
 
 export interface OpenStreams {
   /** Registers a stream's way to end itself; the returned function unregisters it. */
@@ -34,4 +36,9 @@ export interface BridgeOptions {
   readonly onFailure?: (method: string, error: ProxyError) => void;
   /** Messages a stream may queue for a caller that does not read (default MAX_QUEUED_MESSAGES). */
   readonly maxQueued?: number;
+  /**
+   * mTLS listeners: verifies the caller's certificate (throwing a ProxyError, e.g. PERMISSION_DENIED)
+   * before any handler runs; the verified peer goes into the call context.
+   */
+  readonly tlsPeer?: (cert: PeerCertificate | undefined) => TlsPeer;
 }

@@ -12,6 +12,8 @@ import { fromUpstreamError } from "./status.js";
 
 export interface ClientPoolOptions {
   credentials?: ChannelCredentials;
+  /** Credentials made for each address dialled (mTLS: each remembers the peer verified there); wins over `credentials`. */
+  credentialsFor?: (address: string) => ChannelCredentials;
   maxChannels?: number;
   maxMessageBytes?: number;
   channelOptions?: ChannelOptions;
@@ -47,7 +49,7 @@ export function createClientPool(options: ClientPoolOptions = {}): ClientPool {
       clients.set(address, existing);
       return existing;
     }
-    const created = new Client(address, creds, channelOptions);
+    const created = new Client(address, options.credentialsFor?.(address) ?? creds, channelOptions);
     clients.set(address, created);
     if (clients.size > maxChannels) {
       const [oldest, evicted] = clients.entries().next().value as [string, Client];

@@ -15,7 +15,7 @@ import type {
   sendUnaryData,
 } from "@grpc/grpc-js";
 import { Observable, Subject, Subscription, take } from "rxjs";
-import { type CallContext, createCallContext, sendReady } from "../../pipeline/context.js";
+import { type CallContext, createCallContext, sendReady, tlsPeer } from "../../pipeline/context.js";
 import type { Handler } from "../../pipeline/element.js";
 import { Code, ProxyError } from "../../pipeline/errors.js";
 import { toServiceError, toStatus } from "./status.js";
@@ -23,18 +23,31 @@ import type { BridgeOptions } from "./bridge-options.js";
 
 type AnyServerCall = ServerUnaryCall<unknown, unknown> | ServerWritableStream<unknown, unknown> | ServerDuplexStream<unknown, unknown>;
 
-export function contextOf(call: AnyServerCall): CallContext {
-  return createCallContext({
+export function contextOf(call: AnyServerCall, options: BridgeOptions = {}): CallContext {
+  const ctx = createCallContext({
     method: call.getPath(),
     peer: call.getPeer(),
     metadata: textMetadata(call.metadata),
     deadline: deadlineMs(call.getDeadline()),
   });
+  return options.tlsPeer ? ctx.with(tlsPeer, options.tlsPeer(call.getAuthContext().sslPeerCertificate)) : ctx;
+}
+
+/** The call's context, or the refusal of an mTLS caller the transport did not accept. */
+function openContext(call: AnyServerCall, options: BridgeOptions): CallContext | ProxyError {
+  try {
+    return contextOf(call, options);
+  } catch (error: unknown) {
+    const refused = ProxyError.from(error);
+    options.onFailure?.(call.getPath(), refused);
+    return refused;
+  }
 }
 
 export function serveUnary<Req, Res>(handler: Handler<Req, Res>, options: BridgeOptions = {}): handleUnaryCall<Req, Res> {
   return (call: ServerUnaryCall<Req, Res>, callback: sendUnaryData<Res>) => {
-    const ctx = contextOf(call as AnyServerCall);
+    const ctx = openContext(call as AnyServerCall, options);
+    if (ctx instanceof ProxyError) return callback(toServiceError(ctx));
     let answered = false;
     const answer = (error: unknown, value?: Res) => {
       if (answered) return;
@@ -66,7 +79,9 @@ export const MAX_QUEUED_MESSAGES = 10_000;
 
 export function serveServerStream<Req, Res>(handler: Handler<Req, Res>, options: BridgeOptions = {}): handleServerStreamingCall<Req, Res> {
   return (call: ServerWritableStream<Req, Res>) => {
-    const ctx = contextOf(call as AnyServerCall).with(sendReady, () => drained(call));
+    const opened = openContext(call as AnyServerCall, options);
+    if (opened instanceof ProxyError) return void call.emit("error", toStatus(opened));
+    const ctx = opened.with(sendReady, () => drained(call));
     relay(call, ctx, handler(call.request, ctx), options);
   };
 }
@@ -74,7 +89,8 @@ export function serveServerStream<Req, Res>(handler: Handler<Req, Res>, options:
 /** A bidi call's handler receives the caller's messages as an Observable that ends when the caller half-closes. */
 export function serveBidiStream<Req, Res>(handler: Handler<Observable<Req>, Res>, options: BridgeOptions = {}): handleBidiStreamingCall<Req, Res> {
   return (call: ServerDuplexStream<Req, Res>) => {
-    const ctx = contextOf(call as AnyServerCall);
+    const ctx = openContext(call as AnyServerCall, options);
+    if (ctx instanceof ProxyError) return void call.emit("error", toStatus(ctx));
     const requests = new Subject<Req>();
     call.on("data", (message: Req) => requests.next(message));
     call.on("end", () => requests.complete());

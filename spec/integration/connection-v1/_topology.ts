@@ -111,7 +111,7 @@ export function fwdRequest(connection: Partial<Connection> = {}): NetworkService
 }
 
 /** fwd-1's per-call token metadata, expiring in `lifetimeMs`. */
-export function fwdToken(lifetimeMs = 600_000): Record<string, string> {
-  const issued = createHs256TokenGenerator({ lifetimeMs }).issue();
+export async function fwdToken(lifetimeMs = 600_000): Promise<Record<string, string>> {
+  const issued = await createHs256TokenGenerator({ lifetimeMs }).issue();
   return { "nsm-client-token": issued.token, "nsm-client-token-expires": formatRfc3339Nano(issued.expires) };
 }

@@ -26,7 +26,7 @@ const watchFwd1 = (address: string): StreamHandle<ConnectionEvent> =>
 
 test.serial("Request: 8 segments, ids, tokens and expiries, names stripped at proxy-2 and restored, IPs swapped both ways, cluster labels", async t => {
   const { proxy1, nsmgr2, registry2 } = await startTopology();
-  const answer = await callUnary(proxy1.v1Address, NetworkServiceService.request, fwdRequest(), { metadata: fwdToken() });
+  const answer = await callUnary(proxy1.v1Address, NetworkServiceService.request, fwdRequest(), { metadata: await fwdToken() });
 
   t.deepEqual(answer.path?.pathSegments.map(s => s.name), EIGHT);
   t.is(answer.id, "fwd-1-id", "the caller's id");
@@ -46,7 +46,7 @@ test.serial("Request: 8 segments, ids, tokens and expiries, names stripped at pr
   for (const i of [2, 3, 4]) {
     const s = atNsmgr2.path!.pathSegments[i]!;
     t.true((timestampMs(s.expires) ?? 0) > Date.now(), `segment ${s.name} has a future expiry`);
-    t.notThrows(() => verifyJwt(s.token, SANDBOX_SECRET), `segment ${s.name} carries an HS256 token`);
+    await t.notThrowsAsync(verifyJwt(s.token, SANDBOX_SECRET), `segment ${s.name} carries an HS256 token`);
   }
   t.is(nsmgr2.requests[0]!.metadata.get("nsm-client-token"), atNsmgr2.path!.pathSegments[4]!.token, "proxy-2 sends its own token in metadata");
 
@@ -58,13 +58,13 @@ test.serial("Request: 8 segments, ids, tokens and expiries, names stripped at pr
 
 test.serial("refresh reuses every id; Close goes through both proxies to nsmgr-2", async t => {
   const { proxy1, nsmgr2 } = await startTopology();
-  const first = await callUnary(proxy1.v1Address, NetworkServiceService.request, fwdRequest(), { metadata: fwdToken() });
-  const second = await callUnary(proxy1.v1Address, NetworkServiceService.request, { connection: first, mechanismPreferences: fwdRequest().mechanismPreferences }, { metadata: fwdToken() });
+  const first = await callUnary(proxy1.v1Address, NetworkServiceService.request, fwdRequest(), { metadata: await fwdToken() });
+  const second = await callUnary(proxy1.v1Address, NetworkServiceService.request, { connection: first, mechanismPreferences: fwdRequest().mechanismPreferences }, { metadata: await fwdToken() });
   t.deepEqual(second.path?.pathSegments.map(s => s.id), first.path?.pathSegments.map(s => s.id));
   t.is(nsmgr2.connections.size, 1, "the same connection at nsmgr-2");
   t.is(nsmgr2.requests[1]!.message.connection?.id, first.path?.pathSegments[4]?.id);
 
-  await callUnary(proxy1.v1Address, NetworkServiceService.close, second, { metadata: fwdToken() });
+  await callUnary(proxy1.v1Address, NetworkServiceService.close, second, { metadata: await fwdToken() });
   t.is(nsmgr2.closes.length, 1);
   const closed = nsmgr2.closes[0]!.message;
   t.is(closed.id, first.path?.pathSegments[4]?.id ?? "missing", "nsmgr-2 is closed with proxy-2's segment id");
@@ -80,7 +80,7 @@ test.serial("monitor: initial state at once, UPDATE on Request, DOWN when nsmgr-
   t.is(initial.type, ConnectionEventType.INITIAL_STATE_TRANSFER);
   t.deepEqual(initial.connections, {});
 
-  const answer = await callUnary(proxy1.v1Address, NetworkServiceService.request, fwdRequest(), { metadata: fwdToken() });
+  const answer = await callUnary(proxy1.v1Address, NetworkServiceService.request, fwdRequest(), { metadata: await fwdToken() });
   const ours = answer.path!.pathSegments[3]!.id;
   const up = await stream.next();
   t.is(up.type, ConnectionEventType.UPDATE);
@@ -96,7 +96,7 @@ test.serial("monitor: initial state at once, UPDATE on Request, DOWN when nsmgr-
   t.is(down.type, ConnectionEventType.UPDATE);
   t.is(down.connections[ours]?.state, State.DOWN);
 
-  await callUnary(proxy1.v1Address, NetworkServiceService.close, answer, { metadata: fwdToken() });
+  await callUnary(proxy1.v1Address, NetworkServiceService.close, answer, { metadata: await fwdToken() });
   const deleted = await stream.next();
   t.is(deleted.type, ConnectionEventType.DELETE);
   t.deepEqual(Object.keys(deleted.connections), [ours]);
@@ -107,7 +107,7 @@ test.serial("monitor: an endpoint that dies below nsmgr-2 shows as DOWN at proxy
   const { proxy1, nsmgr2 } = await startTopology();
   const stream = watchFwd1(proxy1.v1Address);
   await stream.next();
-  const answer = await callUnary(proxy1.v1Address, NetworkServiceService.request, fwdRequest(), { metadata: fwdToken() });
+  const answer = await callUnary(proxy1.v1Address, NetworkServiceService.request, fwdRequest(), { metadata: await fwdToken() });
   const ours = answer.path!.pathSegments[3]!.id;
   await stream.next();
   await waitFor(() => nsmgr2.monitorCount() === 1, 3000, "proxy-2 monitoring nsmgr-2");
@@ -118,7 +118,7 @@ test.serial("monitor: an endpoint that dies below nsmgr-2 shows as DOWN at proxy
   t.is(down.type, ConnectionEventType.UPDATE, "a DELETE below is a DOWN here: only the client closes");
   t.is(down.connections[ours]?.state, State.DOWN);
 
-  await callUnary(proxy1.v1Address, NetworkServiceService.request, { connection: answer, mechanismPreferences: fwdRequest().mechanismPreferences }, { metadata: fwdToken() });
+  await callUnary(proxy1.v1Address, NetworkServiceService.request, { connection: answer, mechanismPreferences: fwdRequest().mechanismPreferences }, { metadata: await fwdToken() });
   const healed = await stream.next();
   t.is(healed.connections[ours]?.state, State.UP);
   t.is(nsmgr2.connections.size, 1);
@@ -129,7 +129,7 @@ test.serial("expiry at proxy-1: no refresh before fwd-1's token expires closes d
   const { proxy1, nsmgr2 } = await startTopology();
   const stream = watchFwd1(proxy1.v1Address);
   await stream.next();
-  await callUnary(proxy1.v1Address, NetworkServiceService.request, fwdRequest(), { metadata: fwdToken(1200) });
+  await callUnary(proxy1.v1Address, NetworkServiceService.request, fwdRequest(), { metadata: await fwdToken(1200) });
   t.is((await stream.next()).type, ConnectionEventType.UPDATE);
   const deleted = await stream.next(3000);
   t.is(deleted.type, ConnectionEventType.DELETE);
@@ -142,7 +142,7 @@ test.serial("expiry at proxy-2: proxy-1's short token lifetime lets proxy-2 clos
   const { proxy1, nsmgr2 } = await startTopology({ proxy1TokenLifetimeMs: 1000 });
   const stream = watchFwd1(proxy1.v1Address);
   await stream.next();
-  const answer = await callUnary(proxy1.v1Address, NetworkServiceService.request, fwdRequest(), { metadata: fwdToken() });
+  const answer = await callUnary(proxy1.v1Address, NetworkServiceService.request, fwdRequest(), { metadata: await fwdToken() });
   await stream.next();
   const expires = timestampMs(nsmgr2.requests[0]!.message.connection!.path!.pathSegments[3]!.expires) ?? Infinity;
   t.true(expires - Date.now() <= 1000, "proxy-1's segment expires within its token lifetime");
@@ -157,23 +157,23 @@ test.serial("errors: unknown NSE NOT_FOUND (from proxy-2's registry), unreachabl
   const { proxy1, proxy2Address } = await startTopology({ extraRoutes: proxy2 => ({ "missing@domain-2": proxy2, "dead@domain-2": `tcp://127.0.0.1:${dead}` }) });
   const request = NetworkServiceService.request;
 
-  const missing = await callError(proxy1.v1Address, request, fwdRequest({ networkServiceEndpointName: "missing@domain-2" }), { metadata: fwdToken() });
+  const missing = await callError(proxy1.v1Address, request, fwdRequest({ networkServiceEndpointName: "missing@domain-2" }), { metadata: await fwdToken() });
   t.is(missing.code, status.NOT_FOUND, "proxy-2's NOT_FOUND kept by proxy-1");
   t.regex(missing.details, /"missing" not found/);
-  t.is((await callError(proxy2Address, request, fwdRequest({ networkServiceEndpointName: "missing" }), { metadata: fwdToken() })).code, status.NOT_FOUND);
-  const noRegistry = await callError(proxy1.v1Address, request, fwdRequest({ networkServiceEndpointName: "nobody@domain-3" }), { metadata: fwdToken() });
+  t.is((await callError(proxy2Address, request, fwdRequest({ networkServiceEndpointName: "missing" }), { metadata: await fwdToken() })).code, status.NOT_FOUND);
+  const noRegistry = await callError(proxy1.v1Address, request, fwdRequest({ networkServiceEndpointName: "nobody@domain-3" }), { metadata: await fwdToken() });
   t.is(noRegistry.code, status.UNAVAILABLE, "no learned route and no local registry at proxy-1");
-  const unreachable = await callError(proxy1.v1Address, request, fwdRequest({ networkServiceEndpointName: "dead@domain-2" }), { metadata: fwdToken() });
+  const unreachable = await callError(proxy1.v1Address, request, fwdRequest({ networkServiceEndpointName: "dead@domain-2" }), { metadata: await fwdToken() });
   t.is(unreachable.code, status.UNAVAILABLE);
 
-  t.is((await callError(proxy1.v1Address, request, fwdRequest({ id: "not-fwd-1" }), { metadata: fwdToken() })).code, status.INVALID_ARGUMENT);
+  t.is((await callError(proxy1.v1Address, request, fwdRequest({ id: "not-fwd-1" }), { metadata: await fwdToken() })).code, status.INVALID_ARGUMENT);
   const noExpiry = await callError(proxy1.v1Address, request, fwdRequest());
   t.is(noExpiry.code, status.INVALID_ARGUMENT);
   t.regex(noExpiry.details, /expiration for the previous path segment cannot be nil/);
   t.is((await callError(proxy1.v1Address, request, { connection: undefined, mechanismPreferences: [] })).code, status.INVALID_ARGUMENT);
-  t.is((await callError(proxy1.v1Address, request, fwdRequest({ path: { index: 9, pathSegments: [segment("a", "fwd-1-id")] } }), { metadata: fwdToken() })).code, status.INVALID_ARGUMENT);
+  t.is((await callError(proxy1.v1Address, request, fwdRequest({ path: { index: 9, pathSegments: [segment("a", "fwd-1-id")] } }), { metadata: await fwdToken() })).code, status.INVALID_ARGUMENT);
   t.is((await callError(proxy1.v1Address, NetworkServiceService.close, { ...fwdRequest().connection!, path: { index: 7, pathSegments: [segment("x", "y")] } })).code, status.INVALID_ARGUMENT);
 
-  const ok = await callUnary(proxy1.v1Address, request, fwdRequest(), { metadata: fwdToken() });
+  const ok = await callUnary(proxy1.v1Address, request, fwdRequest(), { metadata: await fwdToken() });
   t.is(ok.path?.pathSegments.length, 8, "still serving after all that");
 });

@@ -202,7 +202,7 @@ export async function v1Connection(options: GatewayOptions = {}): Promise<V1Conn
   const gateway = await startTestGateway({ name: "proxy-1", registryUrl: registry.url }, options);
   const stream = openServerStream(gateway.v1Address, MonitorConnectionService.monitorConnections, { pathSegments: [v1Segment("fwd-1", "fwd-1-id")], networkServices: [] });
   await stream.next();
-  const answer = await callUnary(gateway.v1Address, NetworkServiceService.request, fwdRequest(), { metadata: fwdToken() });
+  const answer = await callUnary(gateway.v1Address, NetworkServiceService.request, fwdRequest(), { metadata: await fwdToken() });
   await stream.next();
   const deadline = Date.now() + 3000;
   while (nsmgr.monitorCount() === 0) {

@@ -117,7 +117,7 @@ test.serial("Redis down: relaying goes on with a warning and a count; recording 
   await redis.restart(); // empty: no persistence
   const until = Date.now() + 5000;
   while ((await gateway.state.events.read().catch(() => undefined)) === undefined && Date.now() < until) await sleep(50);
-  await callUnary(gateway.v1Address, NetworkServiceService.close, answer, { metadata: fwdToken() });
+  await callUnary(gateway.v1Address, NetworkServiceService.close, answer, { metadata: await fwdToken() });
   t.is((await stream.next(3000)).type, ConnectionEventType.DELETE);
   const recorded = await storedEvents(gateway, 1);
   t.deepEqual(recorded.map(e => [e.type, e.peer, e.connectionIds]), [["DELETE", nsmgr.address, [ourId]]], "recording again");

@@ -9,7 +9,7 @@ test.afterEach.always(() => killClis());
 
 test.serial("pnsmgr serve runs the gateway; pnsmgr events reaches it on every listener; SIGTERM exits 0", async t => {
   t.timeout(30_000);
-  const serve = startPnsmgr(["serve"], { PROXY_NSMD_API_ADDRESS: "127.0.0.1:0", PROXY_NSMD_K8S_ADDRESS: "127.0.0.1:0", NSM_LISTEN_ON: "tcp://127.0.0.1:0" });
+  const serve = startPnsmgr(["serve"], { PROXY_NSMD_API_ADDRESS: "127.0.0.1:0", PROXY_NSMD_K8S_ADDRESS: "127.0.0.1:0", NSM_LISTEN_ON: "tcp://127.0.0.1:0", PNSMGR_INSECURE: "true" });
   const deadline = Date.now() + 20_000;
   let line: string | undefined;
   while (!(line = serve.stderr().split("\n").find(l => l.includes("pnsmgr serving")))) {

@@ -23,7 +23,7 @@ test.serial("UPDATE, DOWN and DELETE are recorded with the next hop as peer, tok
   t.teardown(() => stream.cancel());
   nsmgr.connectionDown(nsmgrId);
   t.is((await stream.next()).type, ConnectionEventType.UPDATE);
-  await callUnary(gateway.v1Address, NetworkServiceService.close, answer, { metadata: fwdToken() });
+  await callUnary(gateway.v1Address, NetworkServiceService.close, answer, { metadata: await fwdToken() });
   t.is((await stream.next()).type, ConnectionEventType.DELETE);
 
   const entries = await storedEvents(gateway, 3);

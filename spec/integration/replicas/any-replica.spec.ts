@@ -69,9 +69,9 @@ async function replicaTopology() {
   return { nsmgr2, registry2, proxy2, remoteRegistry, dns, a, b, hget, learnRouteThroughA };
 }
 
-const request = (address: string, connection?: Connection, tokenLifetimeMs?: number) =>
-  callUnary(address, NetworkServiceService.request, connection ? { connection, mechanismPreferences: fwdRequest().mechanismPreferences } : fwdRequest(), { metadata: fwdToken(tokenLifetimeMs) });
-const close = (address: string, connection: Connection) => callUnary(address, NetworkServiceService.close, connection, { metadata: fwdToken() });
+const request = async (address: string, connection?: Connection, tokenLifetimeMs?: number) =>
+  callUnary(address, NetworkServiceService.request, connection ? { connection, mechanismPreferences: fwdRequest().mechanismPreferences } : fwdRequest(), { metadata: await fwdToken(tokenLifetimeMs) });
+const close = async (address: string, connection: Connection) => callUnary(address, NetworkServiceService.close, connection, { metadata: await fwdToken() });
 const ids = (conn: Connection) => conn.path?.pathSegments.map(s => s.id) ?? [];
 
 /** fwd-1 of a second connection: other ids for the hops before proxy-1. */

@@ -13,7 +13,7 @@ import type { NetworkServiceRequest } from "../../../generated/nsm/networkservic
 import { ctx, frozen, fwdRequest } from "./_support.js";
 
 const OWN_EXPIRES = Date.UTC(2031, 5, 6, 7, 8, 9, 100);
-const tokens: TokenGenerator = { issue: () => ({ token: "proxy-token", expires: OWN_EXPIRES }) };
+const tokens: TokenGenerator = { issue: async () => ({ token: "proxy-token", expires: OWN_EXPIRES }) };
 
 function run(metadata: Record<string, string>) {
   const seen: { req: NetworkServiceRequest; md: ReadonlyMap<string, string> | undefined }[] = [];

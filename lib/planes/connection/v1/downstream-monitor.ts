@@ -7,6 +7,7 @@
  * that agrees with ours, are dropped. When the stream fails or ends, one UPDATE with state DOWN is
  * emitted and the monitor is dead (the caller heals by refreshing, which opens a new one).
  */
+import { from, switchMap } from "rxjs";
 import { createCallContext } from "../../../pipeline/context.js";
 import { type Upstream, outgoingMetadata } from "../../../pipeline/upstream.js";
 import { type Connection, type ConnectionEvent, ConnectionEventType, MonitorConnectionService, type MonitorScopeSelector, State } from "../../../../generated/nsm/connection.js";
@@ -48,21 +49,31 @@ export function relayEvent(event: ConnectionEvent, ours: Connection): { event: C
   return Object.keys(out).length > 0 ? { event: { type: ConnectionEventType.UPDATE, connections: out }, latest } : undefined;
 }
 
-/** `emit` gets each event to send upstream with the next hop it came from. */
-export function downstreamWatcher(upstream: Upstream, emit: (event: ConnectionEvent, nextHop: string) => void, metadata: () => ReadonlyMap<string, string>): WatchDownstream {
+/**
+ * `emit` gets each event to send upstream with the next hop it came from; `metadata` is what the
+ * stream carries (our token in insecure mode): at once when it is at hand, else once it is made.
+ */
+export function downstreamWatcher(
+  upstream: Upstream,
+  emit: (event: ConnectionEvent, nextHop: string) => void,
+  metadata: () => ReadonlyMap<string, string> | Promise<ReadonlyMap<string, string>>,
+): WatchDownstream {
   return (nextHop, conn) => {
     let ours = conn;
     let alive = true;
     let stopped = false;
     const own = currentSegment(conn);
     const selector: MonitorScopeSelector = { pathSegments: [segment(own?.name ?? "", own?.id ?? conn.id)], networkServices: [] };
-    const ctx = createCallContext({ method: MonitorConnectionService.monitorConnections.path }).with(outgoingMetadata, metadata());
+    const ctx = createCallContext({ method: MonitorConnectionService.monitorConnections.path });
     const lost = () => {
       alive = false;
       if (stopped) return;
       emit({ type: ConnectionEventType.UPDATE, connections: { [ours.id]: { ...ours, state: State.DOWN } } }, nextHop);
     };
-    const subscription = upstream.serverStream(nextHop, MonitorConnectionService.monitorConnections, selector, ctx).subscribe({
+    const open = (md: ReadonlyMap<string, string>) => upstream.serverStream(nextHop, MonitorConnectionService.monitorConnections, selector, ctx.with(outgoingMetadata, md));
+    const md = metadata();
+    const events$ = md instanceof Promise ? from(md).pipe(switchMap(open)) : open(md);
+    const subscription = events$.subscribe({
       next: event => {
         const relayed = relayEvent(event, ours);
         if (!relayed) return;

@@ -1,12 +1,15 @@
 /**
  * update-token: the caller's token and expiry (incoming metadata `nsm-client-token` and
  * `nsm-client-token-expires`, RFC 3339) go into the previous segment; a fresh token of ours goes into
- * our segment, and the same token is sent to the next hop in the same two metadata names, where
- * the next hop's update-token puts it into our segment. Incomplete or unparsable metadata is ignored,
- * as in the SDK: the previous segment keeps what the caller wrote into the path.
+ * our segment, naming the caller (its mTLS SPIFFE ID) as `aud`, as the SDK's updatetoken server does.
+ * Insecure mode also sends that token to the next hop in the same two metadata names; under mTLS the
+ * transport's per-call credentials do it instead, with a token naming the next hop (the SDK's
+ * per-RPC credentials), which the next hop writes into our segment. Incomplete or unparsable metadata
+ * is ignored, as in the SDK: the previous segment keeps what the caller wrote into the path.
  */
+import { from, switchMap } from "rxjs";
 import { named, type Element } from "../../../pipeline/element.js";
-import type { CallContext } from "../../../pipeline/context.js";
+import { type CallContext, tlsPeer } from "../../../pipeline/context.js";
 import { outgoingMetadata } from "../../../pipeline/upstream.js";
 import type { TokenGenerator } from "../../../tokens/token-generator.js";
 import { TOKEN_EXPIRES_METADATA, TOKEN_METADATA } from "../../../tokens/metadata.js";
@@ -22,7 +25,12 @@ export function callerToken(ctx: CallContext): { token: string; expires: number 
   return token === undefined || expires === undefined ? undefined : { token, expires };
 }
 
-export function updateToken<Req, Res>(tokens: TokenGenerator, lens: ConnectionLens<Req>): Element<Req, Res> {
+export interface UpdateTokenOptions {
+  /** Put our token into the outgoing metadata (insecure mode); false when the transport does (mTLS). */
+  sendToNextHop: boolean;
+}
+
+export function updateToken<Req, Res>(tokens: TokenGenerator, lens: ConnectionLens<Req>, options: UpdateTokenOptions = { sendToNextHop: true }): Element<Req, Res> {
   return named("update-token", next => (req, ctx) => {
     let conn = lens.get(req);
     const index = conn.path?.index ?? 0;
@@ -31,11 +39,16 @@ export function updateToken<Req, Res>(tokens: TokenGenerator, lens: ConnectionLe
     if (caller && index > 0) {
       conn = withSegment(conn, index - 1, s => ({ ...s, token: caller.token, expires: toTimestamp(caller.expires) }));
     }
-    const own = tokens.issue();
-    conn = withSegment(conn, index, s => ({ ...s, token: own.token, expires: toTimestamp(own.expires) }));
-    const metadata = new Map(ctx.get(outgoingMetadata) ?? []);
-    metadata.set(TOKEN_METADATA, own.token);
-    metadata.set(TOKEN_EXPIRES_METADATA, formatRfc3339Nano(own.expires));
-    return next(lens.set(req, conn), ctx.with(outgoingMetadata, metadata));
+    const peer = ctx.get(tlsPeer);
+    return from(tokens.issue(peer)).pipe(
+      switchMap(own => {
+        const updated = withSegment(conn, index, s => ({ ...s, token: own.token, expires: toTimestamp(own.expires) }));
+        if (!options.sendToNextHop) return next(lens.set(req, updated), ctx);
+        const metadata = new Map(ctx.get(outgoingMetadata) ?? []);
+        metadata.set(TOKEN_METADATA, own.token);
+        metadata.set(TOKEN_EXPIRES_METADATA, formatRfc3339Nano(own.expires));
+        return next(lens.set(req, updated), ctx.with(outgoingMetadata, metadata));
+      }),
+    );
   });
 }

@@ -26,7 +26,7 @@ import type { PlaneDeps } from "../../deps.js";
 import type { Connection, ConnectionEvent, MonitorScopeSelector } from "../../../../generated/nsm/connection.js";
 import { type NetworkServiceRequest, NetworkServiceService } from "../../../../generated/nsm/networkservice.js";
 import type { Empty } from "../../../../generated/nsm/google/protobuf/empty.js";
-import type { TokenGenerator } from "../../../tokens/token-generator.js";
+import type { IssuedToken, TokenGenerator } from "../../../tokens/token-generator.js";
 import { createHs256TokenGenerator } from "../../../tokens/hs256.js";
 import { TOKEN_EXPIRES_METADATA, TOKEN_METADATA } from "../../../tokens/metadata.js";
 import { formatRfc3339Nano } from "../../../tokens/time.js";
@@ -35,6 +35,7 @@ import { type SharedConnections, createSharedConnections, forgetRecordOnClose } 
 import { updatePathClose, updatePathRequest } from "./update-path.js";
 import { beginClose, beginRequest, closeEntryWith, closeFromInside } from "./begin.js";
 import { updateToken } from "./update-token.js";
+import { authorizeClose, authorizeMonitor, authorizeRequest } from "./authorize.js";
 import { expiryClose, expiryRequest } from "./expiry.js";
 import { monitorClose, monitorRequest } from "./monitor-events.js";
 import { type NseDiscovery, registryNseDiscovery } from "./discover-nse.js";
@@ -65,7 +66,11 @@ export interface V1ConnectionPlaneOptions {
 
 export function createV1ConnectionPlane(deps: PlaneDeps, options: V1ConnectionPlaneOptions = {}): V1ConnectionPlane {
   const { config, upstream, routes, ipMap, clusterInfo, log, publicUrl } = deps;
-  const tokens = options.tokens ?? createHs256TokenGenerator({ lifetimeMs: config.maxTokenLifetimeMs });
+  const baseTokens = deps.identity?.tokens ?? options.tokens ?? createHs256TokenGenerator({ lifetimeMs: config.maxTokenLifetimeMs });
+  const tokens: TokenGenerator = { issue: peer => baseTokens.issue(peer).then(own => (peer ? own : (lastIssued = own))) };
+  const identity = deps.identity;
+  const sendToNextHop = !identity;
+  const tokenOptions = { sendToNextHop };
   const routeDeps = { routes, discovery: options.discovery ?? registryNseDiscovery(upstream, config.registryUrl), selfUrl: publicUrl };
   const table = createConnectionTable();
   const recorder = createEventRecorder(deps.events, log);
@@ -76,18 +81,20 @@ export function createV1ConnectionPlane(deps: PlaneDeps, options: V1ConnectionPl
     (event, peer) => recorder.record(event, peer),
     store ? selector => shared!.initialConnections(selector) : undefined,
   );
-  const tokenMetadata = () => {
-    const own = tokens.issue();
-    return new Map([
-      [TOKEN_METADATA, own.token],
-      [TOKEN_EXPIRES_METADATA, formatRfc3339Nano(own.expires)],
-    ]);
+  // Downstream monitor streams carry our token: the last one issued while it has a few seconds left, else
+  // a fresh one. Under mTLS the transport's per-call credentials carry it (naming the next hop).
+  let lastIssued: IssuedToken | undefined;
+  const tokenMap = (own: IssuedToken): ReadonlyMap<string, string> => new Map([[TOKEN_METADATA, own.token], [TOKEN_EXPIRES_METADATA, formatRfc3339Nano(own.expires)]]);
+  const tokenMetadata = (): ReadonlyMap<string, string> | Promise<ReadonlyMap<string, string>> => {
+    if (!sendToNextHop) return new Map();
+    if (lastIssued && lastIssued.expires - Date.now() > 5_000) return tokenMap(lastIssued);
+    return tokens.issue().then(own => tokenMap((lastIssued = own)));
   };
   const watch = downstreamWatcher(upstream, (event, nextHop) => monitor.send(event, nextHop), tokenMetadata);
 
   const closeInner = chain<Connection, Empty>(
     ...(store ? [forgetRecordOnClose(store, log)] : []),
-    updateToken(tokens, closeLens),
+    updateToken(tokens, closeLens, tokenOptions),
     expiryClose(),
     monitorClose(monitor),
     routeClose(routeDeps),
@@ -95,7 +102,7 @@ export function createV1ConnectionPlane(deps: PlaneDeps, options: V1ConnectionPl
   const closeEntry = closeEntryWith(closeInner);
   const internalContext = () => createCallContext({ method: NetworkServiceService.close.path, deadline: Date.now() + config.callTimeoutMs });
   if (store) {
-    const closeDownstream = chain<Connection, Empty>(updateToken(tokens, closeLens), routeClose(routeDeps))(forwardUnary(upstream, NetworkServiceService.close));
+    const closeDownstream = chain<Connection, Empty>(updateToken(tokens, closeLens, tokenOptions), routeClose(routeDeps))(forwardUnary(upstream, NetworkServiceService.close));
     shared = createSharedConnections({
       store,
       table,
@@ -121,7 +128,8 @@ export function createV1ConnectionPlane(deps: PlaneDeps, options: V1ConnectionPl
     deadline(config.callTimeoutMs),
     updatePathRequest(config.name),
     beginRequest(table, closeEntry, log, shared?.adopt),
-    updateToken(tokens, requestLens),
+    updateToken(tokens, requestLens, tokenOptions),
+    ...(identity ? [authorizeRequest<NetworkServiceRequest, Connection>(identity, requestLens)] : []),
     expiryRequest({ onExpire }),
     monitorRequest(monitor, watch),
     ...(shared ? [shared.recordRequest] : []),
@@ -131,13 +139,19 @@ export function createV1ConnectionPlane(deps: PlaneDeps, options: V1ConnectionPl
     swapIpClient(ipMap),
   )(forwardUnary(upstream, NetworkServiceService.request));
 
-  const close = chain<Connection, Empty>(deadline(config.callTimeoutMs), updatePathClose(config.name), beginClose(table, shared?.adopt))(closeInner);
+  // The caller's Close is checked (its token into the previous segment first); our own Closes from inside are not.
+  const close = chain<Connection, Empty>(
+    deadline(config.callTimeoutMs),
+    updatePathClose(config.name),
+    beginClose(table, shared?.adopt),
+    ...(identity ? [updateToken<Connection, Empty>(tokens, closeLens, tokenOptions), authorizeClose<Empty>(identity)] : []),
+  )(closeInner);
 
   options.inspect?.({ table, monitor });
   return {
     request,
     close,
-    monitorConnections: chain<MonitorScopeSelector, ConnectionEvent>()(monitor.monitorConnections),
+    monitorConnections: chain<MonitorScopeSelector, ConnectionEvent>(...(identity ? [authorizeMonitor<ConnectionEvent>(identity)] : []))(monitor.monitorConnections),
     shutdown() {
       shared?.stop();
       table.clear();

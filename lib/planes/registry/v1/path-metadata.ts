@@ -17,11 +17,13 @@ import { outgoingMetadata } from "../../../pipeline/upstream.js";
 
 export const PATH_METADATA_KEYS = ["path", "nsm-client-token", "nsm-client-token-expires"] as const;
 
-export function passPathMetadata<Req, Res>(): Element<Req, Res> {
+/** `carryTokens` false (mTLS): only `path` is carried; the transport sends this proxy's own token. */
+export function passPathMetadata<Req, Res>(carryTokens = true): Element<Req, Res> {
+  const keys = carryTokens ? PATH_METADATA_KEYS : (["path"] as const);
   return named("path-metadata", next => (req, ctx) => {
     const path = ctx.metadata.get("path");
     if (path !== undefined) checkPath(path);
-    const carried = PATH_METADATA_KEYS.flatMap(key => {
+    const carried = keys.flatMap(key => {
       const value = ctx.metadata.get(key);
       return value === undefined ? [] : [[key, value] as const];
     });

@@ -68,6 +68,8 @@ export interface V1RegistryPlaneOptions {
 }
 
 export function createV1RegistryPlane(deps: PlaneDeps, options: V1RegistryPlaneOptions = {}): V1RegistryPlane {
+  // Under mTLS the transport's per-call credentials send our own token instead of the caller's.
+  const carryTokens = deps.identity === undefined;
   const { config, upstream, routes, ipMap, clusterInfo, publicUrl, log } = deps;
   const resolver = options.resolver ?? createSrvResolver({ dnsServer: config.dnsServer });
   const localRegistry = config.registryUrl === undefined ? undefined : dialAddressOf(config.registryUrl, "NSM_REGISTRY_URL");
@@ -81,7 +83,7 @@ export function createV1RegistryPlane(deps: PlaneDeps, options: V1RegistryPlaneO
     nsRegister: chain(
       deadline<NetworkService, NetworkService>(config.callTimeoutMs),
       checkNsRegistration<NetworkService>(),
-      passPathMetadata(),
+      passPathMetadata(carryTokens),
       interdomainBranch(domainOfNs, chain(nsNameSuffix(), toDomain())(forwardUnary(upstream, ns.register))),
       toLocal(),
     )(forwardUnary(upstream, ns.register)),
@@ -89,7 +91,7 @@ export function createV1RegistryPlane(deps: PlaneDeps, options: V1RegistryPlaneO
     nsFind: chain(
       findDeadline<NetworkServiceQuery, NetworkServiceResponse>(config.callTimeoutMs),
       checkNsQuery(),
-      passPathMetadata(),
+      passPathMetadata(carryTokens),
       interdomainBranch(
         (q: NetworkServiceQuery) => (q.networkService === undefined ? undefined : domainOfNs(q.networkService)),
         chain(nsQueryNameSuffix(), toDomain(), watchEnd())(forwardServerStream(upstream, ns.find)),
@@ -101,7 +103,7 @@ export function createV1RegistryPlane(deps: PlaneDeps, options: V1RegistryPlaneO
     nsUnregister: chain(
       deadline<NetworkService, Empty>(config.callTimeoutMs),
       checkNsRegistration<Empty>(),
-      passPathMetadata(),
+      passPathMetadata(carryTokens),
       interdomainBranch(domainOfNs, chain(nsUnregisterNameSuffix(), toDomain())(forwardUnary(upstream, ns.unregister))),
       toLocal(),
     )(forwardUnary(upstream, ns.unregister)),
@@ -109,7 +111,7 @@ export function createV1RegistryPlane(deps: PlaneDeps, options: V1RegistryPlaneO
     nseRegister: chain(
       deadline<NetworkServiceEndpoint, NetworkServiceEndpoint>(config.callTimeoutMs),
       checkNseRegistration<NetworkServiceEndpoint>(),
-      passPathMetadata(),
+      passPathMetadata(carryTokens),
       interdomainBranch(
         domainOfNse,
         chain(
@@ -126,7 +128,7 @@ export function createV1RegistryPlane(deps: PlaneDeps, options: V1RegistryPlaneO
     nseFind: chain(
       findDeadline<NetworkServiceEndpointQuery, NetworkServiceEndpointResponse>(config.callTimeoutMs),
       checkNseQuery(),
-      passPathMetadata(),
+      passPathMetadata(carryTokens),
       interdomainBranch(
         (q: NetworkServiceEndpointQuery) => (q.networkServiceEndpoint === undefined ? undefined : domainOfNse(q.networkServiceEndpoint)),
         chain(
@@ -145,7 +147,7 @@ export function createV1RegistryPlane(deps: PlaneDeps, options: V1RegistryPlaneO
     nseUnregister: chain(
       deadline<NetworkServiceEndpoint, Empty>(config.callTimeoutMs),
       checkNseRegistration<Empty>(),
-      passPathMetadata(),
+      passPathMetadata(carryTokens),
       interdomainBranch(
         domainOfNse,
         chain(interdomainBypassUnregister(bypass), swapIpUnregister(ipMap), nseUnregisterNameSuffix(), toDomain())(forwardUnary(upstream, nse.unregister)),
