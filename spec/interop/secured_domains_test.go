@@ -143,8 +143,10 @@ type securedDomain struct {
 	Kind        proxyKind
 
 	RegistryURL, NSMgrURL, ForwarderURL *url.URL
-	ProxyURL, RegistryProxyURL          *url.URL // the SDK proxy's (kind sdk)
+	ProxyURL, RegistryProxyURL          *url.URL // RegistryProxyURL: the SDK proxy's registry-proxy-dns (kind sdk)
 	NSMgrName, ForwarderName, ProxyName string
+	ProxyID                             spiffeid.ID    // the proxy's SPIFFE ID (a pnsmgr has its own)
+	Pnsmgr                              *pnsmgrProcess // kind pnsmgr
 
 	// registerTimeout is a registration's deadline. The SDK's registry expires a registration at
 	// min(token expiry) minus the Register call's own deadline, and refreshes it at 2/3 of its lifetime,
@@ -163,12 +165,13 @@ type securedOptions struct {
 	SvidTTL      int
 }
 
-// newSecuredDomain builds domain `name` in SPIRE trust domain td. Every listener is opened first (port
-// 0, kept open), so each component knows the others' URLs before anything serves.
+// newSecuredDomain builds domain `name` in SPIRE trust domain td with its interdomain proxy of the given
+// kind. Every listener is opened first (port 0, kept open), so each component knows the others' URLs
+// before anything serves; a pnsmgr is started first (port 0, its address read back) with a registry URL
+// whose listener is served once the registry, which must know pnsmgr's URL, exists.
 func (e *env) newSecuredDomain(spire *spireFixture, name, td string, kind proxyKind, options ...securedOptions) *securedDomain {
 	t := e.t
 	t.Helper()
-	require.Equal(t, sdkProxy, kind, "secured domains with pnsmgr come with pnsmgr's secured mode")
 	o := securedOptions{IdentityPath: "/nsm"}
 	if len(options) > 0 {
 		o = options[0]
@@ -177,16 +180,38 @@ func (e *env) newSecuredDomain(spire *spireFixture, name, td string, kind proxyK
 		Identity:        newSecuredIdentity(t, e.ctx, spire, td, o.IdentityPath, o.SvidTTL),
 		NSMgrName:       "nsmgr-" + name,
 		ForwarderName:   "forwarder-" + name,
-		ProxyName:       "sdk-proxy-" + name,
 		registerTimeout: findTimeout,
 	}
 	if o.SvidTTL > 0 {
 		d.registerTimeout = time.Duration(o.SvidTTL) * time.Second / 8
 	}
 	registryLn, nsmgrLn, forwarderLn := listenLocal(t), listenLocal(t), listenLocal(t)
-	proxyLn, registryProxyLn := listenLocal(t), listenLocal(t)
 	d.RegistryURL, d.NSMgrURL, d.ForwarderURL = listenerURL(registryLn), listenerURL(nsmgrLn), listenerURL(forwarderLn)
-	d.ProxyURL, d.RegistryProxyURL = listenerURL(proxyLn), listenerURL(registryProxyLn)
+	var proxyLn, registryProxyLn net.Listener
+	switch kind {
+	case sdkProxy:
+		d.ProxyName = "sdk-proxy-" + name
+		d.ProxyID = d.Identity.ID
+		proxyLn, registryProxyLn = listenLocal(t), listenLocal(t)
+		d.ProxyURL, d.RegistryProxyURL = listenerURL(proxyLn), listenerURL(registryProxyLn)
+	case pnsmgrProxy:
+		d.ProxyName = "pnsmgr-" + name
+		d.ProxyID = spiffeid.RequireFromString("spiffe://" + td + "/pnsmgr")
+		d.Pnsmgr = startPnsmgr(t, pnsmgrOptions{
+			Name:                 d.ProxyName,
+			RegistryURL:          d.RegistryURL,
+			DNSServer:            e.dns.Addr,
+			ClusterInfo:          "clusterName: " + name + "\n",
+			SpiffeEndpointSocket: spire.pnsmgrIdentity(t, td, d.ProxyID.String()),
+			BeforeStop: func() {
+				e.cancel()
+				time.Sleep(100 * time.Millisecond) // the in-process servers stop asynchronously
+			},
+		})
+		d.ProxyURL = d.Pnsmgr.URL
+	default:
+		t.Fatalf("unknown proxy kind %q", kind)
+	}
 	id, dial, ctx := d.Identity, d.Identity.DialOptions(), e.ctx
 
 	authz := newAuthorizers()
@@ -217,10 +242,21 @@ func (e *env) newSecuredDomain(spire *spireFixture, name, td string, kind proxyK
 
 	require.NoError(t, sandbox.AddSRVEntry(e.resolver, name, dnsresolve.DefaultRegistryService, d.RegistryURL))
 	require.NoError(t, sandbox.AddSRVEntry(e.resolver, name, dnsresolve.DefaultNsmgrProxyService, d.ProxyURL))
-	d.startSDKProxy(proxyLn, registryProxyLn)
-	t.Logf("secured domain %s (%s as %s): registry %s, nsmgr %s, forwarder %s, proxy %s at %s, registry-proxy-dns %s",
-		name, td, id.ID, d.RegistryURL, d.NSMgrURL, d.ForwarderURL, d.ProxyName, d.ProxyURL, d.RegistryProxyURL)
+	if kind == sdkProxy {
+		d.startSDKProxy(proxyLn, registryProxyLn)
+	}
+	t.Logf("secured domain %s (%s as %s): registry %s, nsmgr %s, forwarder %s, proxy %s (%s) at %s",
+		name, td, id.ID, d.RegistryURL, d.NSMgrURL, d.ForwarderURL, d.ProxyName, d.ProxyID, d.ProxyURL)
 	return d
+}
+
+// SubjectOf is the SPIFFE ID whose tokens a path segment of this domain carries: the proxy's own for
+// the proxy's segment, the in-process components' otherwise.
+func (d *securedDomain) SubjectOf(segmentName string) spiffeid.ID {
+	if segmentName == d.ProxyName {
+		return d.ProxyID
+	}
+	return d.Identity.ID
 }
 
 // startForwarder is the sandbox's forwarder (Node.NewForwarder) on mTLS: an endpoint that discovers the

@@ -52,6 +52,35 @@ func TestInterop_Secured_Refusals_SDKProxy(t *testing.T) {
 	runSecuredRefusals(t, spire, sdkProxy)
 }
 
+// TestInterop_Secured_Pnsmgr: pnsmgr in both secured domains (SPIFFE_ENDPOINT_SOCKET, its own SVID
+// spiffe://<td>/pnsmgr): the baseline's scenarios.
+func TestInterop_Secured_Pnsmgr(t *testing.T) {
+	spire := useSpire(t)
+	t.Run("Basic", func(t *testing.T) { runSecuredBasic(t, spire, pnsmgrProxy, pnsmgrProxy) })
+	t.Run("Registry", func(t *testing.T) { runSecuredRegistry(t, spire, pnsmgrProxy, pnsmgrProxy) })
+}
+
+// TestInterop_Secured_Mixed_SDKToPnsmgr: the client's domain has the SDK's nsmgr-proxy, the NSE's pnsmgr.
+func TestInterop_Secured_Mixed_SDKToPnsmgr(t *testing.T) {
+	spire := useSpire(t)
+	t.Run("Basic", func(t *testing.T) { runSecuredBasic(t, spire, sdkProxy, pnsmgrProxy) })
+	t.Run("Registry", func(t *testing.T) { runSecuredRegistry(t, spire, sdkProxy, pnsmgrProxy) })
+}
+
+// TestInterop_Secured_Mixed_PnsmgrToSDK: the client's domain has pnsmgr, the NSE's the SDK's nsmgr-proxy.
+func TestInterop_Secured_Mixed_PnsmgrToSDK(t *testing.T) {
+	spire := useSpire(t)
+	t.Run("Basic", func(t *testing.T) { runSecuredBasic(t, spire, pnsmgrProxy, sdkProxy) })
+	t.Run("Registry", func(t *testing.T) { runSecuredRegistry(t, spire, pnsmgrProxy, sdkProxy) })
+}
+
+// TestInterop_Secured_Refusals_Pnsmgr: the refusals of TestInterop_Secured_Refusals_SDKProxy against
+// pnsmgr as cluster2's proxy (cluster1 keeps the SDK's proxy).
+func TestInterop_Secured_Refusals_Pnsmgr(t *testing.T) {
+	spire := useSpire(t)
+	runSecuredRefusals(t, spire, pnsmgrProxy)
+}
+
 // ---------------------------------------------------------------------------------------------------
 // Scenarios
 
@@ -255,7 +284,7 @@ func runSecuredRefusals(t *testing.T, spire *spireFixture, kind2 proxyKind) {
 	forgedKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	require.NoError(t, err)
 	in10m := time.Now().Add(10 * time.Minute)
-	proxy2ID := d2.Identity.ID.String()
+	proxy2ID := d2.ProxyID.String()
 
 	t.Run("Control", func(t *testing.T) {
 		conn := requestAt(e, target, id1.DialOptionsWithTokens(valid), nil)
@@ -265,17 +294,21 @@ func runSecuredRefusals(t *testing.T, spire *spireFixture, kind2 proxyKind) {
 		require.NoError(t, err, "Close of the control connection")
 	})
 
-	refused := func(t *testing.T, want codes.Code, what string, dial []grpc.DialOption, prev []*networkservice.PathSegment) {
+	// policy: the NSM policy that refuses (pnsmgr names it in the status message; the SDK does not).
+	refused := func(t *testing.T, want codes.Code, policy, what string, dial []grpc.DialOption, prev []*networkservice.PathSegment) {
 		t.Helper()
 		requests := nse.counter.Requests()
 		r := requestAt(e, target, dial, prev)
 		requireCode(t, want, r.err, "%s", what)
 		t.Logf("%s: refused: %v", what, r.err)
+		if policy != "" && kind2 == pnsmgrProxy {
+			require.Contains(t, status.Convert(r.err).Message(), policy, "%s: the refusal names the policy", what)
+		}
 		require.Equal(t, requests, nse.counter.Requests(), "%s: nothing reached the NSE", what)
 	}
 
 	t.Run("Plaintext", func(t *testing.T) {
-		refused(t, codes.Unavailable, "a plaintext Request", []grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials())}, nil)
+		refused(t, codes.Unavailable, "", "a plaintext Request", []grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials())}, nil)
 		_, err := findNSsAt(e, target, &registryapi.NetworkService{Name: serviceName}, grpc.WithTransportCredentials(insecure.NewCredentials()))
 		requireCode(t, codes.Unavailable, err, "a plaintext registry Find")
 	})
@@ -292,27 +325,33 @@ func runSecuredRefusals(t *testing.T, spire *spireFixture, kind2 proxyKind) {
 			for _, c := range s.Certificates {
 				cert.Certificate = append(cert.Certificate, c.Raw)
 			}
-			creds := credentials.NewTLS(&tls.Config{Certificates: []tls.Certificate{cert}, InsecureSkipVerify: true, MinVersion: tls.VersionTLS12}) //nolint:gosec // the test looks at the server's side
+			// Presented whatever CAs the server asks for (Go would otherwise send no certificate at all
+			// to a server that names only CAs this one is not from).
+			creds := credentials.NewTLS(&tls.Config{ //nolint:gosec // InsecureSkipVerify: the test looks at the server's side
+				GetClientCertificate: func(*tls.CertificateRequestInfo) (*tls.Certificate, error) { return &cert, nil },
+				InsecureSkipVerify:   true,
+				MinVersion:           tls.VersionTLS12,
+			})
 			return []grpc.DialOption{grpc.WithTransportCredentials(creds)}
 		}
 		_, err := findNSsAt(e, target, &registryapi.NetworkService{Name: serviceName}, presenting(id1)...)
 		require.NoError(t, err, "control: cluster1's SVID through the same client")
 		_, err = findNSsAt(e, target, &registryapi.NetworkService{Name: serviceName}, presenting(stranger)...)
 		requireCode(t, codes.Unavailable, err, "a registry Find with an SVID of %s", trustDomain3)
-		refused(t, codes.Unavailable, "a Request with an SVID of "+trustDomain3, presenting(stranger), nil)
+		refused(t, codes.Unavailable, "", "a Request with an SVID of "+trustDomain3, presenting(stranger), nil)
 	})
 
 	t.Run("ForgedToken", func(t *testing.T) {
-		refused(t, codes.PermissionDenied, "a token signed by another key", id1.DialOptionsWithTokens(fixed(signed(forgedKey, proxy2ID, in10m))), nil)
+		refused(t, codes.PermissionDenied, "prev_token_signed", "a token signed by another key", id1.DialOptionsWithTokens(fixed(signed(forgedKey, proxy2ID, in10m))), nil)
 	})
 
 	t.Run("ExpiredToken", func(t *testing.T) {
-		refused(t, codes.PermissionDenied, "an expired token", id1.DialOptionsWithTokens(fixed(signed(svid.PrivateKey, proxy2ID, time.Now().Add(-time.Minute)))), nil)
+		refused(t, codes.PermissionDenied, "tokens_expired", "an expired token", id1.DialOptionsWithTokens(fixed(signed(svid.PrivateKey, proxy2ID, time.Now().Add(-time.Minute)))), nil)
 	})
 
 	t.Run("WrongAudience", func(t *testing.T) {
 		other := spiffeid.RequireFromString("spiffe://" + trustDomain2 + "/not-the-proxy").String()
-		refused(t, codes.PermissionDenied, "a token for "+other, id1.DialOptionsWithTokens(fixed(signed(svid.PrivateKey, other, in10m))), nil)
+		refused(t, codes.PermissionDenied, "tokens_chained", "a token for "+other, id1.DialOptionsWithTokens(fixed(signed(svid.PrivateKey, other, in10m))), nil)
 	})
 
 	t.Run("UnchainedToken", func(t *testing.T) {
@@ -320,7 +359,7 @@ func runSecuredRefusals(t *testing.T, spire *spireFixture, kind2 proxyKind) {
 		// audience than the sender's identity, so the path's tokens do not chain.
 		elsewhere := "spiffe://" + trustDomain1 + "/elsewhere"
 		first := &networkservice.PathSegment{Name: "first", Id: uuid.NewString(), Token: signed(svid.PrivateKey, elsewhere, in10m)}
-		refused(t, codes.PermissionDenied, "a path whose first token is for "+elsewhere, id1.DialOptionsWithTokens(valid), []*networkservice.PathSegment{first})
+		refused(t, codes.PermissionDenied, "tokens_chained", "a path whose first token is for "+elsewhere, id1.DialOptionsWithTokens(valid), []*networkservice.PathSegment{first})
 	})
 }
 
@@ -377,11 +416,11 @@ func checkSecuredPath(e *env, conn *networkservice.Connection, d1, d2 *securedDo
 		parsed, _, err := jwt.NewParser().ParseUnverified(s.GetToken(), &claims)
 		require.NoError(t, err, "segment %d (%s) token is a JWT", i, s.GetName())
 		require.Equal(t, "ES256", parsed.Method.Alg(), "segment %d (%s) token algorithm", i, s.GetName())
-		own := d1.Identity.ID.String()
+		own := d1.SubjectOf(s.GetName())
 		if i >= 4 {
-			own = d2.Identity.ID.String()
+			own = d2.SubjectOf(s.GetName())
 		}
-		require.Equal(t, own, claims.Subject, "segment %d (%s) token subject", i, s.GetName())
+		require.Equal(t, own.String(), claims.Subject, "segment %d (%s) token subject", i, s.GetName())
 		if i > 0 {
 			require.Contains(t, prevAud, claims.Subject, "segment %d's token audience names segment %d's subject", i-1, i)
 		}

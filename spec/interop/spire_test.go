@@ -280,6 +280,19 @@ func (f *spireFixture) identity(t *testing.T, ctx context.Context, td, spiffeID 
 	return source
 }
 
+// pnsmgrIdentity registers spiffeID in td for node (pnsmgr runs as `node --import tsx lib/main.ts`),
+// once per run, and returns the agent socket (SPIFFE_ENDPOINT_SOCKET) for that pnsmgr. One such entry per
+// trust domain: a node process gets every SVID registered for node, and pnsmgr takes the first.
+func (f *spireFixture) pnsmgrIdentity(t *testing.T, td, spiffeID string) string {
+	t.Helper()
+	node, err := exec.LookPath("node")
+	require.NoError(t, err)
+	var selectors []string
+	require.NoError(t, f.call("pathSelectors", map[string]any{"binary": node}, &selectors))
+	f.registerOnce(t, spireEntryOptions{TrustDomain: td, SpiffeID: spiffeID, Selectors: selectors})
+	return f.Domain(t, td).EndpointSocket
+}
+
 var (
 	registeredMu sync.Mutex
 	registered   = map[string]bool{}
