@@ -87,7 +87,9 @@ type pnsmgrOptions struct {
 	// SpiffeEndpointSocket: secured mode (SPIFFE_ENDPOINT_SOCKET, the SPIRE agent's unix:// socket);
 	// empty: PNSMGR_INSECURE=true (plaintext v1 and HS256 tokens, as the sandbox speaks).
 	SpiffeEndpointSocket string
-	ExtraEnv             []string // KEY=VALUE, appended last (wins)
+	// Node is the node binary (default: node on PATH); another copy of it is another workload to SPIRE.
+	Node     string
+	ExtraEnv []string // KEY=VALUE, appended last (wins)
 	// BeforeStop runs in t.Cleanup before the process is stopped (the harness tears the sandbox down
 	// first, so that no peer keeps a stream open and pnsmgr's SIGTERM drain ends at once).
 	BeforeStop func()
@@ -101,9 +103,13 @@ var servingLine = regexp.MustCompile(`pnsmgr serving.*\bv1=(\S+)`)
 func startPnsmgr(t *testing.T, o pnsmgrOptions) *pnsmgrProcess {
 	t.Helper()
 	root := repoRoot(t)
-	node, err := exec.LookPath("node")
-	require.NoError(t, err, "node is needed to run pnsmgr (node --import tsx lib/main.ts)")
-	_, err = os.Stat(filepath.Join(root, "node_modules", "tsx"))
+	node := o.Node
+	if node == "" {
+		var err error
+		node, err = exec.LookPath("node")
+		require.NoError(t, err, "node is needed to run pnsmgr (node --import tsx lib/main.ts)")
+	}
+	_, err := os.Stat(filepath.Join(root, "node_modules", "tsx"))
 	require.NoError(t, err, "node_modules/tsx is missing: run `npm ci` in %s first", root)
 
 	dir := t.TempDir()

@@ -4,6 +4,7 @@ import (
 	"context"
 	"net"
 	"net/url"
+	"os/exec"
 	"testing"
 	"time"
 
@@ -196,13 +197,21 @@ func (e *env) newSecuredDomain(spire *spireFixture, name, td string, kind proxyK
 		d.ProxyURL, d.RegistryProxyURL = listenerURL(proxyLn), listenerURL(registryProxyLn)
 	case pnsmgrProxy:
 		d.ProxyName = "pnsmgr-" + name
-		d.ProxyID = spiffeid.RequireFromString("spiffe://" + td + "/pnsmgr")
+		// pnsmgr's own SVID: from node on PATH; with short-lived SVIDs, from a copy of node (another
+		// workload to SPIRE) so that the two entries never meet in one process.
+		node, idPath := "", "/pnsmgr"
+		if o.SvidTTL > 0 {
+			node, idPath = nodeBinaryCopy(t), "/pnsmgr-rotating"
+		}
+		d.ProxyID = spiffeid.RequireFromString("spiffe://" + td + idPath)
+		socket := spire.pnsmgrIdentity(t, td, d.ProxyID.String(), pathOr(node, "node"), o.SvidTTL)
 		d.Pnsmgr = startPnsmgr(t, pnsmgrOptions{
 			Name:                 d.ProxyName,
+			Node:                 node,
 			RegistryURL:          d.RegistryURL,
 			DNSServer:            e.dns.Addr,
 			ClusterInfo:          "clusterName: " + name + "\n",
-			SpiffeEndpointSocket: spire.pnsmgrIdentity(t, td, d.ProxyID.String()),
+			SpiffeEndpointSocket: socket,
 			BeforeStop: func() {
 				e.cancel()
 				time.Sleep(100 * time.Millisecond) // the in-process servers stop asynchronously
@@ -248,6 +257,18 @@ func (e *env) newSecuredDomain(spire *spireFixture, name, td string, kind proxyK
 	t.Logf("secured domain %s (%s as %s): registry %s, nsmgr %s, forwarder %s, proxy %s (%s) at %s",
 		name, td, id.ID, d.RegistryURL, d.NSMgrURL, d.ForwarderURL, d.ProxyName, d.ProxyID, d.ProxyURL)
 	return d
+}
+
+// pathOr is binary, or the path of `name` on PATH when binary is empty.
+func pathOr(binary, name string) string {
+	if binary != "" {
+		return binary
+	}
+	found, err := exec.LookPath(name)
+	if err != nil {
+		return name
+	}
+	return found
 }
 
 // SubjectOf is the SPIFFE ID whose tokens a path segment of this domain carries: the proxy's own for

@@ -8,6 +8,7 @@ import (
 	"crypto/tls"
 	"fmt"
 	"net/url"
+	"os"
 	"testing"
 	"time"
 
@@ -36,49 +37,52 @@ import (
 // TestInterop_Secured_Baseline_SDKProxies: two secured domains (cluster1 in trust domain cluster1.test,
 // cluster2 in cluster2.test, federated), the SDK's proxies on both sides: what pnsmgr's secured mode must
 // match. Request svc@cluster2 with every hop on mTLS and every segment's token an ES256 JWT that chains,
-// refresh, monitor, Close, registry Find and watch through the proxies.
+// refresh, monitor, Close, registry Find and watch through the proxies, SVID rotation.
 func TestInterop_Secured_Baseline_SDKProxies(t *testing.T) {
-	spire := useSpire(t)
-	t.Run("Basic", func(t *testing.T) { runSecuredBasic(t, spire, sdkProxy, sdkProxy) })
-	t.Run("Registry", func(t *testing.T) { runSecuredRegistry(t, spire, sdkProxy, sdkProxy) })
-	t.Run("Rotation", func(t *testing.T) { runSecuredRotation(t, spire, sdkProxy, sdkProxy) })
+	runSecuredScenarios(t, sdkProxy, sdkProxy)
+}
+
+// TestInterop_Secured_Pnsmgr: pnsmgr in both secured domains (SPIFFE_ENDPOINT_SOCKET, its own SVID
+// spiffe://<td>/pnsmgr): the baseline's scenarios.
+func TestInterop_Secured_Pnsmgr(t *testing.T) { runSecuredScenarios(t, pnsmgrProxy, pnsmgrProxy) }
+
+// TestInterop_Secured_Mixed_SDKToPnsmgr: the client's domain has the SDK's nsmgr-proxy, the NSE's pnsmgr.
+func TestInterop_Secured_Mixed_SDKToPnsmgr(t *testing.T) {
+	runSecuredScenarios(t, sdkProxy, pnsmgrProxy)
+}
+
+// TestInterop_Secured_Mixed_PnsmgrToSDK: the client's domain has pnsmgr, the NSE's the SDK's nsmgr-proxy.
+func TestInterop_Secured_Mixed_PnsmgrToSDK(t *testing.T) {
+	runSecuredScenarios(t, pnsmgrProxy, sdkProxy)
 }
 
 // TestInterop_Secured_Refusals_SDKProxy: what the SDK's nsmgr-proxy (cluster2) refuses: no TLS, an SVID
 // of a trust domain it does not trust, and path tokens that are forged, expired, for another audience or
 // do not chain. Each case is checked against a control that differs only in the one thing refused.
 func TestInterop_Secured_Refusals_SDKProxy(t *testing.T) {
-	spire := useSpire(t)
-	runSecuredRefusals(t, spire, sdkProxy)
+	runSecuredRefusals(t, useSpire(t), sdkProxy)
 }
 
-// TestInterop_Secured_Pnsmgr: pnsmgr in both secured domains (SPIFFE_ENDPOINT_SOCKET, its own SVID
-// spiffe://<td>/pnsmgr): the baseline's scenarios.
-func TestInterop_Secured_Pnsmgr(t *testing.T) {
-	spire := useSpire(t)
-	t.Run("Basic", func(t *testing.T) { runSecuredBasic(t, spire, pnsmgrProxy, pnsmgrProxy) })
-	t.Run("Registry", func(t *testing.T) { runSecuredRegistry(t, spire, pnsmgrProxy, pnsmgrProxy) })
-}
-
-// TestInterop_Secured_Mixed_SDKToPnsmgr: the client's domain has the SDK's nsmgr-proxy, the NSE's pnsmgr.
-func TestInterop_Secured_Mixed_SDKToPnsmgr(t *testing.T) {
-	spire := useSpire(t)
-	t.Run("Basic", func(t *testing.T) { runSecuredBasic(t, spire, sdkProxy, pnsmgrProxy) })
-	t.Run("Registry", func(t *testing.T) { runSecuredRegistry(t, spire, sdkProxy, pnsmgrProxy) })
-}
-
-// TestInterop_Secured_Mixed_PnsmgrToSDK: the client's domain has pnsmgr, the NSE's the SDK's nsmgr-proxy.
-func TestInterop_Secured_Mixed_PnsmgrToSDK(t *testing.T) {
-	spire := useSpire(t)
-	t.Run("Basic", func(t *testing.T) { runSecuredBasic(t, spire, pnsmgrProxy, sdkProxy) })
-	t.Run("Registry", func(t *testing.T) { runSecuredRegistry(t, spire, pnsmgrProxy, sdkProxy) })
-}
-
-// TestInterop_Secured_Refusals_Pnsmgr: the refusals of TestInterop_Secured_Refusals_SDKProxy against
-// pnsmgr as cluster2's proxy (cluster1 keeps the SDK's proxy).
+// TestInterop_Secured_Refusals_Pnsmgr: the same refusals against pnsmgr as cluster2's proxy (cluster1
+// keeps the SDK's proxy); pnsmgr's PERMISSION_DENIED also names the policy.
 func TestInterop_Secured_Refusals_Pnsmgr(t *testing.T) {
+	runSecuredRefusals(t, useSpire(t), pnsmgrProxy)
+}
+
+// runSecuredScenarios runs the secured scenarios with the given proxies (client side, NSE side); rotation
+// (about 35 s) only with the same kind on both sides.
+func runSecuredScenarios(t *testing.T, kind1, kind2 proxyKind) {
 	spire := useSpire(t)
-	runSecuredRefusals(t, spire, pnsmgrProxy)
+	t.Run("Basic", func(t *testing.T) { runSecuredBasic(t, spire, kind1, kind2) })
+	t.Run("Registry", func(t *testing.T) { runSecuredRegistry(t, spire, kind1, kind2) })
+	if kind1 == kind2 {
+		t.Run("Rotation", func(t *testing.T) {
+			if kind1 == pnsmgrProxy && os.Getenv("INTEROP_PNSMGR_ROTATION") == "" {
+				t.Skip(pnsmgrRotationGap)
+			}
+			runSecuredRotation(t, spire, kind1, kind2)
+		})
+	}
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -126,6 +130,15 @@ func runSecuredBasic(t *testing.T, spire *spireFixture, kind1, kind2 proxyKind) 
 	require.Eventually(t, func() bool { return nse.counter.UniqueCloses() == 1 }, 5*time.Second, tick,
 		"Close reached the NSE (closes seen: %d)", nse.counter.Closes())
 }
+
+// pnsmgrRotationGap is why the pnsmgr rotation scenario is skipped by default (it fails as of the merge of
+// pnsmgr's secured mode): the SDK dials anew for every Request (a fresh handshake with the current SVID),
+// pnsmgr keeps its v1 channels, so after its SVID rotates it signs tokens with the new key over a channel
+// whose client certificate is the old one, and the next hop's prev_token_signed refuses every refresh;
+// once the old certificate expires the next pnsmgr's per-call peer check refuses the channel outright
+// ("certificate not valid now"). The connection is never refreshed again and the NSE times it out.
+const pnsmgrRotationGap = "skipped: pnsmgr keeps its v1 channels across SVID rotation and signs tokens with the new key over the old handshake, " +
+	"so the next hop's prev_token_signed refuses every refresh after a rotation (INTEROP_PNSMGR_ROTATION=1 runs it)"
 
 // How long the rotation scenario's SVIDs live: SPIRE rotates them at about half of it, and the SDK caps
 // every token's expiry at its own and its peer's SVID expiry, so the connection is refreshed every few
