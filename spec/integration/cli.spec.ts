@@ -93,7 +93,8 @@ test.serial("a bad setting exits with code 2 and one line naming the variable", 
 
 test.serial("neither SPIFFE_ENDPOINT_SOCKET nor PNSMGR_INSECURE=true: start-up refuses with one line naming both", async t => {
   t.timeout(30_000);
-  for (const vars of [{}, { PNSMGR_INSECURE: "true", SPIFFE_ENDPOINT_SOCKET: "unix:///nonexistent/agent.sock" }]) {
+  const cases: Record<string, string>[] = [{}, { PNSMGR_INSECURE: "true", SPIFFE_ENDPOINT_SOCKET: "unix:///nonexistent/agent.sock" }];
+  for (const vars of cases) {
     const cli = startCli(vars);
     const { code } = await within(cli.exited, 25_000, "exit");
     t.is(code, 2, JSON.stringify(vars));

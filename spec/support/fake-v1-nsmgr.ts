@@ -13,7 +13,7 @@
  *  - MonitorConnections: initial state at once, then UPDATE on Request and DELETE on Close for
  *    connections whose path contains the selector's segments contiguously (kept in its own frame).
  */
-import { type ServerUnaryCall, type ServerWritableStream, type ServiceError, type sendUnaryData, type Metadata, status } from "@grpc/grpc-js";
+import { type ServerCredentials, type ServerUnaryCall, type ServerWritableStream, type ServiceError, type sendUnaryData, type Metadata, status } from "@grpc/grpc-js";
 import { type Connection, type ConnectionEvent, ConnectionEventType, MonitorConnectionService, type MonitorScopeSelector, type PathSegment, State } from "../../generated/nsm/connection.js";
 import { NetworkServiceService, type NetworkServiceRequest } from "../../generated/nsm/networkservice.js";
 import { verifyJwt } from "../../lib/tokens/jwt.js";
@@ -53,6 +53,10 @@ export interface FakeV1NsmgrOptions {
   behind?: string[];
   dstIP?: string;
   failWith?: { code: status; details: string };
+  /** Serve with these credentials (mTLS in secured tests); default plaintext. */
+  credentials?: ServerCredentials;
+  /** Checks the metadata token (default: an HS256 sandbox token); a throw is UNAUTHENTICATED. */
+  checkToken?: (token: string, call: ServerUnaryCall<NetworkServiceRequest, Connection>) => Promise<void>;
 }
 
 let counter = 0;
@@ -112,7 +116,7 @@ export async function startFakeV1Nsmgr(options: FakeV1NsmgrOptions = {}): Promis
     const expires = parseRfc3339(metadata.get("nsm-client-token-expires") ?? "");
     if (token !== undefined && expires !== undefined) {
       try {
-        await verifyJwt(token, SANDBOX_SECRET);
+        await (options.checkToken ? options.checkToken(token, call) : verifyJwt(token, SANDBOX_SECRET));
       } catch (error: unknown) {
         return fail(callback, status.UNAUTHENTICATED, `token: ${(error as Error).message}`);
       }
@@ -161,7 +165,7 @@ export async function startFakeV1Nsmgr(options: FakeV1NsmgrOptions = {}): Promis
   const server = await startTestServer([
     [NetworkServiceService, { request, close }],
     [MonitorConnectionService, { monitorConnections }],
-  ]);
+  ], 0, "127.0.0.1", options.credentials);
   return {
     name,
     server,

@@ -34,11 +34,16 @@ const servers = new Set<Server>();
 const clients = new Map<string, Client>();
 const openStreams = new Set<StreamHandle<unknown>>();
 
-export async function startTestServer(services: [ServiceDefinition, UntypedServiceImplementation][], port = 0, host = "127.0.0.1"): Promise<TestServer> {
+export async function startTestServer(
+  services: [ServiceDefinition, UntypedServiceImplementation][],
+  port = 0,
+  host = "127.0.0.1",
+  serverCredentials: ServerCredentials = ServerCredentials.createInsecure(),
+): Promise<TestServer> {
   const server = new Server();
   for (const [definition, implementation] of services) server.addService(definition, implementation);
   const bound = await new Promise<number>((resolve, reject) =>
-    server.bindAsync(host.includes(":") ? `[${host}]:${port}` : `${host}:${port}`, ServerCredentials.createInsecure(), (error, p) => (error ? reject(error) : resolve(p))),
+    server.bindAsync(host.includes(":") ? `[${host}]:${port}` : `${host}:${port}`, serverCredentials, (error, p) => (error ? reject(error) : resolve(p))),
   );
   servers.add(server);
   return {
@@ -72,6 +77,8 @@ export interface CallOptions {
   /** Relative deadline; Infinity sends none. Default 10 s. */
   deadlineMs?: number;
   metadata?: Record<string, string>;
+  /** A client of the test's own (e.g. mTLS); default a plaintext one per address. */
+  client?: Client;
 }
 
 function metadataOf(options: CallOptions): Metadata {
@@ -82,7 +89,7 @@ function metadataOf(options: CallOptions): Metadata {
 
 export function callUnary<Req, Res>(address: string, method: Method<Req, Res>, request: Req, options: CallOptions = {}): Promise<Res> {
   return new Promise((resolve, reject) => {
-    clientFor(address).makeUnaryRequest(
+    (options.client ?? clientFor(address)).makeUnaryRequest(
       method.path,
       method.requestSerialize,
       method.responseDeserialize,
@@ -115,7 +122,7 @@ export interface StreamHandle<Res> {
 }
 
 export function openServerStream<Req, Res>(address: string, method: Method<Req, Res>, request: Req, options: CallOptions = {}): StreamHandle<Res> {
-  const call = clientFor(address).makeServerStreamRequest(method.path, method.requestSerialize, method.responseDeserialize, request, metadataOf(options), {
+  const call = (options.client ?? clientFor(address)).makeServerStreamRequest(method.path, method.requestSerialize, method.responseDeserialize, request, metadataOf(options), {
     deadline: options.deadlineMs === undefined ? Infinity : Date.now() + options.deadlineMs,
   });
   const received: Res[] = [];

@@ -22,6 +22,11 @@ export interface ClientPoolOptions {
 export interface ClientPool extends Upstream {
   /** Addresses with an open channel, oldest first. */
   addresses(): string[];
+  /**
+   * New calls get new channels (new handshakes: a rotated SVID); calls already running on the old
+   * channels go on until they end.
+   */
+  renew(): void;
 }
 
 /** Reconnect quickly: a peer that restarts should be reachable again in well under a second. */
@@ -61,6 +66,12 @@ export function createClientPool(options: ClientPoolOptions = {}): ClientPool {
 
   return {
     addresses: () => [...clients.keys()],
+
+    renew() {
+      // grpc-js lets calls started on a closed channel finish; only new calls need a new one.
+      for (const c of clients.values()) c.close();
+      clients.clear();
+    },
 
     unary<Req, Res>(address: string, method: MethodDescriptor<Req, Res>, request: Req, ctx: CallContext): Observable<Res> {
       return new Observable<Res>(subscriber => {

@@ -79,7 +79,7 @@ export async function startSpiffeTransport(options: SpiffeTransportOptions): Pro
       }
     },
     createClientPool(poolOptions = {}) {
-      return createClientPool({
+      const pool = createClientPool({
         ...poolOptions,
         credentialsFor: () =>
           createSpiffeChannelCredentials(source, provider, authorize, async peer => {
@@ -90,6 +90,15 @@ export async function startSpiffeTransport(options: SpiffeTransportOptions): Pro
             ]);
           }).credentials,
       });
+      // A rotated SVID: new calls handshake again, so the certificate a peer sees is the key our tokens are signed with.
+      let serial = source.current()?.svid.chain[0]?.serialNumber;
+      const unsubscribe = source.subscribe(material => {
+        const next = material?.svid.chain[0]?.serialNumber;
+        if (!next || next === serial) return;
+        serial = next;
+        pool.renew();
+      });
+      return { ...pool, close: () => (unsubscribe(), pool.close()) };
     },
     close() {
       workload.close();

@@ -90,6 +90,8 @@ export function createV1ConnectionPlane(deps: PlaneDeps, options: V1ConnectionPl
     if (lastIssued && lastIssued.expires - Date.now() > 5_000) return tokenMap(lastIssued);
     return tokens.issue().then(own => tokenMap((lastIssued = own)));
   };
+  // Have one at hand before the first downstream monitor opens (a replica adopting a connection has issued none).
+  if (sendToNextHop) void Promise.resolve(tokenMetadata()).catch(() => undefined);
   const watch = downstreamWatcher(upstream, (event, nextHop) => monitor.send(event, nextHop), tokenMetadata);
 
   const closeInner = chain<Connection, Empty>(
