@@ -8,7 +8,6 @@ import (
 	"crypto/tls"
 	"fmt"
 	"net/url"
-	"os"
 	"testing"
 	"time"
 
@@ -76,12 +75,7 @@ func runSecuredScenarios(t *testing.T, kind1, kind2 proxyKind) {
 	t.Run("Basic", func(t *testing.T) { runSecuredBasic(t, spire, kind1, kind2) })
 	t.Run("Registry", func(t *testing.T) { runSecuredRegistry(t, spire, kind1, kind2) })
 	if kind1 == kind2 {
-		t.Run("Rotation", func(t *testing.T) {
-			if kind1 == pnsmgrProxy && os.Getenv("INTEROP_PNSMGR_ROTATION") == "" {
-				t.Skip(pnsmgrRotationGap)
-			}
-			runSecuredRotation(t, spire, kind1, kind2)
-		})
+		t.Run("Rotation", func(t *testing.T) { runSecuredRotation(t, spire, kind1, kind2) })
 	}
 }
 
@@ -130,15 +124,6 @@ func runSecuredBasic(t *testing.T, spire *spireFixture, kind1, kind2 proxyKind) 
 	require.Eventually(t, func() bool { return nse.counter.UniqueCloses() == 1 }, 5*time.Second, tick,
 		"Close reached the NSE (closes seen: %d)", nse.counter.Closes())
 }
-
-// pnsmgrRotationGap is why the pnsmgr rotation scenario is skipped by default (it fails as of the merge of
-// pnsmgr's secured mode): the SDK dials anew for every Request (a fresh handshake with the current SVID),
-// pnsmgr keeps its v1 channels, so after its SVID rotates it signs tokens with the new key over a channel
-// whose client certificate is the old one, and the next hop's prev_token_signed refuses every refresh;
-// once the old certificate expires the next pnsmgr's per-call peer check refuses the channel outright
-// ("certificate not valid now"). The connection is never refreshed again and the NSE times it out.
-const pnsmgrRotationGap = "skipped: pnsmgr keeps its v1 channels across SVID rotation and signs tokens with the new key over the old handshake, " +
-	"so the next hop's prev_token_signed refuses every refresh after a rotation (INTEROP_PNSMGR_ROTATION=1 runs it)"
 
 // How long the rotation scenario's SVIDs live: SPIRE rotates them at about half of it, and the SDK caps
 // every token's expiry at its own and its peer's SVID expiry, so the connection is refreshed every few
