@@ -6,8 +6,12 @@
 import { isIP } from "node:net";
 import { type HostPort, parseHostPort, parsePort } from "./domains/address.js";
 import { type StateOptions, stateOptionsFromEnv } from "./state/state.js";
+import { parseDialRules } from "./guard/dial-rules.js";
+import { NODE_SOURCES, type NodeSource } from "./nodes/node-sources.js";
 import { ConfigError, parseDuration, parseDurationOrMs, parseWholeNumber } from "./config-values.js";
 import { parseSpiffeId } from "./identity/spiffe-id.js";
+import { type Level, type LogFormat, parseLevel } from "./log.js";
+import { parseListenOn } from "./listen-on.js";
 
 export { ConfigError, parseDuration };
 
@@ -26,6 +30,8 @@ export interface Config {
   nodeName: string | undefined;
   /** YAML node IP map, watched and reloaded. */
   nodeMapFile: string | undefined;
+  /** Where node IPs come from: the files (node map, map-ip.yaml) or the Kubernetes API's Nodes. */
+  nodeSource: NodeSource;
   /** The local domain's v0 registry (NetworkServiceDiscovery), answering plain-name Finds. */
   localRegistryAddress: string | undefined;
   /** BulkRegisterNSE: failed NSMRS streams in a row before giving up, and the wait between tries. */
@@ -39,8 +45,33 @@ export interface Config {
   maxConcurrentStreams: number;
   /** Element trace selection (PNSMGR_TRACE=all or a list of element names). */
   trace: string | undefined;
-  /** Serve pnsmgr.admin.Events (the monitor event log) on the listeners. */
-  adminEvents: boolean;
+  /** NSM_LOG_LEVEL: the configured level (SIGUSR1 turns it to trace, SIGUSR2 back to this). */
+  logLevel: Level;
+  /** Log lines as readable text (default) or pino JSON. */
+  logFormat: LogFormat;
+  /** Prometheus scrape endpoint (host:port); unset: no metrics endpoint. */
+  metricsListenAddress: string | undefined;
+  /** TELEMETRY: export traces and metrics over OTLP gRPC (NSM's switch). */
+  telemetry: boolean;
+  /** The OpenTelemetry collector's OTLP gRPC address (host:port). */
+  openTelemetryEndpoint: string;
+  /** How often metrics are exported over OTLP. */
+  metricsExportIntervalMs: number;
+  /** NSM_PPROF_ENABLED: serve CPU profiles and heap snapshots over HTTP. */
+  profilingEnabled: boolean;
+  /** Where the profiling endpoint listens (loopback by default). */
+  profilingListenAddress: string;
+  /** How long start-up waits for the state store (Redis), retrying with backoff; 0 waits as long as it takes. */
+  stateStartupTimeoutMs: number;
+  /** NSM_LISTEN_ON's addresses after the first TCP one (v1ListenAddress): more TCP ports or unix:///path sockets. */
+  v1ExtraListenAddresses: readonly string[];
+  /**
+   * Where pnsmgr.admin.Events (the monitor event log) is served: "admin" only on the admin listener,
+   * "public" also on the seed and v1 listeners (which other domains reach), "off" nowhere.
+   */
+  adminEvents: "admin" | "public" | "off";
+  /** The admin listener (host:port or unix:///path), loopback by default. */
+  adminListenAddress: string;
 
   // NSM v1 interdomain (cmd-nsmgr-proxy's names where they apply).
   /** Listen address of the v1 listener (NetworkService, MonitorConnection, v1 registries, health). */
@@ -69,6 +100,12 @@ export interface Config {
   clusterInfoFile: string;
   /** DNS server for SRV/A lookups of remote domains (host:port); the system's when unset. */
   dnsServer: string | undefined;
+  /** How long SRV answers are cached, and the ceiling on cached A/AAAA TTLs; 0 turns the DNS cache off. */
+  dnsCacheTtlMs: number;
+  /** Destination allowlist (domains, CIDRs, ports): when set, the only destinations dialled for callers. */
+  dialAllow: readonly string[] | undefined;
+  /** Extra destination deny rules, same grammar. */
+  dialDeny: readonly string[] | undefined;
   /** SRV names looked up in a remote domain: <service>.<domain>. */
   registryService: string;
   nsmgrProxyService: string;
@@ -126,16 +163,62 @@ function nsmListen(value: string, env: string): string {
   return listenAddress(value.replace(/^tcp:\/\//, ""), env);
 }
 
+/** NSM_LISTEN_ON: a list of tcp:// and unix:// URLs; its first TCP address (the rest: v1ExtraListenAddresses). */
+function nsmListenList(value: string, env: string): string {
+  return parseListenOn(value, env).main;
+}
+
+function logLevel(value: string, env: string): Level {
+  const level = parseLevel(value);
+  if (level === undefined) throw new ConfigError(env, value, "is not one of TRACE, DEBUG, INFO, WARN, ERROR");
+  return level;
+}
+
+function logFormat(value: string, env: string): LogFormat {
+  if (value === "text" || value === "json") return value;
+  throw new ConfigError(env, value, "is not text or json");
+}
+
 function nsmUrl(value: string, env: string): string {
   const bare = value.replace(/^tcp:\/\//, "");
   dialAddress(bare, env);
   return `tcp://${bare}`;
 }
 
+function nodeSource(value: string, env: string): NodeSource {
+  const found = NODE_SOURCES.find(s => s === value);
+  if (found === undefined) throw new ConfigError(env, value, `is not one of ${NODE_SOURCES.join(", ")}`);
+  return found;
+}
+
 function onOff(value: string, env: string): boolean {
-  if (value === "on" || value === "true") return true;
+  if (value === "on" || value === "true" || (env === "TELEMETRY" && value === "opentelemetry")) return true;
   if (value === "off" || value === "false") return false;
   throw new ConfigError(env, value, "is not on or off");
+}
+
+function adminEvents(value: string, env: string): Config["adminEvents"] {
+  if (value === "admin" || value === "on" || value === "true") return "admin";
+  if (value === "public") return "public";
+  if (value === "off" || value === "false") return "off";
+  throw new ConfigError(env, value, "is not admin, public or off");
+}
+
+/** host:port, or unix:///path (unix:/path) for a socket. */
+function adminListen(value: string, env: string): string {
+  if (value.startsWith("unix:")) {
+    if (!/^unix:(\/\/)?\/./.test(value)) throw new ConfigError(env, value, "needs an absolute path: unix:///run/pnsmgr/admin.sock");
+    return value;
+  }
+  return listenAddress(value, env);
+}
+
+function dialRules(value: string, env: string): string[] {
+  try {
+    return parseDialRules(value).map(rule => rule.text);
+  } catch (error: unknown) {
+    throw new ConfigError(env, value, (error as Error).message);
+  }
 }
 
 function trueFalse(value: string, env: string): boolean {
@@ -195,6 +278,7 @@ export const OPTIONS = [
   { key: "nsmrsAddress", env: "NSMRS_ADDRESS", default: undefined, doc: "floating registry host:port; unset: registration calls fail with UNAVAILABLE", parse: dialAddress },
   { key: "nodeName", env: "NODE_NAME", default: undefined, doc: "this node's name (localize case)", parse: optionalText },
   { key: "nodeMapFile", env: "PNSMGR_NODE_MAP_FILE", default: undefined, doc: "YAML node IP map (nodes: [{name, internalIP, externalIP}]), watched", parse: text },
+  { key: "nodeSource", env: "PNSMGR_NODE_SOURCE", default: "file", doc: "where node IPs come from: file (PNSMGR_NODE_MAP_FILE, NSM_MAP_IP_FILE_PATH) or kubernetes (a Node informer feeding both maps)", parse: nodeSource },
   { key: "localRegistryAddress", env: "PNSMGR_LOCAL_REGISTRY", default: undefined, doc: "local v0 registry (NetworkServiceDiscovery) host:port for plain-name Finds", parse: dialAddress },
   { key: "nsmrsReconnectTries", env: "PNSMGR_NSMRS_RECONNECT_TRIES", default: "10", doc: "BulkRegisterNSE: failed NSMRS streams in a row before the client's stream ends", parse: positiveInt(1000) },
   { key: "nsmrsReconnectDelayMs", env: "PNSMGR_NSMRS_RECONNECT_DELAY_MS", default: "1000", doc: "BulkRegisterNSE: wait before reconnecting to NSMRS", parse: positiveInt(600_000) },
@@ -202,8 +286,18 @@ export const OPTIONS = [
   { key: "maxMessageBytes", env: "PNSMGR_MAX_MESSAGE_BYTES", default: String(4 * 1024 * 1024), doc: "largest message received or sent", parse: positiveInt(1 << 30) },
   { key: "maxConcurrentStreams", env: "PNSMGR_MAX_CONCURRENT_STREAMS", default: "1000", doc: "HTTP/2 concurrent streams per connection", parse: positiveInt(1 << 20) },
   { key: "trace", env: "PNSMGR_TRACE", default: undefined, doc: "trace elements: all, or a comma list of element names", parse: optionalText },
-  { key: "adminEvents", env: "PNSMGR_ADMIN_EVENTS", default: "on", doc: "serve pnsmgr.admin.Events (read the event log) on the listeners: on | off", parse: onOff },
-  { key: "v1ListenAddress", env: "NSM_LISTEN_ON", default: "tcp://:5004", doc: "v1 listener: NetworkService, MonitorConnection, v1 registries, health", parse: nsmListen },
+  { key: "logLevel", env: "NSM_LOG_LEVEL", default: "INFO", doc: "log level: TRACE, DEBUG, INFO, WARN, ERROR; SIGUSR1 switches to TRACE, SIGUSR2 back", parse: logLevel },
+  { key: "logFormat", env: "PNSMGR_LOG_FORMAT", default: "text", doc: "log lines: text (one readable line per event) or json (pino)", parse: logFormat },
+  { key: "metricsListenAddress", env: "PNSMGR_METRICS_LISTEN_ON", default: undefined, doc: "Prometheus endpoint host:port (GET /metrics); unset: off", parse: nsmListen },
+  { key: "telemetry", env: "TELEMETRY", default: "false", doc: "export traces and metrics over OTLP gRPC: true | false", parse: onOff },
+  { key: "openTelemetryEndpoint", env: "NSM_OPEN_TELEMETRY_ENDPOINT", default: "otel-collector.observability.svc.cluster.local:4317", doc: "OTLP gRPC collector host:port", parse: dialAddress },
+  { key: "metricsExportIntervalMs", env: "NSM_METRICS_EXPORT_INTERVAL", default: "10s", doc: "interval between OTLP metric exports", parse: durationOrMs },
+  { key: "profilingEnabled", env: "NSM_PPROF_ENABLED", default: "false", doc: "serve CPU profiles and heap snapshots (GET /debug/cpu?seconds=N, /debug/heap): true | false", parse: onOff },
+  { key: "profilingListenAddress", env: "NSM_PPROF_LISTEN_ON", default: "localhost:6060", doc: "profiling endpoint host:port (keep it on loopback)", parse: nsmListen },
+  { key: "stateStartupTimeoutMs", env: "PNSMGR_STATE_STARTUP_TIMEOUT", default: "0", doc: "how long start-up waits for Redis, retrying with backoff and logging each try; 0: as long as it takes", parse: durationOrZero },
+  { key: "adminEvents", env: "PNSMGR_ADMIN_EVENTS", default: "admin", doc: "where pnsmgr.admin.Events (read the event log) is served: admin (only PNSMGR_ADMIN_LISTEN_ON) | public (also the seed and v1 listeners) | off", parse: adminEvents },
+  { key: "adminListenAddress", env: "PNSMGR_ADMIN_LISTEN_ON", default: "127.0.0.1:5007", doc: "admin listener (pnsmgr.admin.Events, health): host:port or unix:///path", parse: adminListen },
+  { key: "v1ListenAddress", env: "NSM_LISTEN_ON", default: "tcp://:5004", doc: "v1 listener(s): tcp://host:port or unix:///path, comma-separated (the first TCP one is the main address); NetworkService, MonitorConnection, v1 registries, health", parse: nsmListenList },
   { key: "v1PublicUrl", env: "PNSMGR_PUBLIC_URL", default: undefined, doc: "URL put into NSE entries so NSMgrs reach this proxy (tcp://host:port); default: the v1 listener's address", parse: nsmUrl },
   { key: "name", env: "NSM_NAME", default: "nsmgr-proxy", doc: "this proxy's path segment name (unique per proxy)", parse: text },
   { key: "registryUrl", env: "NSM_REGISTRY_URL", default: undefined, doc: "local v1 registry (tcp://host:port) where NSEs are discovered by name", parse: nsmUrl },
@@ -216,6 +310,9 @@ export const OPTIONS = [
   { key: "svidTimeoutMs", env: "PNSMGR_SVID_TIMEOUT", default: "30s", doc: "how long start-up waits for the first X.509 SVID from the Workload API", parse: durationOrMs },
   { key: "clusterInfoFile", env: "PNSMGR_CLUSTER_INFO_FILE", default: "/etc/clusterinfo/config.yaml", doc: "flat YAML labels merged into connections and NSE labels", parse: text },
   { key: "dnsServer", env: "PNSMGR_DNS_SERVER", default: undefined, doc: "DNS server ip:port for remote domain lookups; system resolver when unset", parse: dnsServer },
+  { key: "dnsCacheTtlMs", env: "PNSMGR_DNS_CACHE_TTL", default: "30s", doc: "DNS cache: SRV answers kept this long (node:dns reports no SRV TTL), A/AAAA for their TTL up to this; 0 turns it off", parse: durationOrZero },
+  { key: "dialAllow", env: "PNSMGR_DIAL_ALLOW", default: undefined, doc: "destination allowlist (CIDR, IP, name, *.suffix, * with optional :port or :low-high), comma list; when set the only way out", parse: dialRules },
+  { key: "dialDeny", env: "PNSMGR_DIAL_DENY", default: undefined, doc: "extra destination deny rules, same grammar as PNSMGR_DIAL_ALLOW", parse: dialRules },
   { key: "registryService", env: "PNSMGR_REGISTRY_SERVICE", default: "registry.nsm-system", doc: "SRV name of a domain's registry: <this>.<domain>", parse: text },
   { key: "nsmgrProxyService", env: "PNSMGR_NSMGR_PROXY_SERVICE", default: "nsmgr-proxy.nsm-system", doc: "SRV name of a domain's proxy: <this>.<domain>", parse: text },
   { key: "monitorLeaseMs", env: "PNSMGR_MONITOR_LEASE", default: "5s", doc: "lease of a monitor feed (one upstream monitor stream, run by one replica); a dead replica's feeds are taken over after it", parse: durationOrMs },
@@ -231,6 +328,8 @@ export function loadConfig(env: Env = process.env): Config {
     const value = raw === undefined || raw === "" ? option.default : raw;
     config[option.key] = value === undefined ? undefined : option.parse(value, option.env);
   }
+  const listenOn = env.NSM_LISTEN_ON;
+  config.v1ExtraListenAddresses = listenOn === undefined || listenOn === "" ? [] : parseListenOn(listenOn, "NSM_LISTEN_ON").extra;
   const state = stateOptionsFromEnv(env);
   config.state = state;
   // Replicas need a linger longer than a tick, or a feed with clients elsewhere would be ended.

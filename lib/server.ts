@@ -1,12 +1,14 @@
 /**
  * Mounts the proxy's planes on grpc-js servers: the seed's services on both seed listeners (5006 and
- * 5005, every service on each port), the v1 services on NSM_LISTEN_ON. This and transport/ are the
+ * 5005, every service on each port), the v1 services on NSM_LISTEN_ON, and the admin service (the
+ * event log) with health on its own listener, PNSMGR_ADMIN_LISTEN_ON (loopback by default). This and transport/ are the
  * only places that know grpc-js.
  */
 import { Server, ServerCredentials, type ServiceDefinition, type UntypedServiceImplementation } from "@grpc/grpc-js";
 import type { Config } from "./config.js";
 import { Code, ProxyError } from "./pipeline/errors.js";
 import { bindAddress } from "./domains/address.js";
+import { freeSocketPath } from "./listen-on.js";
 import type { Proxy } from "./proxy.js";
 import { serveBidiStream, serveServerStream, serveUnary } from "./transport/grpc/server-bridge.js";
 import { withEncodeOnce } from "./transport/grpc/encode-once.js";
@@ -26,6 +28,8 @@ export interface GatewayServer {
   readonly server: Server;
   /** Bound ports in listen order: [seed connection plane, seed registry plane, v1]; 0 becomes a real port. */
   readonly ports: readonly number[];
+  /** The admin listener's port (0 for a unix socket). */
+  readonly adminPort: number;
   /** Ends open streams with UNAVAILABLE, waits up to `graceMs` for unary calls in flight, then cuts the rest. */
   shutdown(graceMs?: number): Promise<void>;
 }
@@ -89,28 +93,40 @@ export async function startGatewayServer(proxy: Proxy, config: Config, log?: Log
   const seedBridge = config.v0Tls ? secured : plain;
   const seedCredentials = security && config.v0Tls ? security.credentials : ServerCredentials.createInsecure();
   const v1Credentials = security?.credentials ?? ServerCredentials.createInsecure();
-  // The event log holds connection ids, IPs and labels: an operator may keep it off the listeners.
-  const wanted = ([definition]: [ServiceDefinition, UntypedServiceImplementation]) => config.adminEvents || definition !== EventsService;
+  // The event log holds connection ids, IPs and labels: on the public listeners only when asked for.
+  const wanted = ([definition]: [ServiceDefinition, UntypedServiceImplementation]) => config.adminEvents === "public" || definition !== EventsService;
   const seed = new Server(serverOptions(config));
   for (const [definition, implementation] of services(proxy, seedBridge).filter(wanted)) seed.addService(definition, implementation);
   const v1 = new Server(serverOptions(config));
   for (const [definition, implementation] of v1Services(proxy, secured).filter(wanted)) v1.addService(definition, implementation);
+  // The admin listener is loopback (or a unix socket) by default: plaintext, no caller check.
+  const admin = new Server(serverOptions(config));
+  admin.addService(HealthService, { check: serveUnary(proxy.health.check, plain), watch: serveServerStream(proxy.health.watch, plain) });
+  if (config.adminEvents !== "off") admin.addService(EventsService, { read: serveServerStream(proxy.admin.readEvents, plain) });
   const ports: number[] = [];
+  let adminPort: number;
   try {
     for (const listen of [config.apiAddress, config.registryAddress]) ports.push(await bind(seed, bindAddress(listen), seedCredentials));
     ports.push(await bind(v1, bindAddress(config.v1ListenAddress), v1Credentials));
+    // NSM_LISTEN_ON's further addresses serve the same v1 services with the same credentials (unix:///path sockets included), as NSM does.
+    for (const extra of config.v1ExtraListenAddresses ?? []) ports.push(await bind(v1, extra.startsWith("unix:") ? await freeSocketPath(extra) : bindAddress(extra), v1Credentials));
+    const unix = config.adminListenAddress.startsWith("unix:");
+    adminPort = await bind(admin, unix ? config.adminListenAddress : bindAddress(config.adminListenAddress), ServerCredentials.createInsecure());
+    if (unix) adminPort = 0;
   } catch (error: unknown) {
     seed.forceShutdown();
     v1.forceShutdown();
+    admin.forceShutdown();
     throw error;
   }
   return {
     server: seed,
     ports,
+    adminPort,
     shutdown: async graceMs => {
       // Streams never end by themselves: end them now so peers heal at once; unary calls get the grace.
       streams.endAll(new ProxyError(Code.UNAVAILABLE, "pnsmgr is shutting down"));
-      await Promise.all([shutdown(seed, graceMs ?? 5000), shutdown(v1, graceMs ?? 5000)]);
+      await Promise.all([shutdown(seed, graceMs ?? 5000), shutdown(v1, graceMs ?? 5000), shutdown(admin, graceMs ?? 5000)]);
     },
   };
 }

@@ -20,6 +20,7 @@ import { callUnary, openServerStream } from "../spec/support/grpc.js";
 import { startFakeV1Nsmgr } from "../spec/support/fake-v1-nsmgr.js";
 import { startFakeV1Registry, timestamp } from "../spec/support/fake-v1-registry.js";
 import { startFakeDns } from "../spec/support/fake-dns.js";
+import { LOOPBACK_DIAL_ALLOW } from "../spec/support/loopback.js";
 
 export interface Walk {
   step(title: string): void;
@@ -40,7 +41,7 @@ export async function walkV1({ step, show, check }: Walk): Promise<void> {
     registry2.putNse({ name: "nse", networkServiceNames: ["svc"], networkServiceLabels: {}, url: nsmgr2.url, expirationTime: timestamp(Date.now() + 600_000), initialRegistrationTime: timestamp(Date.now()), pathIds: [] });
     const v1Gateway = (name: string, extra: Partial<ReturnType<typeof loadConfig>>) =>
       startGateway(
-        { ...loadConfig({ PNSMGR_INSECURE: "true" }), apiAddress: "127.0.0.1:0", registryAddress: "127.0.0.1:0", v1ListenAddress: "127.0.0.1:0", name, mapIpFile: "/nonexistent/map-ip.yaml", clusterInfoFile: "/nonexistent/clusterinfo.yaml", ...extra },
+        { ...loadConfig({ PNSMGR_INSECURE: "true" }), dialAllow: LOOPBACK_DIAL_ALLOW, adminListenAddress: "127.0.0.1:0", apiAddress: "127.0.0.1:0", registryAddress: "127.0.0.1:0", v1ListenAddress: "127.0.0.1:0", name, mapIpFile: "/nonexistent/map-ip.yaml", clusterInfoFile: "/nonexistent/clusterinfo.yaml", ...extra },
         { log: silentLogger },
       );
     const pnsmgr2 = await v1Gateway("pnsmgr-2", { registryUrl: `tcp://${registry2.address}` });

@@ -18,6 +18,7 @@ import { startFakeNsmgr } from "../spec/support/fake-nsmgr.js";
 import { startFakeRegistry } from "../spec/support/seed-registry-fakes.js";
 import { vxlan } from "../spec/support/seed-requests.js";
 import { freePort } from "../spec/support/ports.js";
+import { LOOPBACK_DIAL_ALLOW } from "../spec/support/loopback.js";
 import { walkV1 } from "./demo-v1.js";
 
 let failures = 0;
@@ -43,7 +44,7 @@ async function main(): Promise<void> {
           }
         : { code: 5, details: `no network service ${request.networkServiceName}` },
     );
-    const pnsmgr2 = await startGateway({ ...loadConfig({ PNSMGR_INSECURE: "true" }), apiAddress: "127.0.0.1:0", registryAddress: "127.0.0.1:0", v1ListenAddress: "127.0.0.1:0", localRegistryAddress: registry2.address }, { log: silentLogger });
+    const pnsmgr2 = await startGateway({ ...loadConfig({ PNSMGR_INSECURE: "true" }), dialAllow: LOOPBACK_DIAL_ALLOW, adminListenAddress: "127.0.0.1:0", apiAddress: "127.0.0.1:0", registryAddress: "127.0.0.1:0", v1ListenAddress: "127.0.0.1:0", localRegistryAddress: registry2.address }, { log: silentLogger });
     gateways.push(pnsmgr2);
     pnsmgr2.nodes.replace([{ name: "remote-node", internalIP: "10.2.0.7", externalIP: "198.51.100.7" }]);
     show("nsmgr-2", nsmgr2.address);
@@ -55,7 +56,7 @@ async function main(): Promise<void> {
     const apiPort = await freePort();
     const remotePort = Number(domain2.split(":")[1]);
     const pnsmgr1 = await startGateway(
-      { ...loadConfig({ PNSMGR_INSECURE: "true" }), apiAddress: `127.0.0.1:${apiPort}`, registryAddress: "127.0.0.1:0", v1ListenAddress: "127.0.0.1:0", advertisedAddress: `127.0.0.1:${apiPort}`, remotePort },
+      { ...loadConfig({ PNSMGR_INSECURE: "true" }), dialAllow: LOOPBACK_DIAL_ALLOW, adminListenAddress: "127.0.0.1:0", apiAddress: `127.0.0.1:${apiPort}`, registryAddress: "127.0.0.1:0", v1ListenAddress: "127.0.0.1:0", advertisedAddress: `127.0.0.1:${apiPort}`, remotePort },
       { log: silentLogger },
     );
     gateways.push(pnsmgr1);

@@ -4,9 +4,11 @@
 #   bash scripts/two-replicas.sh            # starts redis-server on a free 127.0.0.1 port, then A and B
 #   REDIS_URL=redis://host:6379 bash scripts/two-replicas.sh   # uses that Redis instead (left running)
 #
-# Replica A listens on 5006 (seed connections), 5005 (seed registry) and 5004 (v1); B on 6006, 6005
-# and 6004. Override with REPLICA_A_PORTS / REPLICA_B_PORTS ("connections,registry,v1") and the bind
-# host with BIND_HOST (default 127.0.0.1). Both get the same NSM_NAME (default nsmgr-proxy): replicas
+# Replica A listens on 5006 (seed connections), 5005 (seed registry), 5004 (v1) and 5007 (admin, on
+# 127.0.0.1); B on 6006, 6005, 6004 and 6007. Override with REPLICA_A_PORTS / REPLICA_B_PORTS
+# ("connections,registry,v1[,admin]") and the bind host with BIND_HOST (default 127.0.0.1). The
+# replicas may dial loopback (PNSMGR_DIAL_ALLOW defaults to 127.0.0.0/8,::1 here, for peers on this
+# machine; the destination guard refuses loopback otherwise). Both get the same NSM_NAME (default nsmgr-proxy): replicas
 # of one proxy must write the same path segment name. Every other pnsmgr variable in the environment
 # (PNSMGR_*, NSM_*, PROXY_NSMD_*) is passed to both; PROXY_NSMD_ADDRESS defaults to each replica's own
 # connection address. Their logs are printed prefixed [A] / [B]. Ctrl-C (or SIGTERM) drains both
@@ -16,10 +18,12 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 bind_host="${BIND_HOST:-127.0.0.1}"
-IFS=, read -r a_api a_registry a_v1 <<<"${REPLICA_A_PORTS:-5006,5005,5004}"
-IFS=, read -r b_api b_registry b_v1 <<<"${REPLICA_B_PORTS:-6006,6005,6004}"
-for port in "$a_api" "$a_registry" "$a_v1" "$b_api" "$b_registry" "$b_v1"; do
-  [[ "$port" =~ ^[0-9]+$ ]] || { echo "two-replicas: REPLICA_A_PORTS / REPLICA_B_PORTS must be three ports, connections,registry,v1" >&2; exit 2; }
+IFS=, read -r a_api a_registry a_v1 a_admin <<<"${REPLICA_A_PORTS:-5006,5005,5004,5007}"
+IFS=, read -r b_api b_registry b_v1 b_admin <<<"${REPLICA_B_PORTS:-6006,6005,6004,6007}"
+a_admin="${a_admin:-$((a_api + 1))}"
+b_admin="${b_admin:-$((b_api + 1))}"
+for port in "$a_api" "$a_registry" "$a_v1" "$a_admin" "$b_api" "$b_registry" "$b_v1" "$b_admin"; do
+  [[ "$port" =~ ^[0-9]+$ ]] || { echo "two-replicas: REPLICA_A_PORTS / REPLICA_B_PORTS must be ports, connections,registry,v1[,admin]" >&2; exit 2; }
 done
 if [[ -n "${PNSMGR_REDIS_SENTINELS:-}" ]]; then
   echo "two-replicas: PNSMGR_REDIS_SENTINELS is set; this script uses REDIS_URL (unset the sentinels)" >&2
@@ -92,11 +96,12 @@ fi
 
 name="${NSM_NAME:-nsmgr-proxy}"
 
-# start_replica LABEL API REGISTRY V1
+# start_replica LABEL API REGISTRY V1 ADMIN
 start_replica() {
   local label=$1 api="$bind_host:$2" registry="$bind_host:$3" v1="tcp://$bind_host:$4"
   env -u PNSMGR_REDIS_SENTINELS \
     REDIS_URL="$redis_url" NSM_NAME="$name" \
+    PNSMGR_DIAL_ALLOW="${PNSMGR_DIAL_ALLOW:-127.0.0.0/8,::1}" PNSMGR_ADMIN_LISTEN_ON="127.0.0.1:$5" \
     PROXY_NSMD_API_ADDRESS="$api" PROXY_NSMD_K8S_ADDRESS="$registry" NSM_LISTEN_ON="$v1" \
     PROXY_NSMD_ADDRESS="${PROXY_NSMD_ADDRESS:-$api}" \
     PNSMGR_INSECURE="${PNSMGR_INSECURE:-$([[ -n "${SPIFFE_ENDPOINT_SOCKET:-}" ]] && echo false || echo true)}" \
@@ -104,8 +109,8 @@ start_replica() {
   pids+=($!)
 }
 
-start_replica A "$a_api" "$a_registry" "$a_v1"
-start_replica B "$b_api" "$b_registry" "$b_v1"
+start_replica A "$a_api" "$a_registry" "$a_v1" "$a_admin"
+start_replica B "$b_api" "$b_registry" "$b_v1" "$b_admin"
 
 # Both must log "pnsmgr serving" (the store is connected by then) within 30 s.
 for i in 0 1; do
@@ -121,8 +126,8 @@ done
 cat <<EOF
 
 two pnsmgr replicas of "$name", sharing $redis_url $redis_note
-  A  pid ${pids[0]}  connections $bind_host:$a_api  registry $bind_host:$a_registry  v1 tcp://$bind_host:$a_v1
-  B  pid ${pids[1]}  connections $bind_host:$b_api  registry $bind_host:$b_registry  v1 tcp://$bind_host:$b_v1
+  A  pid ${pids[0]}  connections $bind_host:$a_api  registry $bind_host:$a_registry  v1 tcp://$bind_host:$a_v1  admin 127.0.0.1:$a_admin
+  B  pid ${pids[1]}  connections $bind_host:$b_api  registry $bind_host:$b_registry  v1 tcp://$bind_host:$b_v1  admin 127.0.0.1:$b_admin
   the shared event log:  npx pnsmgr events --redis $redis_url --follow
 Ctrl-C stops both.
 

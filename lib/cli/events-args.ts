@@ -21,7 +21,8 @@ export class CliError extends Error {
   }
 }
 
-export const DEFAULT_GATEWAY = "127.0.0.1:5006";
+/** The gateway's admin listener (PNSMGR_ADMIN_LISTEN_ON's default). */
+export const DEFAULT_GATEWAY = "127.0.0.1:5007";
 
 export type EventsSource =
   | { readonly kind: "gateway"; readonly address: string }
@@ -50,9 +51,11 @@ what:
                       --from/--after only new events are printed
 how:
   --json              one JSON object per line instead of readable lines
-where (default: REDIS_URL / PNSMGR_REDIS_SENTINELS if set, else --gateway ${DEFAULT_GATEWAY}):
+where (default: REDIS_URL / PNSMGR_REDIS_SENTINELS if set, else the admin listener PNSMGR_ADMIN_LISTEN_ON,
+       default ${DEFAULT_GATEWAY}):
   --redis URL         read the Redis stream directly (redis://host:port[/db]; PNSMGR_REDIS_PREFIX applies)
-  --gateway HOST:PORT ask a gateway's admin service (any of its listeners; works on the in-memory store)
+  --gateway ADDRESS   ask a gateway's admin service at its admin listener (host:port or unix:///path;
+                      a public listener only with PNSMGR_ADMIN_EVENTS=public); works on the in-memory store
 
 exit codes: 0 done (or stopped by a signal), 1 source unreachable or lost, 2 bad flags`;
 
@@ -144,7 +147,9 @@ function parseSource(redis: string | undefined, gateway: string | undefined, env
     return { kind: "redis", options: redisOptions({ ...env, REDIS_URL: redis, PNSMGR_REDIS_SENTINELS: undefined }, "--redis") };
   }
   const fromEnv = redisOptionsFromEnv(env);
-  return fromEnv ? { kind: "redis", options: fromEnv } : { kind: "gateway", address: DEFAULT_GATEWAY };
+  if (fromEnv) return { kind: "redis", options: fromEnv };
+  const adminListen = env["PNSMGR_ADMIN_LISTEN_ON"];
+  return { kind: "gateway", address: adminListen ? gatewayAddress(adminListen.replace(/^(0\.0\.0\.0)?:/, "127.0.0.1:").replace(/^\[::\]:/, "[::1]:")) : DEFAULT_GATEWAY };
 }
 
 /** The Redis the environment names (REDIS_URL / PNSMGR_REDIS_SENTINELS), if any. */
@@ -170,13 +175,14 @@ function redisOptions(env: Env, flag: string): RedisStateOptions {
 }
 
 function gatewayAddress(value: string): string {
+  if (/^unix:(\/\/)?\/./.test(value)) return value;
   const bare = value.replace(/^tcp:\/\//, "");
   try {
     const { host, port } = parseHostPort(bare, "--gateway");
     if (host === "") throw new Error("no host");
     return isIP(host) === 6 ? `[${host}]:${port}` : `${host}:${port}`;
   } catch {
-    throw new CliError(`--gateway ${JSON.stringify(value)} is not host:port (e.g. 127.0.0.1:5006)`);
+    throw new CliError(`--gateway ${JSON.stringify(value)} is not host:port or unix:///path (e.g. 127.0.0.1:5007)`);
   }
 }
 

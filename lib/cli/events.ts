@@ -11,6 +11,7 @@ import { type Observable, firstValueFrom, map } from "rxjs";
 import { createCallContext } from "../pipeline/context.js";
 import { Code, ProxyError } from "../pipeline/errors.js";
 import { createClientPool } from "../transport/grpc/client-pool.js";
+import { trustedDestination } from "../guard/destination-guard.js";
 import { createStateStore } from "../state/state.js";
 import type { EventEntry } from "../state/event-log.js";
 import { type EventsRequest, queryEvents } from "../admin/query-events.js";
@@ -120,9 +121,11 @@ async function openSource(source: EventsSource, io: CliIo): Promise<OpenSource> 
   const { address } = source;
   const name = `the gateway at ${address}`;
   const pool = createClientPool();
+  // The operator named this address on the command line: trusted, parsed, dialled as written.
+  const gateway = trustedDestination(address);
   try {
     const ctx = createCallContext({ method: HealthService.check.path, deadline: Date.now() + CONNECT_TIMEOUT_MS });
-    await firstValueFrom(pool.unary(address, HealthService.check, { service: "" }, ctx));
+    await firstValueFrom(pool.unary(gateway, HealthService.check, { service: "" }, ctx));
   } catch (error: unknown) {
     pool.close();
     throw new Error(`cannot reach ${name}: ${messageOf(error)}`);
@@ -131,7 +134,7 @@ async function openSource(source: EventsSource, io: CliIo): Promise<OpenSource> 
     name,
     read: request => {
       const ctx = createCallContext({ method: EventsService.read.path });
-      return pool.serverStream(address, EventsService.read, eventQuery(request), ctx).pipe(map(entryOf));
+      return pool.serverStream(gateway, EventsService.read, eventQuery(request), ctx).pipe(map(entryOf));
     },
     close: async () => pool.close(),
   };

@@ -5,6 +5,7 @@
  */
 import { invalidArgument } from "../pipeline/errors.js";
 import { type HostPort, parseHostPort } from "./address.js";
+import { parseStrictHost } from "./strict-host.js";
 
 export interface Interdomain {
   /** Text before the first '@': the name in the remote domain. */
@@ -39,10 +40,11 @@ export interface NsmUrl extends HostPort {
   readonly address: string;
 }
 
-/** "nsmName@host:port" -> the NSMgr's name and address. */
+/** "nsmName@host:port" -> the NSMgr's name and address; the host is read strictly (strict-host.ts). */
 export function parseNsmUrl(text: string, what = "NSMgr name"): NsmUrl {
   const { target, domain } = splitInterdomain(text, what);
   const { host, port } = parseHostPort(domain, `${what} "${text}"`);
   if (host === "") throw invalidArgument(`${what} "${text}" has no host before the port`);
+  parseStrictHost(host, `${what} "${text}"`);
   return { name: target, address: domain, host, port };
 }

@@ -1,34 +1,42 @@
 /**
  * Domain resolution: "domain" -> an address to dial. An IP literal is used as it is; "host:port" (an
  * improvement on the seed, which allowed no port) is an explicit address; any other name is looked
- * up once (A/AAAA) and the first address taken. Lookup failures become NOT_FOUND (no such name) or
- * UNAVAILABLE (resolver trouble), with the domain in the message.
+ * up (A/AAAA), every address it has is shown to `vet` (the destination guard, which refuses the name
+ * when any of them is refused) and the first one is taken. Hosts are read strictly (strict-host.ts:
+ * `127.1` or `0x7f000001` is INVALID_ARGUMENT, never handed to getaddrinfo). Lookup failures become
+ * NOT_FOUND (no such name) or UNAVAILABLE (resolver trouble), with the domain in the message.
  */
 import { lookup as dnsLookup } from "node:dns/promises";
-import { isIP } from "node:net";
-import { Code, ProxyError, invalidArgument } from "../pipeline/errors.js";
+import { Code, ProxyError } from "../pipeline/errors.js";
 import { formatHostPort, parseHostPort } from "./address.js";
+import { parseStrictHost } from "./strict-host.js";
 
-export type Lookup = (hostname: string) => Promise<string>;
+/** The addresses of a host name (one or all). */
+export type Lookup = (hostname: string) => Promise<string | readonly string[]>;
 
-export const systemLookup: Lookup = async hostname => (await dnsLookup(hostname)).address;
+export const systemLookup: Lookup = async hostname => (await dnsLookup(hostname, { all: true })).map(a => a.address);
+
+/** Checks every address a name resolved to before one is used; throws to refuse. */
+export type VetAddresses = (name: string, port: number, ips: readonly string[]) => void;
 
 export interface DomainResolver {
   /** The address of `domain`'s peer at `defaultPort` (unless the domain names its own port). */
   resolve(domain: string, defaultPort: number): Promise<string>;
-  /** The IP of a host name or literal. */
+  /** The IP of a host name or literal (the first address). */
   resolveHost(host: string): Promise<string>;
+  /** Every address of a host name or literal. */
+  resolveAll(host: string): Promise<string[]>;
 }
 
-const HOSTNAME = /^(?=.{1,253}$)[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,62})(?:\.[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,62}))*\.?$/;
-
-export function createDomainResolver(lookup: Lookup = systemLookup): DomainResolver {
-  async function resolveHost(host: string): Promise<string> {
-    const bare = host.replace(/^\[(.*)\]$/, "$1");
-    if (isIP(bare)) return bare;
-    if (!HOSTNAME.test(bare)) throw invalidArgument(`domain "${host}" is not a host name or IP address`);
+export function createDomainResolver(lookup: Lookup = systemLookup, vet?: VetAddresses): DomainResolver {
+  async function resolveAll(host: string): Promise<string[]> {
+    const parsed = parseStrictHost(host, `domain "${host}"`);
+    if (parsed.kind === "ip") return [parsed.ip];
     try {
-      return await lookup(bare);
+      const answer = await lookup(parsed.name);
+      const ips = typeof answer === "string" ? [answer] : [...answer];
+      if (ips.length === 0) throw Object.assign(new Error("no addresses"), { code: "ENODATA" });
+      return ips;
     } catch (error: unknown) {
       const code = (error as { code?: string }).code;
       if (code === "ENOTFOUND" || code === "ENODATA") {
@@ -37,15 +45,21 @@ export function createDomainResolver(lookup: Lookup = systemLookup): DomainResol
       throw new ProxyError(Code.UNAVAILABLE, `domain "${host}" could not be resolved: ${String((error as Error).message ?? error)}`, { cause: error });
     }
   }
+  async function resolveAt(host: string, port: number): Promise<string> {
+    const ips = await resolveAll(host);
+    if (vet && parseStrictHost(host, `domain "${host}"`).kind === "name") vet(host, port, ips);
+    return formatHostPort(ips[0] ?? "", port);
+  }
   return {
-    resolveHost,
+    resolveAll,
+    resolveHost: async host => (await resolveAll(host))[0] ?? "",
     async resolve(domain, defaultPort) {
       const hasPort = /^\[.+\]:\d+$/.test(domain) || /^[^:]+:\d+$/.test(domain);
       if (hasPort) {
         const { host, port } = parseHostPort(domain, "domain");
-        return formatHostPort(await resolveHost(host), port);
+        return resolveAt(host, port);
       }
-      return formatHostPort(await resolveHost(domain), defaultPort);
+      return resolveAt(domain, defaultPort);
     },
   };
 }

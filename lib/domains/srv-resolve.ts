@@ -11,22 +11,18 @@
  *
  * Errors carry the domain: NOT_FOUND when DNS says there is no such record (ENOTFOUND, ENODATA, an SRV
  * target of "."), UNAVAILABLE for resolver trouble (timeouts, SERVFAIL, refused), INVALID_ARGUMENT
- * for a domain that is neither a DNS name nor ip:port. Nothing is cached: DNS carries its own TTLs.
+ * for a domain that is neither a DNS name nor ip:port. Answers are cached for their TTL (dns-cache.ts);
+ * every address of the chosen host is shown to `vet` (the destination guard) before one is used.
  */
-import { Resolver } from "node:dns/promises";
 import type { SrvRecord } from "node:dns";
 import { isIP } from "node:net";
 import { Code, ProxyError, invalidArgument } from "../pipeline/errors.js";
 import { formatHostPort, parseHostPort } from "./address.js";
+import { type DnsClient, createDnsCache, nodeDnsClient } from "./dns-cache.js";
+import type { VetAddresses } from "./resolve.js";
+import { parseStrictHost } from "./strict-host.js";
 
-/** The DNS queries the resolver needs; node:dns's Resolver by default, a fake in unit tests. */
-export interface DnsClient {
-  resolveSrv(name: string): Promise<SrvRecord[]>;
-  resolve4(name: string): Promise<string[]>;
-  resolve6(name: string): Promise<string[]>;
-  /** Ends queries in flight (ECANCELLED). */
-  cancel(): void;
-}
+export type { DnsClient };
 
 export interface SrvResolver {
   /** host:port for `<service>.<domain>`, or the domain itself when it is ip:port. */
@@ -43,28 +39,33 @@ export interface SrvResolverOptions {
   tries?: number;
   /** Weighted choice among SRV records of equal priority; tests pin it. */
   random?: () => number;
-  /** Replaces node:dns entirely (unit tests). */
+  /** Replaces node:dns and its cache entirely (unit tests). */
   dns?: DnsClient;
+  /** How long SRV answers are kept, and the ceiling on A/AAAA TTLs (PNSMGR_DNS_CACHE_TTL); 0: no cache. */
+  cacheTtlMs?: number;
+  /** Sees every address of the chosen host before one is used (the destination guard). */
+  vet?: VetAddresses;
 }
 
 const DNS_NAME = /^(?=.{1,253}\.?$)[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,62})(?:\.[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,62}))*\.?$/;
 const NO_SUCH_RECORD = new Set(["ENOTFOUND", "ENODATA", "NOTFOUND", "NODATA"]);
 
 export function createSrvResolver(options: SrvResolverOptions = {}): SrvResolver {
-  const dns = options.dns ?? nodeDnsClient(options);
+  const ttl = options.cacheTtlMs ?? 30_000;
+  const dns = options.dns ?? createDnsCache(nodeDnsClient(options), { srvTtlMs: ttl, maxTtlMs: ttl });
   const random = options.random ?? Math.random;
 
-  async function addressOf(host: string): Promise<string> {
-    if (isIP(host)) return host;
+  async function addressesOf(host: string): Promise<string[]> {
+    if (isIP(host)) return [host];
     try {
       const v4 = await dns.resolve4(host);
-      if (v4[0] !== undefined) return v4[0];
+      if (v4[0] !== undefined) return v4;
     } catch (error: unknown) {
       if (!isNoSuchRecord(error)) throw error;
     }
     const v6 = await dns.resolve6(host);
     if (v6[0] === undefined) throw Object.assign(new Error(`no address for ${host}`), { code: "ENODATA" });
-    return v6[0];
+    return v6;
   }
 
   return {
@@ -73,6 +74,7 @@ export function createSrvResolver(options: SrvResolverOptions = {}): SrvResolver
       if (literal !== undefined) return literal;
       if (isIP(domain)) throw invalidArgument(`domain "${domain}": an IP address domain needs a port, e.g. ${formatHostPort(domain, 5002)}`);
       if (!DNS_NAME.test(domain)) throw invalidArgument(`domain "${domain}" is neither a DNS name nor ip:port`);
+      if (parseStrictHost(domain, `domain "${domain}"`).kind === "ip") throw invalidArgument(`domain "${domain}": an IP address domain needs a port`);
       const name = `${service}.${domain}`;
       let record: SrvRecord;
       try {
@@ -84,18 +86,21 @@ export function createSrvResolver(options: SrvResolverOptions = {}): SrvResolver
       }
       const target = record.name.replace(/\.$/, "");
       if (target === "") throw new ProxyError(Code.NOT_FOUND, `domain "${domain}": SRV ${name} says the service is not offered (target ".")`);
-      let ip: string;
+      let ips: string[];
+      let host = target;
       try {
-        ip = await addressOf(target);
+        ips = await addressesOf(target);
       } catch (targetError: unknown) {
         if (!isNoSuchRecord(targetError) || target.toLowerCase() === name.toLowerCase()) throw lookupError(targetError, domain, `A/AAAA ${target} (target of SRV ${name})`);
         try {
-          ip = await addressOf(name);
+          ips = await addressesOf(name);
+          host = name;
         } catch {
           throw lookupError(targetError, domain, `A/AAAA ${target} (target of SRV ${name}; ${name} has no address either)`);
         }
       }
-      return formatHostPort(ip, record.port);
+      if (!isIP(host)) options.vet?.(host, record.port, ips);
+      return formatHostPort(ips[0] ?? "", record.port);
     },
     close: () => dns.cancel(),
   };
@@ -126,23 +131,6 @@ export function pickSrv(records: readonly SrvRecord[], random: () => number = Ma
     if (sum >= goal && r.weight > 0) return r;
   }
   return group[group.length - 1];
-}
-
-function nodeDnsClient(options: SrvResolverOptions): DnsClient {
-  const resolver = new Resolver({ timeout: options.timeoutMs ?? 2000, tries: options.tries ?? 2 });
-  if (options.dnsServer) {
-    try {
-      resolver.setServers([options.dnsServer]);
-    } catch (error: unknown) {
-      throw new Error(`DNS server "${options.dnsServer}" must be an IP address with an optional port (e.g. 10.96.0.10:53): ${(error as Error).message}`);
-    }
-  }
-  return {
-    resolveSrv: name => resolver.resolveSrv(name),
-    resolve4: name => resolver.resolve4(name),
-    resolve6: name => resolver.resolve6(name),
-    cancel: () => resolver.cancel(),
-  };
 }
 
 function codeOf(error: unknown): string | undefined {

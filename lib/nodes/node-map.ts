@@ -1,7 +1,7 @@
 /**
  * The node IP map: which node owns an IP, and that node's external IP. The seed listed Kubernetes
- * nodes on every call; here a source (a watched file today, a node watcher later) replaces the whole
- * map at once and readers see a consistent snapshot.
+ * nodes on every call; here a source (a watched file, or the Kubernetes Node informer) replaces the
+ * whole map at once and readers see a consistent snapshot.
  */
 export interface NodeInfo {
   readonly name: string;

@@ -27,33 +27,36 @@ export function chain<Req, Res>(...elements: Element<Req, Res>[]): (terminal: Ha
 
 function guard<Req, Res>(element: Element<Req, Res> | undefined, handler: Handler<Req, Res>): Handler<Req, Res> {
   const name = element?.elementName;
-  if (name === undefined || !isTraced(name)) {
-    return (req, ctx) => defer(() => handler(req, ctx));
-  }
-  return (req, ctx) =>
-    new Observable<Res>(subscriber => {
-      traceLine(ctx.callId, name, "request", `${ctx.method} ${brief(req)}`);
-      let done = false;
-      const subscription = defer(() => handler(req, ctx)).subscribe({
-        next: value => {
-          traceLine(ctx.callId, name, "response", brief(value));
-          subscriber.next(value);
-        },
-        error: (error: unknown) => {
-          done = true;
-          const e = ProxyError.from(error);
-          traceLine(ctx.callId, name, "error", `${e.code} ${e.message}`);
-          subscriber.error(error);
-        },
-        complete: () => {
-          done = true;
-          traceLine(ctx.callId, name, "complete");
-          subscriber.complete();
-        },
-      });
-      return () => {
-        if (!done) traceLine(ctx.callId, name, "cancel");
-        subscription.unsubscribe();
-      };
+  const plain: Handler<Req, Res> = (req, ctx) => defer(() => handler(req, ctx));
+  if (name === undefined) return plain;
+  // Decided per call, so that tracing switched on at run time (SIGUSR1) reaches chains built before.
+  return (req, ctx) => (isTraced(name) ? traced(name, handler, req, ctx) : plain(req, ctx));
+}
+
+function traced<Req, Res>(name: string, handler: Handler<Req, Res>, req: Req, ctx: CallContext): Observable<Res> {
+  return new Observable<Res>(subscriber => {
+    traceLine(ctx.callId, name, "request", `${ctx.method} ${brief(req)}`);
+    let done = false;
+    const subscription = defer(() => handler(req, ctx)).subscribe({
+      next: value => {
+        traceLine(ctx.callId, name, "response", brief(value));
+        subscriber.next(value);
+      },
+      error: (error: unknown) => {
+        done = true;
+        const e = ProxyError.from(error);
+        traceLine(ctx.callId, name, "error", `${e.code} ${e.message}`);
+        subscriber.error(error);
+      },
+      complete: () => {
+        done = true;
+        traceLine(ctx.callId, name, "complete");
+        subscriber.complete();
+      },
     });
+    return () => {
+      if (!done) traceLine(ctx.callId, name, "cancel");
+      subscription.unsubscribe();
+    };
+  });
 }

@@ -1,6 +1,7 @@
 /** What every plane is built from: configuration and the shared services of one proxy process. */
 import type { Config } from "../config.js";
-import type { DomainResolver } from "../domains/resolve.js";
+import type { DomainResolver, VetAddresses } from "../domains/resolve.js";
+import type { DnsClient } from "../domains/dns-cache.js";
 import type { Logger } from "../log.js";
 import type { NodeMap } from "../nodes/node-map.js";
 import type { Upstream } from "../pipeline/upstream.js";
@@ -21,6 +22,15 @@ export interface PlaneDeps {
   /** v1 next hops, when they differ from `upstream` (secured mode: mTLS channels with per-call tokens). */
   readonly v1Upstream?: Upstream;
   readonly resolver: DomainResolver;
+  /** The gateway's DNS client (cached); v1 SRV lookups use it. Absent: the plane makes its own. */
+  readonly dns?: DnsClient;
+  /** The destination guard's check of every address a name resolved to (SRV targets). */
+  readonly vet?: VetAddresses;
+  /**
+   * The destination guard's verdict on an address before anything is set up for it (a monitor feed):
+   * rejects with PERMISSION_DENIED / INVALID_ARGUMENT as a dial to it would. Absent: no early check.
+   */
+  readonly checkDestination?: (address: string) => Promise<void>;
   /** This domain's node IP map (internal <-> external). */
   readonly nodes: NodeMap;
   readonly log: Logger;

@@ -55,6 +55,7 @@ import { Observable, type Subscriber } from "rxjs";
 import { type ChainableCommander, Redis, type RedisOptions } from "ioredis";
 import { Code, ProxyError, unavailable } from "../pipeline/errors.js";
 import { silentLogger, type Logger } from "../log.js";
+import { observer } from "../observability/observer.js";
 import type { ConnectionRecord, ConnectionStore } from "./connection-store.js";
 import type { RouteStore } from "./route-store.js";
 import { type V1ConnectionRecord, type V1ConnectionStore, STALE_V1_RECORD_MS, checkV1Record, isV1Record } from "./v1-connection-store.js";
@@ -76,7 +77,8 @@ import {
 } from "./event-log.js";
 import { type ReplicaRegistry, checkId, checkTtl } from "./replica-registry.js";
 import { type FeedSnapshot, type FeedStore, checkFeedKey, checkIdleMs, checkText, feedEvent, feedLease } from "./feed-store.js";
-import { type RedisStateOptions, type StateStore, redactUrl } from "./state.js";
+import { type RedisStateOptions, type StateStore, redactUrl } from "./state-store.js";
+import { describeSecurity, redisSecurityOptions } from "./redis-security.js";
 
 export interface RedisStateDeps {
   readonly log?: Logger;
@@ -245,6 +247,7 @@ export async function createRedisStateStore(options: RedisStateOptions, deps: Re
           sentinelRetryStrategy: (times: number) => Math.min(100 + 50 * (times - 1), 250),
         }
       : {}),
+    ...redisSecurityOptions(options.security ?? {}, options.sentinels !== undefined, wantsTls(options)),
   };
 
   let closed = false;
@@ -293,9 +296,13 @@ export async function createRedisStateStore(options: RedisStateOptions, deps: Re
   }
 
   async function guard<T>(what: string, call: () => Promise<T>, client: Redis = main): Promise<T> {
+    const watched = observer().active ? performance.now() : undefined;
     try {
-      return await call();
+      const result = await call();
+      if (watched !== undefined) observer().stateCommand((performance.now() - watched) / 1000, true);
+      return result;
     } catch (error: unknown) {
+      if (watched !== undefined) observer().stateCommand((performance.now() - watched) / 1000, false);
       throw fail(what, error, client);
     }
   }
@@ -732,11 +739,19 @@ function parseV1Record(json: string, id: string): V1ConnectionRecord {
   }
 }
 
+function wantsTls(options: RedisStateOptions): boolean {
+  return !options.sentinels && (options.url ?? "").startsWith("rediss://");
+}
+
 function describe(options: RedisStateOptions): string {
+  return describeAddress(options) + describeSecurity(options.security ?? {}, wantsTls(options));
+}
+
+function describeAddress(options: RedisStateOptions): string {
   if (options.sentinels) return `redis sentinel ${options.masterName} via ${options.sentinels.map(s => `${s.host.includes(":") ? `[${s.host}]` : s.host}:${s.port}`).join(",")}`;
   try {
     const url = new URL(options.url ?? "redis://127.0.0.1:6379");
-    return `redis ${url.protocol === "rediss:" ? "tls " : ""}${url.host}${url.port === "" ? ":6379" : ""}`;
+    return `redis ${url.host}${url.port === "" ? ":6379" : ""}`;
   } catch {
     return `redis ${redactUrl(options.url ?? "")}`;
   }

@@ -17,61 +17,11 @@ import { type FeedStore, createMemoryFeedStore } from "./feed-store.js";
 import { type ReplicaRegistry, createMemoryReplicaRegistry } from "./replica-registry.js";
 import { type RouteStore, createMemoryRouteStore } from "./route-store.js";
 import { type V1ConnectionStore, createMemoryV1ConnectionStore } from "./v1-connection-store.js";
+import { REDIS_SECURITY_ENV, redisSecurityFromEnv } from "./redis-security.js";
+import { type MemoryStateOptions, type RedisStateOptions, type SentinelAddress, type StateOptions, type StateStore, redactUrl } from "./state-store.js";
 
-export interface StateStore {
-  /** "memory", or "redis <host:port>" / "redis sentinel <name> via <sentinels>": for logs, no secrets. */
-  readonly description: string;
-  readonly connections: ConnectionStore;
-  /** v1 connections by our segment id, for replicas carrying on each other's connections (used when `shared`). */
-  readonly v1Connections: V1ConnectionStore;
-  readonly routes: RouteStore;
-  readonly events: EventLog;
-  /**
-   * Monitor feeds: their specs, touch times and snapshots; a feed's events go to `events` (entry.feed
-   * = its key) through feeds.append, fenced by the lease feedLease(key) in `replicas`.
-   */
-  readonly feeds: FeedStore;
-  readonly replicas: ReplicaRegistry;
-  /** Closes connections and ends followers; further calls fail. */
-  close(): Promise<void>;
-}
-
-export interface MemoryStateOptions {
-  readonly kind: "memory";
-  readonly events: EventLogBounds;
-}
-
-export interface SentinelAddress {
-  readonly host: string;
-  readonly port: number;
-}
-
-export interface RedisStateOptions {
-  readonly kind: "redis";
-  /** redis://[user:password@]host:port[/db] or rediss://…; unused with sentinels. */
-  readonly url?: string;
-  /** Sentinel mode: the sentinels to ask for the master `masterName`. */
-  readonly sentinels?: readonly SentinelAddress[];
-  readonly masterName: string;
-  /** Prepended to every key ("pnsmgr:"). */
-  readonly prefix: string;
-  readonly events: EventLogBounds;
-  /**
-   * Connection-record writes are acknowledged only after this many replicas have them (WAIT);
-   * 0 acknowledges once the master has them.
-   */
-  readonly waitReplicas: number;
-  /** How long a connection-record write waits for its replicas before failing with UNAVAILABLE. */
-  readonly waitTimeoutMs: number;
-  /** TCP connect timeout of each connection attempt (default 1000). */
-  readonly connectTimeoutMs?: number;
-  /** A command without a reply after this long fails with UNAVAILABLE (default 1000). */
-  readonly commandTimeoutMs?: number;
-  /** createStateStore fails if Redis is not reachable within this long (default 10000). */
-  readonly startupTimeoutMs?: number;
-}
-
-export type StateOptions = MemoryStateOptions | RedisStateOptions;
+export type { MemoryStateOptions, RedisStateOptions, SentinelAddress, StateOptions, StateStore } from "./state-store.js";
+export { redactUrl };
 
 type Env = Readonly<Record<string, string | undefined>>;
 
@@ -85,6 +35,7 @@ export const STATE_ENV = {
   PNSMGR_REDIS_WAIT_TIMEOUT: "how long a connection-record write waits for those replicas (duration or ms; default 1s)",
   PNSMGR_EVENTS_MAX_LEN: "monitor event log: entries kept (default 100000)",
   PNSMGR_EVENTS_MAX_AGE: "monitor event log: entries older than this are trimmed (duration or ms; default 24h)",
+  ...REDIS_SECURITY_ENV,
 } as const;
 
 /** Reads the state options; a bad value throws a ConfigError naming the variable. */
@@ -112,6 +63,7 @@ export function stateOptionsFromEnv(env: Env = process.env): StateOptions {
   if (/\s/.test(prefix)) throw new ConfigError("PNSMGR_REDIS_PREFIX", prefix, "must not contain spaces");
   const waitText = get("PNSMGR_REDIS_WAIT_REPLICAS");
   const waitTimeoutText = get("PNSMGR_REDIS_WAIT_TIMEOUT");
+  const security = redisSecurityFromEnv(env);
   return {
     kind: "redis",
     ...(url !== undefined ? { url } : {}),
@@ -121,6 +73,7 @@ export function stateOptionsFromEnv(env: Env = process.env): StateOptions {
     events,
     waitReplicas: waitText === undefined ? (sentinels ? 1 : 0) : parseWholeNumber(waitText, "PNSMGR_REDIS_WAIT_REPLICAS", 0, 16),
     waitTimeoutMs: waitTimeoutText === undefined ? 1000 : parseDurationOrMs(waitTimeoutText, "PNSMGR_REDIS_WAIT_TIMEOUT"),
+    ...(Object.keys(security).length > 0 ? { security } : {}),
   };
 }
 
@@ -183,9 +136,4 @@ function parseSentinels(value: string): SentinelAddress[] {
       throw new ConfigError("PNSMGR_REDIS_SENTINELS", value, `${JSON.stringify(text)} is not host:port (${(error as Error).message})`);
     }
   });
-}
-
-/** The URL without its password, for messages. */
-export function redactUrl(value: string): string {
-  return value.replace(/\/\/([^@/]*):([^@/]*)@/, "//$1:***@");
 }

@@ -11,6 +11,7 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { createInterface, type Interface } from "node:readline";
+import { LOOPBACK_ENV } from "../../spec/support/loopback.js";
 
 const children = new Set<ChildProcess>();
 process.on("exit", () => {
@@ -105,7 +106,7 @@ function cleanEnv(): NodeJS.ProcessEnv {
  * log line on stderr. `label` prefixes what it logs later.
  */
 export async function startGatewayProcess(env: Record<string, string>, nodeArgs: string[] = [], label = "pnsmgr"): Promise<GatewayProcess> {
-  const child = spawnTs("lib/main.ts", { ...cleanEnv(), PNSMGR_INSECURE: "true", ...env }, nodeArgs);
+  const child = spawnTs("lib/main.ts", { ...cleanEnv(), PNSMGR_INSECURE: "true", ...LOOPBACK_ENV, ...env }, nodeArgs);
   child.stdout?.resume();
   const lines = createInterface({ input: child.stderr! });
   const [, apiAddress, quoted, bare] = await waitForLine(lines, child, /pnsmgr serving .*\bconnections=(\S+).*\bstore=(?:"([^"]*)"|(\S+))/, label);

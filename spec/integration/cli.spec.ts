@@ -1,7 +1,7 @@
 /**
- * The real CLI as operators run it (`node --import tsx lib/main.ts`, like the image's CMD): a bad
- * setting stops it with exit code 2 and one line; a good one serves grpc.health.v1 on both printed
- * listeners; SIGTERM drains and exits 0.
+ * The real CLI from source (`node --import tsx lib/main.ts`; the image runs its build, see
+ * image.spec.ts): a bad setting stops it with exit code 2 and one line; a good one serves
+ * grpc.health.v1 on both printed listeners; SIGTERM drains and exits 0.
  */
 import test from "ava";
 import { type ChildProcess, spawn } from "node:child_process";
@@ -10,6 +10,7 @@ import { fileURLToPath } from "node:url";
 import { OPTIONS } from "../../lib/config.js";
 import { HealthCheckResponse_ServingStatus, HealthService } from "../../generated/nsm/health.js";
 import { callUnary, closeAll } from "../support/grpc.js";
+import { LOOPBACK_ENV } from "../support/loopback.js";
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
 
@@ -105,20 +106,22 @@ test.serial("neither SPIFFE_ENDPOINT_SOCKET nor PNSMGR_INSECURE=true: start-up r
   }
 });
 
-test.serial("it serves health on every printed listener (seed 5006, 5005 and v1) and SIGTERM exits 0", async t => {
+test.serial("it serves health on every printed listener (seed 5006, 5005, v1 and admin) and SIGTERM exits 0", async t => {
   t.timeout(45_000);
-  const cli = startCli({ PROXY_NSMD_API_ADDRESS: "127.0.0.1:0", PROXY_NSMD_K8S_ADDRESS: "127.0.0.1:0", NSM_LISTEN_ON: "tcp://127.0.0.1:0", PNSMGR_INSECURE: "true" });
+  const cli = startCli({ PROXY_NSMD_API_ADDRESS: "127.0.0.1:0", PROXY_NSMD_K8S_ADDRESS: "127.0.0.1:0", NSM_LISTEN_ON: "tcp://127.0.0.1:0", PNSMGR_INSECURE: "true", ...LOOPBACK_ENV });
   const line = await lineWith(cli, "pnsmgr serving", 25_000);
   t.regex(cli.stderr(), /INSECURE MODE \(PNSMGR_INSECURE=true\)/, "insecure mode says so at start");
   const connections = /\bconnections=(\S+)/.exec(line)?.[1];
   const registry = /\bregistry=(\S+)/.exec(line)?.[1];
   const v1 = /\bv1=(\S+)/.exec(line)?.[1];
-  if (!connections || !registry || !v1) return t.fail(`no addresses in: ${line}`);
+  const admin = /\badmin=(\S+)/.exec(line)?.[1];
+  if (!connections || !registry || !v1 || !admin) return t.fail(`no addresses in: ${line}`);
+  t.regex(admin, /^127\.0\.0\.1:[1-9]\d*$/);
   t.regex(connections, /^127\.0\.0\.1:[1-9]\d*$/);
   t.regex(registry, /^127\.0\.0\.1:[1-9]\d*$/);
   t.not(connections, registry);
 
-  for (const address of [connections, registry, v1]) {
+  for (const address of [connections, registry, v1, admin]) {
     const answer = await callUnary(address, HealthService.check, { service: "" }, { deadlineMs: 5000 });
     t.is(answer.status, HealthCheckResponse_ServingStatus.SERVING, address);
   }

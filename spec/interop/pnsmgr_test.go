@@ -139,6 +139,7 @@ func startPnsmgr(t *testing.T, o pnsmgrOptions) *pnsmgrProcess {
 		// The seed (v0) listeners: any free port, never the defaults :5005/:5006.
 		"PROXY_NSMD_API_ADDRESS=127.0.0.1:0",
 		"PROXY_NSMD_K8S_ADDRESS=127.0.0.1:0",
+		"PNSMGR_DIAL_ALLOW=127.0.0.0/8,::1", "PNSMGR_ADMIN_LISTEN_ON=127.0.0.1:0", // loopback peers; admin on any free port
 	)
 	if o.SpiffeEndpointSocket != "" {
 		p.cmd.Env = append(p.cmd.Env, "SPIFFE_ENDPOINT_SOCKET="+o.SpiffeEndpointSocket)

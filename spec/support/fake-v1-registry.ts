@@ -6,7 +6,7 @@
  * to watchers, every later registration and every unregistration (deleted: true). It records each call
  * with its metadata, can fail the next call of a method, and can end its watch streams with OK.
  */
-import { Metadata, type ServerUnaryCall, type ServerWritableStream, type sendUnaryData, status as GrpcStatus } from "@grpc/grpc-js";
+import { Metadata, type ServerCredentials, type ServerUnaryCall, type ServerWritableStream, type sendUnaryData, status as GrpcStatus } from "@grpc/grpc-js";
 import {
   type NetworkService,
   type NetworkServiceEndpoint,
@@ -50,7 +50,8 @@ export interface FakeV1Registry extends TestServer {
 
 type Watcher<Q, R> = { query: Q; call: ServerWritableStream<Q, R> };
 
-export async function startFakeV1Registry(): Promise<FakeV1Registry> {
+/** `credentials`: serve mTLS (secured tests); default plaintext. */
+export async function startFakeV1Registry(credentials?: ServerCredentials): Promise<FakeV1Registry> {
   const nss = new Map<string, NetworkService>();
   const nses = new Map<string, NetworkServiceEndpoint>();
   const calls: RecordedCall[] = [];
@@ -145,7 +146,7 @@ export async function startFakeV1Registry(): Promise<FakeV1Registry> {
         unregister: unary<NetworkServiceEndpoint, Empty>("nse.unregister", nse => (deleteNse(nse.name), {})),
       },
     ],
-  ]);
+  ], 0, "127.0.0.1", credentials);
 
   return {
     ...server,

@@ -2,6 +2,7 @@
 import { type Config, loadConfig } from "../../lib/config.js";
 import { type Gateway, type GatewayOptions, startGateway } from "../../lib/gateway.js";
 import { silentLogger } from "../../lib/log.js";
+import { LOOPBACK_DIAL_ALLOW } from "./loopback.js";
 
 const running = new Set<Gateway>();
 
@@ -16,6 +17,8 @@ export function testConfig(overrides: Partial<Config> = {}): Config {
     advertisedAddress: "pnsmgr-svc:5006",
     // Plaintext v1 and HS256 tokens unless a test gives a SPIFFE socket (spec/support/spire.ts).
     insecure: overrides.spiffeEndpointSocket === undefined,
+    adminListenAddress: "127.0.0.1:0",
+    dialAllow: LOOPBACK_DIAL_ALLOW,
     ...overrides,
   };
 }

@@ -37,6 +37,8 @@ process.once("exit", () => {
 export interface StartRedisOptions {
   /** Replicate this server (--replicaof). */
   readonly replicaOf?: RedisProcess;
+  /** More redis-server arguments (config directives: --requirepass, --user, --tls-port...). */
+  readonly args?: readonly string[];
 }
 
 export async function startRedis(options: StartRedisOptions = {}): Promise<RedisProcess> {
@@ -52,6 +54,7 @@ export async function startRedis(options: StartRedisOptions = {}): Promise<Redis
     "--repl-diskless-sync-delay", "0",
     "--loglevel", "warning",
     ...(options.replicaOf ? ["--replicaof", "127.0.0.1", String(options.replicaOf.port)] : []),
+    ...(options.args ?? []),
   ];
   return track(port, dir, () => spawnServer(args), async () => {
     const master = options.replicaOf;
@@ -74,6 +77,8 @@ export interface StartSentinelOptions {
   readonly downAfterMs?: number;
   /** Replicas that must be known to the sentinel before this resolves (so that it can fail over). */
   readonly replicas?: number;
+  /** More sentinel.conf lines (requirepass, sentinel auth-pass ...). */
+  readonly conf?: readonly string[];
 }
 
 /** A Sentinel (redis-server --sentinel) monitoring `master` with quorum 1. */
@@ -94,6 +99,7 @@ export async function startSentinel(options: StartSentinelOptions): Promise<Redi
       `sentinel down-after-milliseconds ${name} ${options.downAfterMs ?? 1000}`,
       `sentinel failover-timeout ${name} 10000`,
       `sentinel parallel-syncs ${name} 1`,
+      ...(options.conf ?? []),
       "",
     ].join("\n"),
   );
@@ -137,7 +143,9 @@ async function track(port: number, dir: string, start: () => ChildProcess, ready
       spawned.once("error", error => reject(new Error(`cannot start redis-server (apt-get install redis-server): ${error.message}`)));
     });
     exited.catch(() => {});
-    await Promise.race([waitFor(async () => (await redisCommand(port, "PING")) === "PONG", 10_000, `redis :${port} PING`), exited]);
+    // Up: PONG, or NOAUTH from a server with a password.
+    const up = (reply: Reply) => reply === "PONG" || (reply instanceof Error && reply.message.startsWith("NOAUTH"));
+    await Promise.race([waitFor(async () => up(await redisCommand(port, "PING")), 10_000, `redis :${port} PING`), exited]);
     await ready();
   };
   const kill = async (signal: NodeJS.Signals = "SIGKILL") => {

@@ -7,14 +7,9 @@
  * line. Every process started here is tracked; `stopReplicas()` (call it from test.after.always /
  * afterEach.always) SIGKILLs them, and the worker's exit kills any left over.
  */
-import { type ChildProcess, spawn } from "node:child_process";
-import { dirname, join } from "node:path";
-import { fileURLToPath } from "node:url";
-import { OPTIONS } from "../../lib/config.js";
-import { STATE_ENV } from "../../lib/state/state.js";
 import { freePort } from "./ports.js";
-
-const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
+import { killGatewayProcesses, startGatewayProcess } from "./gateway-process.js";
+import { LOOPBACK_ENV } from "./loopback.js";
 
 export interface Replica {
   readonly label: string;
@@ -46,12 +41,6 @@ export interface StartReplicasOptions {
   readonly startTimeoutMs?: number;
 }
 
-const children = new Set<ChildProcess>();
-
-process.once("exit", () => {
-  for (const child of children) child.kill("SIGKILL");
-});
-
 export async function startReplicas(options: StartReplicasOptions): Promise<Replica[]> {
   const count = options.count ?? 2;
   const labels = Array.from({ length: count }, (_, i) => String.fromCharCode(65 + i));
@@ -64,58 +53,19 @@ export async function startReplicas(options: StartReplicasOptions): Promise<Repl
 }
 
 /** SIGKILLs every replica started here and waits for them to exit. */
-export async function stopReplicas(): Promise<void> {
-  await Promise.all(
-    [...children].map(
-      child =>
-        new Promise<void>(resolve => {
-          if (child.exitCode !== null || child.signalCode !== null) return resolve();
-          child.once("exit", () => resolve());
-          child.kill("SIGKILL");
-        }),
-    ),
-  );
-  children.clear();
-}
+export const stopReplicas = killGatewayProcesses;
 
 async function startReplica(label: string, options: StartReplicasOptions): Promise<Replica> {
-  const env: NodeJS.ProcessEnv = { ...process.env };
-  for (const option of OPTIONS) delete env[option.env];
-  for (const name of Object.keys(STATE_ENV)) delete env[name];
   const v1Port = await freePort();
-  const child = spawn(process.execPath, ["--import", "tsx", "lib/main.ts"], {
-    cwd: ROOT,
-    env: {
-      ...env,
-      REDIS_URL: options.redisUrl,
-      NSM_NAME: options.name,
-      NSM_LISTEN_ON: `tcp://127.0.0.1:${v1Port}`,
-      PROXY_NSMD_API_ADDRESS: "127.0.0.1:0",
-      PROXY_NSMD_K8S_ADDRESS: "127.0.0.1:0",
-      NSM_MAP_IP_FILE_PATH: "/nonexistent/pnsmgr-test/map-ip.yaml",
-      PNSMGR_CLUSTER_INFO_FILE: "/nonexistent/pnsmgr-test/clusterinfo.yaml",
-      PNSMGR_INSECURE: "true",
-      ...options.env,
-    },
-    stdio: ["ignore", "ignore", "pipe"],
+  const replica = startGatewayProcess({
+    REDIS_URL: options.redisUrl,
+    NSM_NAME: options.name,
+    NSM_LISTEN_ON: `tcp://127.0.0.1:${v1Port}`,
+    ...LOOPBACK_ENV,
+    ...options.env,
   });
-  children.add(child);
-  let log = "";
-  child.stderr?.setEncoding("utf8").on("data", (chunk: string) => (log += chunk));
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>(resolve =>
-    child.once("exit", (code, signal) => {
-      children.delete(child);
-      resolve({ code, signal });
-    }),
-  );
   const timeoutMs = options.startTimeoutMs ?? 20_000;
-  const deadline = Date.now() + timeoutMs;
-  let line: string | undefined;
-  while (!(line = log.split("\n").find(l => l.includes("pnsmgr serving")))) {
-    if (child.exitCode !== null || child.signalCode !== null) throw new Error(`replica ${label} exited (${child.exitCode ?? child.signalCode}) before serving:\n${log}`);
-    if (Date.now() > deadline) throw new Error(`replica ${label}: no "pnsmgr serving" within ${timeoutMs} ms:\n${log}`);
-    await new Promise(resolve => setTimeout(resolve, 25));
-  }
+  const line = await replica.waitForLine(l => l.includes("pnsmgr serving"), timeoutMs, `replica ${label}: "pnsmgr serving"`);
   const v1Address = /\bv1=(\S+)/.exec(line)?.[1];
   const apiAddress = /\bconnections=(\S+)/.exec(line)?.[1];
   const replicaId = /\breplica=(\S+)/.exec(line)?.[1];
@@ -126,10 +76,11 @@ async function startReplica(label: string, options: StartReplicasOptions): Promi
     url: `tcp://${v1Address}`,
     apiAddress,
     replicaId,
-    pid: child.pid,
-    log: () => log,
-    exited,
+    pid: replica.child.pid,
+    log: replica.log,
+    exited: replica.exited,
     async kill(signal: NodeJS.Signals = "SIGKILL") {
+      const { child, exited } = replica;
       if (child.exitCode !== null || child.signalCode !== null) return;
       child.kill(signal);
       let timer: NodeJS.Timeout | undefined;

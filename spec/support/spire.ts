@@ -81,6 +81,10 @@ export interface Spire {
   waitForSvid(trustDomain: string, spiffeId: string, timeoutMs?: number): Promise<void>;
   /** What the agent serves to the spire-agent CLI itself (entries selected by spireAgentSelectors()). */
   fetchX509(trustDomain: string): Promise<FetchedX509>;
+  /** Stops a domain's agent: its Workload API socket goes away. */
+  stopAgent(trustDomain: string): Promise<void>;
+  /** Starts a stopped agent again from its data dir (its key and SVID kept on disk, no new join token). */
+  restartAgent(trustDomain: string): Promise<void>;
   /** Kills every process and removes the temp dir. */
   stop(): Promise<void>;
 }
@@ -235,6 +239,18 @@ export async function startSpire(options: StartSpireOptions = {}): Promise<Spire
       return parseFetchX509(stdout);
     },
 
+    async stopAgent(trustDomain) {
+      await stopProcess(mustGet(domains, trustDomain).agent);
+    },
+
+    async restartAgent(trustDomain) {
+      const domain = mustGet(domains, trustDomain);
+      const { dir, agentSocket } = domain.public;
+      rmSync(agentSocket, { force: true });
+      domain.agent = spawnTracked(join(binDir, "spire-agent"), ["run", "-config", join(dir, "agent.conf")], join(dir, "agent.out"));
+      await waitForSocket(agentSocket, domain.agent, `spire-agent ${trustDomain} (restarted)`, () => logTail(domain));
+    },
+
     async stop() {
       await Promise.all([...domains.values()].flatMap(d => [stopProcess(d.agent), stopProcess(d.server)]));
       domains.clear();
@@ -387,8 +403,10 @@ plugins {
   NodeAttestor "join_token" {
     plugin_data {}
   }
-  KeyManager "memory" {
-    plugin_data {}
+  KeyManager "disk" {
+    plugin_data {
+      directory = "${join(dir, "agent-data")}"
+    }
   }
   WorkloadAttestor "unix" {
     plugin_data {

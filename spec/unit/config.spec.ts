@@ -96,7 +96,37 @@ const BAD: [env: string, value: string][] = [
   ...DIAL.flatMap(env => ["nohost", "::1:5", ":5006", "host:0", "host:70000"].map(v => [env, v] as [string, string])),
   ...COUNTS.flatMap(env => ["0", "-5", "1.5", "abc"].map(v => [env, v] as [string, string])),
   ["PNSMGR_CALL_TIMEOUT_MS", "3600001"],
+  ...["PNSMGR_DIAL_ALLOW", "PNSMGR_DIAL_DENY"].flatMap(env => ["127.1", "10.0.0.0/33", "0xa9fea9fe/32", "*.", "host:0", "a b"].map(v => [env, v] as [string, string])),
+  ["PNSMGR_ADMIN_EVENTS", "yes"],
+  ["PNSMGR_ADMIN_LISTEN_ON", "unix:relative.sock"],
+  ["PNSMGR_ADMIN_LISTEN_ON", "nohost"],
+  ["PNSMGR_DNS_CACHE_TTL", "soon"],
+  ["PNSMGR_NODE_SOURCE", "k8s"],
+  ["PNSMGR_NODE_SOURCE", "File"],
 ];
+
+test("destination rules, the admin listener and the DNS cache: defaults and set values", t => {
+  const defaults = loadConfig({});
+  t.is(defaults.dialAllow, undefined);
+  t.is(defaults.dialDeny, undefined);
+  t.is(defaults.adminEvents, "admin");
+  t.is(defaults.adminListenAddress, "127.0.0.1:5007");
+  t.is(defaults.dnsCacheTtlMs, 30_000);
+  const set = loadConfig({
+    PNSMGR_DIAL_ALLOW: "10.0.0.0/8, *.domain2.example:5001-5010,[fd00::/8]:443",
+    PNSMGR_DIAL_DENY: "10.0.0.9",
+    PNSMGR_ADMIN_EVENTS: "public",
+    PNSMGR_ADMIN_LISTEN_ON: "unix:///run/pnsmgr/admin.sock",
+    PNSMGR_DNS_CACHE_TTL: "0",
+  });
+  t.deepEqual(set.dialAllow, ["10.0.0.0/8", "*.domain2.example:5001-5010", "[fd00::/8]:443"]);
+  t.deepEqual(set.dialDeny, ["10.0.0.9"]);
+  t.is(set.adminEvents, "public");
+  t.is(set.adminListenAddress, "unix:///run/pnsmgr/admin.sock");
+  t.is(set.dnsCacheTtlMs, 0);
+  t.is(loadConfig({ PNSMGR_ADMIN_EVENTS: "on" }).adminEvents, "admin", "the old 'on' keeps the log off the public listeners");
+  t.is(loadConfig({ PNSMGR_ADMIN_EVENTS: "off" }).adminEvents, "off");
+});
 
 for (const [env, value] of BAD) {
   test(`${env}=${JSON.stringify(value)} is refused with a message naming ${env}`, t => {
@@ -107,6 +137,12 @@ for (const [env, value] of BAD) {
     t.false(error?.message.includes("\n"), "one line");
   });
 }
+
+test("PNSMGR_NODE_SOURCE: file by default, or kubernetes", t => {
+  t.is(loadConfig({}).nodeSource, "file");
+  t.is(loadConfig({ PNSMGR_NODE_SOURCE: "kubernetes" }).nodeSource, "kubernetes");
+  t.regex(t.throws(() => loadConfig({ PNSMGR_NODE_SOURCE: "api" }))?.message ?? "", /^PNSMGR_NODE_SOURCE="api" is not one of file, kubernetes$/);
+});
 
 test("among good variables the bad one is named", t => {
   const error = t.throws(() => loadConfig({ PROXY_NSMD_API_ADDRESS: ":5006", PNSMGR_CALL_TIMEOUT_MS: "0" }), { instanceOf: ConfigError });

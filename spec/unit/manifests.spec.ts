@@ -1,26 +1,26 @@
 /**
- * The Kubernetes manifests and the Dockerfile agree with the code: names and selectors as in the
- * seed, container ports equal to the listen ports the env sets, every env var a known option whose
- * value loads, the node map file mounted from its ConfigMap and parseable, both ports exposed; and
- * the Redis with Sentinel that the state env points at exists under the names and ports it uses.
+ * The manifests' contract, checked on what `kubectl apply -k` would send: every overlay (v0, v1) is
+ * rendered with kustomize (spec/support/kustomize.ts), alone and with the redis-sentinel component,
+ * and the rendered YAML is held to it: no Namespace object, everything in nsm-system; the workload
+ * of its generation with NSM's names, ports and env (every variable known and every value loading);
+ * ServiceAccount with get/list/watch on nodes; the SPIRE agent socket from the SPIFFE CSI driver;
+ * seccomp RuntimeDefault, non-root, read-only root, no privilege escalation, no capabilities;
+ * requests; a PodDisruptionBudget; gRPC health probes on the listener; Redis credentials from Secret
+ * pnsmgr-redis on both sides; and the Redis with Sentinel the state env points at.
  */
 import test from "ava";
-import { readFileSync, readdirSync } from "node:fs";
-import { basename, dirname, join, posix } from "node:path";
-import { fileURLToPath } from "node:url";
-import { parse, parseAllDocuments } from "yaml";
+import { posix } from "node:path";
 import { OPTIONS, loadConfig } from "../../lib/config.js";
 import { parseHostPort } from "../../lib/domains/address.js";
+import { parseIpMap } from "../../lib/nodes/ip-map.js";
 import { parseNodeMap } from "../../lib/nodes/node-map-file.js";
 import { STATE_ENV, stateOptionsFromEnv } from "../../lib/state/state.js";
-
-const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
-const MANIFESTS = join(ROOT, "manifests");
+import { type Resource, renderOverlay } from "../support/kustomize.js";
 
 interface EnvVar {
   name: string;
   value?: string;
-  valueFrom?: { fieldRef?: { fieldPath?: string }; configMapKeyRef?: unknown; secretKeyRef?: unknown };
+  valueFrom?: { fieldRef?: { fieldPath?: string }; secretKeyRef?: { name: string; key: string }; configMapKeyRef?: unknown };
 }
 interface ContainerPort {
   name?: string;
@@ -30,6 +30,15 @@ interface ContainerPort {
 }
 interface Probe {
   grpc?: { port: number; service?: string };
+  exec?: { command: string[] };
+}
+interface SecurityContext {
+  runAsNonRoot?: boolean;
+  runAsUser?: number;
+  readOnlyRootFilesystem?: boolean;
+  allowPrivilegeEscalation?: boolean;
+  capabilities?: { drop?: string[]; add?: string[] };
+  seccompProfile?: { type: string };
 }
 interface Container {
   name: string;
@@ -38,15 +47,18 @@ interface Container {
   args?: string[];
   ports?: ContainerPort[];
   env?: EnvVar[];
-  volumeMounts?: { name: string; mountPath: string; subPath?: string }[];
+  volumeMounts?: { name: string; mountPath: string; subPath?: string; readOnly?: boolean }[];
   readinessProbe?: Probe;
   livenessProbe?: Probe;
   resources?: { requests?: Record<string, string>; limits?: Record<string, string> };
+  securityContext?: SecurityContext;
 }
 interface Volume {
   name: string;
-  configMap?: { name: string; items?: { key: string; path: string }[] };
+  configMap?: { name: string; optional?: boolean; items?: { key: string; path: string }[] };
   emptyDir?: Record<string, unknown>;
+  csi?: { driver: string; readOnly?: boolean };
+  hostPath?: unknown;
 }
 interface LabelSelector {
   matchLabels?: Record<string, string>;
@@ -54,222 +66,91 @@ interface LabelSelector {
 }
 interface PodTemplate {
   metadata: { labels: Record<string, string> };
-  spec: { containers: Container[]; volumes?: Volume[]; securityContext?: { runAsNonRoot?: boolean; runAsUser?: number } };
+  spec: { serviceAccountName?: string; containers: Container[]; volumes?: Volume[]; securityContext?: SecurityContext };
 }
-interface StatefulSet {
-  kind: "StatefulSet";
-  metadata: { name: string; namespace?: string };
-  spec: { serviceName: string; replicas: number; selector: LabelSelector; template: PodTemplate; volumeClaimTemplates?: unknown[] };
+interface Workload extends Resource {
+  spec: { replicas?: number; serviceName?: string; selector: LabelSelector; template: PodTemplate; volumeClaimTemplates?: unknown[] };
 }
-interface NetworkPolicy {
-  kind: "NetworkPolicy";
-  metadata: { name: string; namespace?: string };
-  spec: { podSelector: LabelSelector; ingress?: { from?: { podSelector?: LabelSelector }[]; ports?: { port: number | string; protocol?: string }[] }[] };
+interface Service extends Resource {
+  spec: { type?: string; selector: Record<string, string>; clusterIP?: string; publishNotReadyAddresses?: boolean; ports: { name?: string; port: number; targetPort?: number | string; protocol?: string }[] };
 }
-interface DaemonSet {
-  kind: "DaemonSet";
-  metadata: { name: string; namespace?: string };
-  spec: {
-    selector: { matchLabels: Record<string, string> };
-    template: { metadata: { labels: Record<string, string> }; spec: { containers: Container[]; volumes?: Volume[] } };
-  };
-}
-interface Service {
-  kind: "Service";
-  metadata: { name: string; namespace?: string };
-  spec: { selector: Record<string, string>; clusterIP?: string; publishNotReadyAddresses?: boolean; ports: { name?: string; port: number; targetPort?: number | string; protocol?: string }[] };
-}
-interface ConfigMap {
-  kind: "ConfigMap";
-  metadata: { name: string; namespace?: string };
+interface ConfigMap extends Resource {
   data?: Record<string, string>;
 }
-type Resource = { kind: string; metadata: { name: string; namespace?: string } };
-
-/** Every document of every file the kustomization lists. */
-function loadResources(): Resource[] {
-  const kustomization = parse(readFileSync(join(MANIFESTS, "kustomization.yaml"), "utf8")) as { resources?: string[] };
-  const resources: Resource[] = [];
-  for (const file of kustomization.resources ?? []) {
-    for (const doc of parseAllDocuments(readFileSync(join(MANIFESTS, file), "utf8"))) {
-      if (doc.errors.length > 0) throw new Error(`${file}: ${doc.errors.map(e => e.message).join("; ")}`);
-      const value = doc.toJS() as Resource | null;
-      if (value !== null) resources.push(value);
-    }
-  }
-  return resources;
+interface ClusterRole extends Resource {
+  rules: { apiGroups: string[]; resources: string[]; verbs: string[] }[];
+}
+interface ClusterRoleBinding extends Resource {
+  roleRef: { kind: string; name: string };
+  subjects: { kind: string; name: string; namespace?: string }[];
+}
+interface PodDisruptionBudget extends Resource {
+  spec: { selector: LabelSelector; maxUnavailable?: number | string; minAvailable?: number | string };
+}
+interface NetworkPolicy extends Resource {
+  spec: { podSelector: LabelSelector; ingress?: { from?: { podSelector?: LabelSelector }[]; ports?: { port: number | string; protocol?: string }[] }[] };
 }
 
-const resources = loadResources();
-
-function find<T extends Resource>(kind: T["kind"], name: string): T {
-  const found = resources.find(r => r.kind === kind && r.metadata.name === name);
-  if (!found) throw new Error(`no ${kind} ${name} in manifests/`);
-  return found as T;
-}
-
-const daemonSet = find<DaemonSet>("DaemonSet", "proxy-nsmgr");
-const service = find<Service>("Service", "pnsmgr-svc");
-const pod = daemonSet.spec.template;
-const container = (): Container => {
-  const [only, ...more] = pod.spec.containers;
-  if (!only || more.length > 0) throw new Error(`expected one container, found ${pod.spec.containers.length}`);
-  return only;
+const NAMESPACE = "nsm-system";
+/** Variables pnsmgr does not read as options, each with why it is set. */
+const OTHER_ENV: Record<string, string> = {
+  SPIFFE_ENDPOINT_SOCKET: "the SPIRE Workload API socket, as NSM's components get it",
+  POD_IP: "this pod's IP, expanded into PNSMGR_PUBLIC_URL",
+  // Added to STATE_ENV by the Redis authentication change (issue 11); named here until then.
+  PNSMGR_REDIS_PASSWORD: "Redis password (Secret pnsmgr-redis, key password)",
+  PNSMGR_REDIS_SENTINEL_PASSWORD: "Sentinel password (Secret pnsmgr-redis, key sentinel-password)",
 };
-const envOf = (c: Container) => new Map((c.env ?? []).map(e => [e.name, e]));
-/** The env vars with plain values, as loadConfig would see them in the pod. */
-const plainEnv = (c: Container) => Object.fromEntries((c.env ?? []).filter(e => e.valueFrom === undefined).map(e => [e.name, e.value ?? ""]));
+const SECRET = "pnsmgr-redis";
 
-test("the kustomization lists every manifest file", t => {
-  const kustomization = parse(readFileSync(join(MANIFESTS, "kustomization.yaml"), "utf8")) as { resources?: string[] };
-  const files = readdirSync(MANIFESTS).filter(f => /\.ya?ml$/.test(f) && f !== "kustomization.yaml");
-  t.deepEqual([...(kustomization.resources ?? [])].sort(), files.sort());
-});
-
-test("the namespace nsm-system is created and holds every namespaced resource", t => {
-  t.truthy(resources.find(r => r.kind === "Namespace" && r.metadata.name === "nsm-system"));
-  for (const r of resources.filter(r => r.kind !== "Namespace")) t.is(r.metadata.namespace, "nsm-system", `${r.kind} ${r.metadata.name}`);
-});
-
-test("DaemonSet proxy-nsmgr selects its own pods, like the seed's", t => {
-  t.is(daemonSet.metadata.namespace, "nsm-system");
-  t.deepEqual(daemonSet.spec.selector.matchLabels, { app: "proxy-nsmgr-daemonset" });
-  t.like(pod.metadata.labels, daemonSet.spec.selector.matchLabels);
-});
-
-test("one container pnsmgr from the image our Dockerfile builds", t => {
-  const c = container();
-  t.is(c.name, "pnsmgr");
-  t.is(c.image, "pnsmgr:latest");
-  t.truthy(c.resources?.requests?.cpu);
-  t.truthy(c.resources?.requests?.memory);
-});
-
-test("Service pnsmgr-svc: the seed's ports and a selector matching the pods", t => {
-  t.is(service.metadata.namespace, "nsm-system");
-  t.deepEqual(service.spec.selector, { app: "proxy-nsmgr-daemonset" });
-  t.like(pod.metadata.labels, service.spec.selector);
-  t.deepEqual(
-    service.spec.ports.map(p => ({ name: p.name, port: p.port, protocol: p.protocol })),
-    [
-      { name: "pnsmd", port: 5005, protocol: "TCP" },
-      { name: "pnsr", port: 5006, protocol: "TCP" },
-    ],
-  );
-  // Each Service port lands on a container port (targetPort defaults to port).
-  const ports = container().ports ?? [];
-  for (const p of service.spec.ports) {
-    const target = p.targetPort ?? p.port;
-    t.truthy(
-      ports.find(cp => (typeof target === "number" ? cp.containerPort === target : cp.name === target)),
-      `Service port ${p.name} -> ${String(target)} has no container port`,
-    );
-  }
-});
-
-test("container ports are the listen ports the env sets, open on the host as in the seed", t => {
-  const c = container();
-  const config = loadConfig(plainEnv(c));
-  const listen = [config.apiAddress, config.registryAddress].map(a => parseHostPort(a, "listen address", true).port);
-  t.deepEqual(listen, [5006, 5005]);
-  const ports = c.ports ?? [];
-  t.deepEqual(ports.map(p => p.containerPort).sort(), [...listen].sort());
-  for (const p of ports) t.is(p.hostPort, p.containerPort, `hostPort of ${p.containerPort}`);
-});
-
-test("every env var is a known option and every plain value loads", t => {
-  const c = container();
-  const known = new Set<string>([...OPTIONS.map(o => o.env), ...Object.keys(STATE_ENV), "NODE_NAME"]);
-  for (const e of c.env ?? []) t.true(known.has(e.name), `${e.name} is not an option in lib/config.ts or STATE_ENV in lib/state/state.ts`);
-  t.notThrows(() => loadConfig(plainEnv(c)));
-});
-
-test("the seed's variables are written out with the seed's defaults; NODE_NAME comes from the node", t => {
-  const env = envOf(container());
-  const defaults = new Map<string, string | undefined>(OPTIONS.map(o => [o.env, o.default]));
-  for (const name of ["PROXY_NSMD_API_ADDRESS", "PROXY_NSMD_K8S_ADDRESS", "PROXY_NSMD_K8S_REMOTE_PORT", "PROXY_NSMD_ADDRESS"]) {
-    t.is(env.get(name)?.value, defaults.get(name), name);
-  }
-  t.is(env.get("NODE_NAME")?.valueFrom?.fieldRef?.fieldPath, "spec.nodeName");
-});
-
-test("the node map file is mounted from ConfigMap pnsmgr-node-map and parses", t => {
-  const c = container();
-  const path = envOf(c).get("PNSMGR_NODE_MAP_FILE")?.value;
-  if (!path) return t.fail("PNSMGR_NODE_MAP_FILE is not set");
-  t.true(posix.isAbsolute(path));
-  // The whole directory is mounted (no subPath), so the ConfigMap's symlink swap reaches the watcher.
-  const mount = (c.volumeMounts ?? []).find(m => posix.dirname(path) === m.mountPath);
-  if (!mount) return t.fail(`no volume is mounted at ${posix.dirname(path)}`);
-  t.is(mount.subPath, undefined);
-  const volume = (pod.spec.volumes ?? []).find(v => v.name === mount.name);
-  t.is(volume?.configMap?.name, "pnsmgr-node-map");
-  const file = basename(path);
-  const key = volume?.configMap?.items ? volume.configMap.items.find(i => i.path === file)?.key : file;
-  const configMap = find<ConfigMap>("ConfigMap", "pnsmgr-node-map");
-  const text = key === undefined ? undefined : configMap.data?.[key];
-  if (text === undefined) return t.fail(`ConfigMap pnsmgr-node-map has no key for ${file}`);
-  const nodes = parseNodeMap(text, "ConfigMap pnsmgr-node-map");
-  t.true(nodes.length > 0);
-  for (const n of nodes) t.truthy(n.internalIP && n.externalIP, n.name);
-});
-
-test("readiness and liveness probe grpc.health.v1 on a served port", t => {
-  const c = container();
-  const served = new Set((c.ports ?? []).map(p => p.containerPort));
-  for (const probe of [c.readinessProbe, c.livenessProbe]) {
-    t.is(probe?.grpc?.port, 5006);
-    t.true(served.has(probe?.grpc?.port ?? -1));
-  }
-});
-
-const dockerfile = readFileSync(join(ROOT, "Dockerfile"), "utf8");
-const instructions = dockerfile
-  .replace(/\\\n/g, " ")
-  .split("\n")
-  .map(line => line.trim())
-  .filter(line => line !== "" && !line.startsWith("#"));
-
-test("the Dockerfile exposes both ports and runs lib/main.ts as a non-root user", t => {
-  const exposed = instructions.filter(i => /^EXPOSE\s/i.test(i)).flatMap(i => i.split(/\s+/).slice(1).map(p => Number(p.replace(/\/tcp$/, ""))));
-  t.deepEqual([...exposed].sort(), [5005, 5006]);
-  const user = instructions.filter(i => /^USER\s/i.test(i)).at(-1)?.split(/\s+/)[1];
-  t.truthy(user, "no USER");
-  t.false(["root", "0", "0:0", "root:root"].includes(user ?? ""), `USER ${user}`);
-  t.regex(instructions.filter(i => /^CMD\s/i.test(i)).at(-1) ?? "", /lib\/main\.ts/);
-  const copied = instructions.filter(i => /^COPY\s/i.test(i)).flatMap(i => i.split(/\s+/).slice(1, -1).filter(a => !a.startsWith("--")));
-  for (const source of ["package.json", "package-lock.json", "lib", "generated"]) t.true(copied.includes(source), `COPY ${source}`);
-});
-
-/** Bare package imports of runtime code (type-only imports are erased and need nothing). */
-function runtimeImports(dir: string): Set<string> {
-  const found = new Set<string>();
-  for (const entry of readdirSync(dir, { withFileTypes: true, recursive: true })) {
-    if (!entry.isFile() || !entry.name.endsWith(".ts")) continue;
-    const text = readFileSync(join(entry.parentPath, entry.name), "utf8");
-    for (const match of text.matchAll(/^\s*(import|export)\s+(type\s+)?(?:[^;]*?\sfrom\s+)?["']([^"']+)["']/gm)) {
-      const [, , typeOnly, specifier] = match;
-      if (typeOnly || !specifier || specifier.startsWith(".") || specifier.startsWith("node:")) continue;
-      const parts = specifier.split("/");
-      found.add(specifier.startsWith("@") ? parts.slice(0, 2).join("/") : (parts[0] ?? specifier));
-    }
-  }
-  return found;
+/** What one rendering holds, with lookups. */
+function rendered(overlay: "v0" | "v1", components: string[]) {
+  const resources = renderOverlay(overlay, components);
+  const all = <T extends Resource>(kind: string) => resources.filter(r => r.kind === kind) as T[];
+  const find = <T extends Resource>(kind: string, name: string): T => {
+    const found = resources.find(r => r.kind === kind && r.metadata.name === name);
+    if (!found) throw new Error(`${overlay}: no ${kind} ${name}`);
+    return found as T;
+  };
+  const workloads = resources.filter(r => (r.kind === "DaemonSet" || r.kind === "Deployment") && r.metadata.labels?.["app.kubernetes.io/name"] === "pnsmgr") as Workload[];
+  if (workloads.length !== 1) throw new Error(`${overlay}: expected one pnsmgr workload, found ${workloads.length}`);
+  const workload = workloads[0]!;
+  const [container, ...more] = workload.spec.template.spec.containers;
+  if (!container || more.length > 0) throw new Error(`${overlay}: expected one container`);
+  return { overlay, components, resources, all, find, workload, pod: workload.spec.template, container };
 }
+type Rendered = ReturnType<typeof rendered>;
 
-test("the image's `npm ci --omit=dev` holds every package lib/ and generated/ import, and tsx", t => {
-  const pkg = JSON.parse(readFileSync(join(ROOT, "package.json"), "utf8")) as { dependencies?: Record<string, string> };
-  const production = new Set(Object.keys(pkg.dependencies ?? {}));
-  const needed = new Set([...runtimeImports(join(ROOT, "lib")), ...runtimeImports(join(ROOT, "generated")), "tsx"]);
-  t.true(needed.has("@grpc/grpc-js") && needed.has("rxjs"), `import scan found only ${[...needed].join(", ")}`);
-  const missing = [...needed].filter(p => !production.has(p));
-  t.deepEqual(missing, [], `not in package.json dependencies: ${missing.join(", ")}`);
-  t.true(instructions.some(i => /npm ci\b.*--omit=dev/.test(i)));
-});
+const VARIANTS: [string, () => Rendered][] = [
+  ["v0", () => rendered("v0", [])],
+  ["v1", () => rendered("v1", [])],
+  ["v0 + redis-sentinel", () => rendered("v0", ["redis-sentinel"])],
+  ["v1 + redis-sentinel", () => rendered("v1", ["redis-sentinel"])],
+];
+const cache = new Map<string, Rendered>();
+const get = (name: string) => {
+  const make = VARIANTS.find(([n]) => n === name)?.[1];
+  if (!make) throw new Error(name);
+  if (!cache.has(name)) cache.set(name, make());
+  return cache.get(name)!;
+};
 
-// ---- Redis with Sentinel (manifests/redis.yaml) and the state env that points at it ----
-
-/** Whether a Kubernetes label selector selects pods with these labels. */
+const envOf = (c: Container) => new Map((c.env ?? []).map(e => [e.name, e]));
+/** Plain env values as the container sees them: $(VAR) references expanded from earlier variables. */
+function plainEnv(c: Container, fieldValues: Record<string, string> = { "status.podIP": "10.244.1.7", "spec.nodeName": "node-1", "metadata.name": "pod-1" }): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const e of c.env ?? []) {
+    if (e.value !== undefined) out[e.name] = e.value.replace(/\$\(([A-Za-z_][A-Za-z0-9_]*)\)/g, (whole, name: string) => out[name] ?? whole);
+    else if (e.valueFrom?.fieldRef?.fieldPath) out[e.name] = fieldValues[e.valueFrom.fieldRef.fieldPath] ?? "";
+  }
+  return out;
+}
+/** "96Mi" -> bytes. */
+function bytes(quantity: string | undefined): number {
+  const match = /^(\d+(?:\.\d+)?)(Ki|Mi|Gi|K|M|G)?$/.exec(quantity ?? "");
+  if (!match) return NaN;
+  const unit = { Ki: 1024, Mi: 1024 ** 2, Gi: 1024 ** 3, K: 1e3, M: 1e6, G: 1e9 }[match[2] ?? ""] ?? 1;
+  return Number(match[1]) * unit;
+}
 function selects(selector: LabelSelector, labels: Record<string, string>): boolean {
   const byLabels = Object.entries(selector.matchLabels ?? {}).every(([k, v]) => labels[k] === v);
   const byExpressions = (selector.matchExpressions ?? []).every(e => {
@@ -287,157 +168,296 @@ function selects(selector: LabelSelector, labels: Record<string, string>): boole
   });
   return byLabels && byExpressions;
 }
-
-const redisSet = find<StatefulSet>("StatefulSet", "redis");
-const sentinelSet = find<StatefulSet>("StatefulSet", "redis-sentinel");
-const onlyContainer = (set: StatefulSet): Container => {
-  const [only, ...more] = set.spec.template.spec.containers;
-  if (!only || more.length > 0) throw new Error(`${set.metadata.name}: expected one container`);
-  return only;
-};
-const stateOptions = () => stateOptionsFromEnv(plainEnv(container()));
-/** The ConfigMap file a container runs as `sh <mountPath>/<file>`, and that ConfigMap's data. */
-function script(set: StatefulSet): { text: string; data: Record<string, string> } {
-  const c = onlyContainer(set);
-  const path = [...(c.command ?? []), ...(c.args ?? [])].find(a => a.endsWith(".sh"));
-  if (!path) throw new Error(`${set.metadata.name}: no script in its command`);
-  const mount = (c.volumeMounts ?? []).find(m => posix.dirname(path) === m.mountPath);
-  const volume = set.spec.template.spec.volumes?.find(v => v.name === mount?.name);
-  if (!volume?.configMap) throw new Error(`${set.metadata.name}: ${path} is not mounted from a ConfigMap`);
-  const data = find<ConfigMap>("ConfigMap", volume.configMap.name).data ?? {};
-  const text = data[posix.basename(path)];
-  if (text === undefined) throw new Error(`ConfigMap ${volume.configMap.name} has no ${posix.basename(path)}`);
-  return { text, data };
-}
-/** `sentinel <directive> <master> <args...>` lines of the sentinel configuration the sentinels start from. */
-function sentinelConf(): { monitor: { name: string; host: string; port: number; quorum: number }; directives: Map<string, string[]> } {
-  const conf = script(sentinelSet).data["sentinel.conf"];
-  if (conf === undefined) throw new Error("no sentinel.conf next to the sentinel's script");
-  const lines = conf.split("\n").map(l => l.trim().split(/\s+/));
-  const monitors = lines.filter(l => l[0] === "sentinel" && l[1] === "monitor");
-  if (monitors.length !== 1) throw new Error(`expected one "sentinel monitor" line, found ${monitors.length}`);
-  const [, , name, host, port, quorum] = monitors[0]!;
-  const directives = new Map(lines.filter(l => l[0] === "sentinel" && l[2] === name).map(l => [l[1]!, l.slice(3)]));
-  return { monitor: { name: name!, host: host!, port: Number(port), quorum: Number(quorum) }, directives };
-}
-/** "name.namespace[.svc[.cluster.local]]" -> the Service it names. */
-function serviceByDnsName(host: string): Service | undefined {
-  const [name, namespace, ...rest] = host.split(".");
-  if (!["", "svc", "svc.cluster.local"].includes(rest.join("."))) return undefined;
-  return resources.find(r => r.kind === "Service" && r.metadata.name === name && r.metadata.namespace === namespace) as Service | undefined;
+const portOf = (address: string) => parseHostPort(address.replace(/^tcp:\/\//, ""), "listen address", true).port;
+const targetPort = (c: Container, target: number | string) => (c.ports ?? []).find(p => (typeof target === "number" ? p.containerPort === target : p.name === target));
+/** The file a path names inside a volume mounted (whole directory) from a ConfigMap, and that ConfigMap. */
+function configMapFile(r: Rendered, path: string): { volume: Volume; text: string | undefined } {
+  const mount = (r.container.volumeMounts ?? []).find(m => m.mountPath === posix.dirname(path));
+  if (!mount) throw new Error(`${r.overlay}: nothing mounted at ${posix.dirname(path)}`);
+  if (mount.subPath !== undefined) throw new Error(`${r.overlay}: ${mount.mountPath} is a subPath mount (ConfigMap updates would not arrive)`);
+  const volume = (r.pod.spec.volumes ?? []).find(v => v.name === mount.name);
+  if (!volume?.configMap) throw new Error(`${r.overlay}: ${mount.mountPath} is not a ConfigMap volume`);
+  const configMap = r.resources.find(x => x.kind === "ConfigMap" && x.metadata.name === volume.configMap?.name) as ConfigMap | undefined;
+  return { volume, text: configMap?.data?.[posix.basename(path)] };
 }
 
-test("the DaemonSet keeps its state in Redis through the sentinels, and the state env parses", t => {
-  const options = stateOptions();
-  if (options.kind !== "redis") return t.fail(`state is ${options.kind}, not redis`);
-  t.is(options.url, undefined);
-  t.deepEqual(options.sentinels, [{ host: "redis-sentinel.nsm-system", port: 26379 }]);
-  t.is(options.masterName, "mymaster");
-  t.is(options.waitReplicas, 1);
-  // Every state variable the DaemonSet sets is one stateOptionsFromEnv reads.
-  const env = envOf(container());
-  for (const name of Object.keys(STATE_ENV)) if (env.has(name)) t.is(env.get(name)?.valueFrom, undefined, `${name} is a plain value`);
-});
-
-test("PNSMGR_REDIS_SENTINELS names the port of Service redis-sentinel, which reaches the sentinels", t => {
-  const options = stateOptions();
-  if (options.kind !== "redis" || !options.sentinels) return t.fail("no sentinels");
-  const pods = sentinelSet.spec.template;
-  for (const { host, port } of options.sentinels) {
-    const svc = serviceByDnsName(host);
-    if (!svc) return t.fail(`${host} is not a Service in manifests/`);
-    t.is(svc.metadata.name, "redis-sentinel");
-    const svcPort = svc.spec.ports.find(p => p.port === port);
-    if (!svcPort) return t.fail(`Service ${svc.metadata.name} has no port ${port}`);
-    t.true(selects({ matchLabels: svc.spec.selector }, pods.metadata.labels), "the Service selects the sentinel pods");
-    const target = svcPort.targetPort ?? svcPort.port;
-    const containerPort = onlyContainer(sentinelSet).ports?.find(p => (typeof target === "number" ? p.containerPort === target : p.name === target));
-    t.is(containerPort?.containerPort, 26379, `Service port ${port} -> ${String(target)} is the sentinel's port`);
-  }
-});
-
-test("StatefulSets redis and redis-sentinel select their own pods, each behind its headless Service", t => {
-  for (const set of [redisSet, sentinelSet]) {
-    const labels = set.spec.template.metadata.labels;
-    t.true(selects(set.spec.selector, labels), `${set.metadata.name} selects its pods`);
-    const svc = find<Service>("Service", set.spec.serviceName);
-    t.is(svc.spec.clusterIP, "None", `Service ${svc.metadata.name} is headless (stable pod names)`);
-    t.true(svc.spec.publishNotReadyAddresses, `Service ${svc.metadata.name} publishes pods before they are ready`);
-    t.true(selects({ matchLabels: svc.spec.selector }, labels), `Service ${svc.metadata.name} selects ${set.metadata.name}'s pods`);
-    // No Service or StatefulSet selects another set's pods.
-    for (const other of [redisSet, sentinelSet, daemonSet].filter(o => o !== set)) {
-      t.false(selects(set.spec.selector, other.spec.template.metadata.labels), `${set.metadata.name} selects ${other.metadata.name}'s pods`);
-      t.false(selects({ matchLabels: svc.spec.selector }, other.spec.template.metadata.labels), `Service ${svc.metadata.name} selects ${other.metadata.name}'s pods`);
+for (const [name] of VARIANTS) {
+  test(`${name}: no Namespace object; every namespaced resource in ${NAMESPACE}`, t => {
+    const r = get(name);
+    t.deepEqual(r.all("Namespace"), []);
+    for (const x of r.resources) {
+      if (x.kind === "ClusterRole" || x.kind === "ClusterRoleBinding") t.is(x.metadata.namespace, undefined, `${x.kind} ${x.metadata.name}`);
+      else t.is(x.metadata.namespace, NAMESPACE, `${x.kind} ${x.metadata.name}`);
     }
-    for (const port of svc.spec.ports) {
-      const target = port.targetPort ?? port.port;
-      t.truthy(onlyContainer(set).ports?.find(p => (typeof target === "number" ? p.containerPort === target : p.name === target)), `${svc.metadata.name}:${port.port}`);
+  });
+
+  test(`${name}: the pod runs as its ServiceAccount, which may get, list and watch nodes (and nothing else)`, t => {
+    const r = get(name);
+    const account = r.pod.spec.serviceAccountName;
+    if (!account) return t.fail("no serviceAccountName");
+    t.is(r.find("ServiceAccount", account).metadata.namespace, r.workload.metadata.namespace);
+    const bindings = r.all<ClusterRoleBinding>("ClusterRoleBinding").filter(b => b.subjects.some(s => s.kind === "ServiceAccount" && s.name === account && s.namespace === NAMESPACE));
+    t.is(bindings.length, 1);
+    const role = r.find<ClusterRole>("ClusterRole", bindings[0]!.roleRef.name);
+    t.deepEqual(role.rules, [{ apiGroups: [""], resources: ["nodes"], verbs: ["get", "list", "watch"] }]);
+    t.is(plainEnv(r.container).PNSMGR_NODE_SOURCE, "kubernetes", "node IPs come from the API the role opens");
+  });
+
+  test(`${name}: hardened: seccomp RuntimeDefault, non-root, read-only root, no escalation, no capabilities`, t => {
+    const { pod, container } = get(name);
+    const podSecurity = pod.spec.securityContext ?? {};
+    const security = container.securityContext ?? {};
+    t.is((security.seccompProfile ?? podSecurity.seccompProfile)?.type, "RuntimeDefault");
+    t.true(security.runAsNonRoot ?? podSecurity.runAsNonRoot);
+    t.true((security.runAsUser ?? podSecurity.runAsUser ?? 0) > 0, "a numeric non-root user");
+    t.true(security.readOnlyRootFilesystem);
+    t.false(security.allowPrivilegeEscalation);
+    t.deepEqual(security.capabilities?.drop, ["ALL"]);
+    t.is(security.capabilities?.add, undefined);
+    t.false((pod.spec.volumes ?? []).some(v => v.hostPath !== undefined), "no hostPath volume");
+  });
+
+  test(`${name}: the SPIRE agent socket comes from the SPIFFE CSI driver, where SPIFFE_ENDPOINT_SOCKET points`, t => {
+    const { pod, container } = get(name);
+    const socket = envOf(container).get("SPIFFE_ENDPOINT_SOCKET")?.value;
+    t.is(socket, "unix:///run/spire/sockets/agent.sock");
+    const mount = (container.volumeMounts ?? []).find(m => m.mountPath === posix.dirname((socket ?? "").replace(/^unix:\/\//, "")));
+    if (!mount) return t.fail("the socket's directory is not mounted");
+    t.true(mount.readOnly);
+    t.deepEqual((pod.spec.volumes ?? []).find(v => v.name === mount.name)?.csi, { driver: "csi.spiffe.io", readOnly: true });
+    t.is(pod.metadata.labels["spiffe.io/spiffe-id"], "true");
+  });
+
+  test(`${name}: cpu and memory requests, the memory request above the measured idle RSS`, t => {
+    const { container } = get(name);
+    t.truthy(container.resources?.requests?.cpu);
+    // Measured idle RSS of `node dist/lib/main.js` with the Kubernetes node source and Redis, as
+    // deployed (README, Deploying): up to 131 MiB.
+    t.true(bytes(container.resources?.requests?.memory) >= 131 * 1024 ** 2, container.resources?.requests?.memory);
+    t.true(bytes(container.resources?.limits?.memory) > bytes(container.resources?.requests?.memory));
+  });
+
+  test(`${name}: every variable is one pnsmgr knows (or a named other), every plain value loads`, t => {
+    const { container } = get(name);
+    const known = new Set<string>([...OPTIONS.map(o => o.env), ...Object.keys(STATE_ENV), ...Object.keys(OTHER_ENV)]);
+    const seen = new Set<string>();
+    for (const e of container.env ?? []) {
+      t.true(known.has(e.name), `${e.name} is not an option in lib/config.ts or lib/state/state.ts`);
+      t.false(seen.has(e.name), `${e.name} is set twice`);
+      seen.add(e.name);
+      for (const [, ref] of (e.value ?? "").matchAll(/\$\(([A-Za-z_][A-Za-z0-9_]*)\)/g)) t.true(seen.has(ref ?? ""), `${e.name} refers to $(${ref}) before it is set`);
     }
-  }
-  t.false(selects({ matchLabels: service.spec.selector }, redisSet.spec.template.metadata.labels));
-  t.is(redisSet.spec.replicas, 3, "a master and two replicas");
-  t.is(sentinelSet.spec.replicas, 3, "three sentinels");
-});
+    t.notThrows(() => loadConfig(plainEnv(container)));
+  });
 
-test("the sentinels monitor the master name pnsmgr asks for, at redis-0 by its stable name, with a majority quorum", t => {
-  const options = stateOptions();
-  const { monitor, directives } = sentinelConf();
-  t.is(monitor.name, options.kind === "redis" ? options.masterName : "");
-  const [pod, ...rest] = monitor.host.split(".");
-  const svc = serviceByDnsName(rest.join("."));
-  t.is(svc?.metadata.name, redisSet.spec.serviceName, `${monitor.host} is a pod of Service ${redisSet.spec.serviceName}`);
-  t.is(pod, `${redisSet.metadata.name}-0`);
-  t.is(monitor.port, 6379);
-  t.true(svc?.spec.ports.some(p => p.port === monitor.port));
-  t.true(monitor.quorum > sentinelSet.spec.replicas / 2 && monitor.quorum <= sentinelSet.spec.replicas, `quorum ${monitor.quorum} of ${sentinelSet.spec.replicas}`);
-  t.deepEqual(directives.get("down-after-milliseconds"), ["5000"]);
-  t.truthy(Number(directives.get("failover-timeout")?.[0]) > 0);
-  t.deepEqual(directives.get("parallel-syncs"), ["1"]);
-  // Waiting for more replicas than there are would fail every Request.
-  if (options.kind === "redis") t.true(options.waitReplicas <= redisSet.spec.replicas - 1);
-});
-
-test("each sentinel's configuration is written to an emptyDir, which Sentinel can rewrite", t => {
-  const { text } = script(sentinelSet);
-  const exec = /exec redis-server (\S+) --sentinel/.exec(text);
-  if (!exec) return t.fail("the sentinel script does not exec redis-server <conf> --sentinel");
-  const conf = exec[1]!;
-  t.true(posix.isAbsolute(conf));
-  const c = onlyContainer(sentinelSet);
-  const mount = (c.volumeMounts ?? []).find(m => conf.startsWith(`${m.mountPath}/`));
-  const volume = sentinelSet.spec.template.spec.volumes?.find(v => v.name === mount?.name);
-  t.truthy(volume?.emptyDir, `${conf} is not on an emptyDir`);
-  t.regex(text, new RegExp(`cp .*sentinel\\.conf`), "the script copies sentinel.conf from the ConfigMap");
-});
-
-test("Redis runs redis:7 without persistence, with resource requests, non-root", t => {
-  for (const set of [redisSet, sentinelSet]) {
-    const c = onlyContainer(set);
-    t.is(c.image, "redis:7", set.metadata.name);
-    t.truthy(c.resources?.requests?.cpu, `${set.metadata.name} cpu request`);
-    t.truthy(c.resources?.requests?.memory, `${set.metadata.name} memory request`);
-    t.truthy(c.resources?.limits?.memory, `${set.metadata.name} memory limit`);
-    t.is(set.spec.volumeClaimTemplates, undefined, `${set.metadata.name} has no PersistentVolume`);
-    const security = set.spec.template.spec.securityContext;
-    t.true(security?.runAsNonRoot === true && (security.runAsUser ?? 0) > 0, `${set.metadata.name} runs as a non-root user`);
-  }
-  const { text } = script(redisSet);
-  t.regex(text, /--save ""/);
-  t.regex(text, /--appendonly no/);
-  t.regex(text, /--maxmemory-policy noeviction/);
-});
-
-test("the NetworkPolicy lets pnsmgr's pods and the Redis pods, and no others, reach Redis and the sentinels", t => {
-  const policy = find<NetworkPolicy>("NetworkPolicy", "redis");
-  for (const set of [redisSet, sentinelSet]) t.true(selects(policy.spec.podSelector, set.spec.template.metadata.labels), `applies to ${set.metadata.name}`);
-  t.false(selects(policy.spec.podSelector, pod.metadata.labels), "does not apply to pnsmgr's pods");
-  const rules = policy.spec.ingress ?? [];
-  const allowed = (labels: Record<string, string>, port: number) =>
-    rules.some(r => (r.from ?? []).some(f => f.podSelector && selects(f.podSelector, labels)) && (r.ports ?? []).some(p => p.port === port));
-  for (const port of [6379, 26379]) {
-    for (const labels of [pod.metadata.labels, redisSet.spec.template.metadata.labels, sentinelSet.spec.template.metadata.labels]) {
-      t.true(allowed(labels, port), `${JSON.stringify(labels)} -> ${port}`);
+  test(`${name}: the probes ask grpc.health.v1 on the listener the env configures`, t => {
+    const r = get(name);
+    const config = loadConfig(plainEnv(r.container));
+    const listener = portOf(r.overlay === "v0" ? config.apiAddress : config.v1ListenAddress);
+    for (const probe of [r.container.readinessProbe, r.container.livenessProbe]) {
+      t.is(probe?.grpc?.port, listener);
+      t.truthy(targetPort(r.container, listener), "a declared container port");
     }
-    t.false(allowed({ app: "something-else" }, port));
-  }
+  });
+
+  test(`${name}: a PodDisruptionBudget covers the pods`, t => {
+    const r = get(name);
+    const budgets = r.all<PodDisruptionBudget>("PodDisruptionBudget").filter(b => selects(b.spec.selector, r.pod.metadata.labels));
+    t.is(budgets.length, 1);
+    t.true(budgets[0]!.spec.maxUnavailable !== undefined || budgets[0]!.spec.minAvailable !== undefined);
+    t.true(selects(r.workload.spec.selector, r.pod.metadata.labels), "the workload selects its own pods");
+  });
+}
+
+test("v0: DaemonSet proxy-nsmgr behind pnsmgr-svc, the seed's names and defaults", t => {
+  const r = get("v0");
+  t.is(r.workload.kind, "DaemonSet");
+  t.is(r.workload.metadata.name, "proxy-nsmgr");
+  t.deepEqual(r.workload.spec.selector.matchLabels, { app: "proxy-nsmgr-daemonset" });
+  t.is(r.container.image, "pnsmgr:latest");
+  const env = envOf(r.container);
+  const defaults = new Map<string, string | undefined>(OPTIONS.map(o => [o.env, o.default]));
+  for (const name of ["PROXY_NSMD_API_ADDRESS", "PROXY_NSMD_K8S_ADDRESS", "PROXY_NSMD_K8S_REMOTE_PORT", "PROXY_NSMD_ADDRESS"]) t.is(env.get(name)?.value, defaults.get(name), name);
+  t.is(env.get("NODE_NAME")?.valueFrom?.fieldRef?.fieldPath, "spec.nodeName");
+
+  const service = r.find<Service>("Service", "pnsmgr-svc");
+  t.true(selects({ matchLabels: service.spec.selector }, r.pod.metadata.labels));
+  t.deepEqual(service.spec.ports.map(p => p.port).sort(), [5005, 5006]);
+  for (const p of service.spec.ports) t.truthy(targetPort(r.container, p.targetPort ?? p.port), `Service port ${p.port}`);
 });
+
+test("v0: remote domains reach each node on the ports they dial: registry on PROXY_NSMD_K8S_REMOTE_PORT, connections on 5006", t => {
+  const r = get("v0");
+  const config = loadConfig(plainEnv(r.container));
+  const registry = targetPort(r.container, portOf(config.registryAddress));
+  const connections = targetPort(r.container, portOf(config.apiAddress));
+  t.is(registry?.hostPort, config.remotePort, "the registry plane on the port remote domains dial");
+  t.is(config.remotePort, 80);
+  t.is(connections?.hostPort, 5006);
+  t.deepEqual((r.container.ports ?? []).map(p => p.containerPort).sort(), [5005, 5006]);
+});
+
+test("v0: the node map for PNSMGR_NODE_SOURCE=file is mounted from ConfigMap pnsmgr-node-map and parses", t => {
+  const r = get("v0");
+  const path = plainEnv(r.container).PNSMGR_NODE_MAP_FILE;
+  if (!path) return t.fail("PNSMGR_NODE_MAP_FILE is not set");
+  const { volume, text } = configMapFile(r, path);
+  t.is(volume.configMap?.name, "pnsmgr-node-map");
+  if (text === undefined) return t.fail("no node map in the ConfigMap");
+  t.true(parseNodeMap(text).length > 0);
+});
+
+test("v1: Deployment nsmgr-proxy with the v1 listener behind LoadBalancer nsmgr-proxy, as deployments-k8s names them", t => {
+  const r = get("v1");
+  t.is(r.workload.kind, "Deployment");
+  t.is(r.workload.metadata.name, "nsmgr-proxy");
+  const config = loadConfig(plainEnv(r.container));
+  const listener = portOf(config.v1ListenAddress);
+  t.is(listener, 5004);
+  t.is(targetPort(r.container, listener)?.hostPort, 5004, "on the node too, as NSM's nsmgr-proxy");
+  const service = r.find<Service>("Service", "nsmgr-proxy");
+  t.is(service.spec.type, "LoadBalancer");
+  t.true(selects({ matchLabels: service.spec.selector }, r.pod.metadata.labels));
+  t.deepEqual(service.spec.ports.map(p => p.port), [5004]);
+  t.is(targetPort(r.container, service.spec.ports[0]?.targetPort ?? 5004)?.containerPort, 5004);
+  t.is(r.all<Service>("Service").length, 1);
+});
+
+test("v1: NSM_NAME, NSM_REGISTRY_URL to the local registry, a public URL other domains can reach", t => {
+  const r = get("v1");
+  const env = plainEnv(r.container);
+  const config = loadConfig(env);
+  t.is(config.name, "nsmgr-proxy");
+  t.is(config.registryUrl, "tcp://registry:5002", "deployments-k8s' registry-k8s Service");
+  t.is(config.v1PublicUrl, "tcp://10.244.1.7:5004", "the pod IP (mapped to the node's external IP) and the listener's port");
+});
+
+test("v1: the IP map (ConfigMap map-ip) and NSM's cluster-info are mounted where the env points, cluster-info never created", t => {
+  const r = get("v1");
+  const config = loadConfig(plainEnv(r.container));
+  const mapIp = configMapFile(r, config.mapIpFile);
+  t.is(mapIp.volume.configMap?.name, "map-ip");
+  if (mapIp.text === undefined) return t.fail("no map in ConfigMap map-ip");
+  t.notThrows(() => parseIpMap(mapIp.text ?? ""));
+  const clusterInfo = configMapFile(r, config.clusterInfoFile);
+  t.deepEqual(clusterInfo.volume.configMap, { name: "cluster-info", optional: true });
+  t.is(r.resources.find(x => x.kind === "ConfigMap" && x.metadata.name === "cluster-info"), undefined, "NSM's ConfigMap is not ours to create or delete");
+});
+
+test("the image's EXPOSE covers every container port", async t => {
+  const { readFileSync } = await import("node:fs");
+  const { join } = await import("node:path");
+  const { ROOT } = await import("../support/kustomize.js");
+  const exposed = new Set(
+    readFileSync(join(ROOT, "Dockerfile"), "utf8")
+      .split("\n")
+      .filter(l => /^EXPOSE\s/.test(l))
+      .flatMap(l => l.split(/\s+/).slice(1).map(Number)),
+  );
+  for (const name of ["v0", "v1"]) for (const p of get(name).container.ports ?? []) t.true(exposed.has(p.containerPort), `${name}: ${p.containerPort}`);
+});
+
+// ---- Redis with Sentinel (components/redis-sentinel) ----
+
+for (const name of ["v0 + redis-sentinel", "v1 + redis-sentinel"]) {
+  const parts = () => {
+    const r = get(name);
+    const redisSet = r.find<Workload>("StatefulSet", "redis");
+    const sentinelSet = r.find<Workload>("StatefulSet", "redis-sentinel");
+    const only = (set: Workload) => set.spec.template.spec.containers[0]!;
+    const script = (set: Workload) => {
+      const c = only(set);
+      const path = [...(c.command ?? []), ...(c.args ?? [])].find(a => a.endsWith(".sh"));
+      const mount = (c.volumeMounts ?? []).find(m => posix.dirname(path ?? "") === m.mountPath);
+      const volume = set.spec.template.spec.volumes?.find(v => v.name === mount?.name);
+      const data = r.find<ConfigMap>("ConfigMap", volume?.configMap?.name ?? "").data ?? {};
+      return { text: data[posix.basename(path ?? "")] ?? "", data };
+    };
+    const serviceByDnsName = (host: string) => {
+      const [svc, namespace, ...rest] = host.split(".");
+      if (!["", "svc", "svc.cluster.local"].includes(rest.join("."))) return undefined;
+      return r.resources.find(x => x.kind === "Service" && x.metadata.name === svc && x.metadata.namespace === namespace) as Service | undefined;
+    };
+    return { r, redisSet, sentinelSet, only, script, serviceByDnsName };
+  };
+
+  test(`${name}: pnsmgr finds the master through Service redis-sentinel, waits for one replica`, t => {
+    const { r, sentinelSet, only, serviceByDnsName } = parts();
+    const options = stateOptionsFromEnv(plainEnv(r.container));
+    if (options.kind !== "redis" || !options.sentinels) return t.fail(`state is ${options.kind}, not redis with sentinels`);
+    t.is(options.masterName, "mymaster");
+    t.is(options.waitReplicas, 1);
+    for (const { host, port } of options.sentinels) {
+      const svc = serviceByDnsName(host);
+      if (!svc) return t.fail(`${host} is not a rendered Service`);
+      t.true(selects({ matchLabels: svc.spec.selector }, sentinelSet.spec.template.metadata.labels));
+      const svcPort = svc.spec.ports.find(p => p.port === port);
+      t.is(targetPort(only(sentinelSet), svcPort?.targetPort ?? port)?.containerPort, 26379);
+    }
+    if (r.workload.kind === "Deployment") t.is(r.workload.spec.replicas, 2, "v1 runs two replicas on shared state");
+  });
+
+  test(`${name}: credentials from Secret ${SECRET} on both sides: pnsmgr's env, Redis's requirepass, the Sentinels'`, t => {
+    const { r, redisSet, sentinelSet, only, script } = parts();
+    const env = envOf(r.container);
+    t.deepEqual(env.get("PNSMGR_REDIS_PASSWORD")?.valueFrom?.secretKeyRef, { name: SECRET, key: "password" });
+    t.deepEqual(env.get("PNSMGR_REDIS_SENTINEL_PASSWORD")?.valueFrom?.secretKeyRef, { name: SECRET, key: "sentinel-password" });
+    for (const set of [redisSet, sentinelSet]) {
+      const e = envOf(only(set));
+      t.deepEqual(e.get("REDIS_PASSWORD")?.valueFrom?.secretKeyRef, { name: SECRET, key: "password" }, set.metadata.name);
+      t.deepEqual(e.get("SENTINEL_PASSWORD")?.valueFrom?.secretKeyRef, { name: SECRET, key: "sentinel-password" }, set.metadata.name);
+      t.is(e.get("REDISCLI_AUTH")?.valueFrom?.secretKeyRef?.name, SECRET, `${set.metadata.name}: probes authenticate`);
+    }
+    t.regex(script(redisSet).text, /--requirepass "\$REDIS_PASSWORD" --masterauth "\$REDIS_PASSWORD"/);
+    const sentinel = script(sentinelSet).text;
+    t.regex(sentinel, /requirepass \$SENTINEL_PASSWORD/);
+    t.regex(sentinel, /sentinel auth-pass \$master_name \$REDIS_PASSWORD/);
+    t.regex(sentinel, /sentinel sentinel-pass \$SENTINEL_PASSWORD/);
+    t.deepEqual(r.all("Secret"), [], "no password is ever in the manifests");
+  });
+
+  test(`${name}: Sentinel monitors redis-0 with a majority quorum; redis:7, no persistence, hardened`, t => {
+    const { r, redisSet, sentinelSet, only, script, serviceByDnsName } = parts();
+    const conf = script(sentinelSet).data["sentinel.conf"] ?? "";
+    const monitor = /^sentinel monitor (\S+) (\S+) (\d+) (\d+)$/m.exec(conf);
+    if (!monitor) return t.fail("no sentinel monitor line");
+    const [, master, host, port, quorum] = monitor;
+    t.is(master, "mymaster");
+    const [podName, ...rest] = (host ?? "").split(".");
+    t.is(podName, "redis-0");
+    t.is(serviceByDnsName(rest.join("."))?.metadata.name, redisSet.spec.serviceName);
+    t.is(Number(port), 6379);
+    const sentinels = sentinelSet.spec.replicas ?? 1;
+    t.true(Number(quorum) > sentinels / 2 && Number(quorum) <= sentinels);
+    for (const set of [redisSet, sentinelSet]) {
+      const c = only(set);
+      t.is(c.image, "redis:7");
+      t.is(set.spec.volumeClaimTemplates, undefined);
+      const svc = r.find<Service>("Service", set.spec.serviceName ?? "");
+      t.is(svc.spec.clusterIP, "None");
+      t.true(selects({ matchLabels: svc.spec.selector }, set.spec.template.metadata.labels));
+      const security = set.spec.template.spec.securityContext;
+      t.true(security?.runAsNonRoot === true && (security.runAsUser ?? 0) > 0);
+      t.is(security?.seccompProfile?.type, "RuntimeDefault");
+      t.true(c.securityContext?.readOnlyRootFilesystem);
+      t.false(c.securityContext?.allowPrivilegeEscalation);
+      const budgets = r.all<PodDisruptionBudget>("PodDisruptionBudget").filter(b => selects(b.spec.selector, set.spec.template.metadata.labels));
+      t.is(budgets.length, 1, `${set.metadata.name} PodDisruptionBudget`);
+    }
+    t.regex(script(redisSet).text, /--save "" --appendonly no/);
+    t.regex(script(redisSet).text, /--maxmemory-policy noeviction/);
+  });
+
+  test(`${name}: the NetworkPolicy admits pnsmgr's pods and the Redis pods, and no others`, t => {
+    const { r, redisSet, sentinelSet } = parts();
+    const policy = r.find<NetworkPolicy>("NetworkPolicy", "redis");
+    for (const set of [redisSet, sentinelSet]) t.true(selects(policy.spec.podSelector, set.spec.template.metadata.labels));
+    const rules = policy.spec.ingress ?? [];
+    const allowed = (labels: Record<string, string>, port: number) =>
+      rules.some(rule => (rule.from ?? []).some(f => f.podSelector && selects(f.podSelector, labels)) && (rule.ports ?? []).some(p => p.port === port));
+    for (const port of [6379, 26379]) {
+      for (const labels of [r.pod.metadata.labels, redisSet.spec.template.metadata.labels, sentinelSet.spec.template.metadata.labels]) t.true(allowed(labels, port), `${JSON.stringify(labels)} -> ${port}`);
+      t.false(allowed({ app: "something-else" }, port));
+    }
+  });
+}

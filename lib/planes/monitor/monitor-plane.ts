@@ -59,7 +59,10 @@ export function createMonitorPlane(deps: PlaneDeps): MonitorPlane {
     const { remote, upstreamSelector } = routeSeedSelector(selector);
     const key = `seed|${remote.address}|${JSON.stringify(upstreamSelector)}`;
     const spec: FeedSpec = { kind: "seed", selector: MonitorScopeSelector.toJSON(selector) };
-    return streams.stream(key, spec, ctx.metadata.get(RESUME_METADATA));
+    const open = () => streams.stream(key, spec, ctx.metadata.get(RESUME_METADATA));
+    // A remote the destination guard refuses gets its refusal, not a feed that fails UNAVAILABLE.
+    const check = deps.checkDestination;
+    return check ? defer(() => from(check(remote.address))).pipe(switchMap(open)) : open();
   };
 
   return {

@@ -1,26 +1,29 @@
 /**
- * The Upstream of transport/grpc: one grpc-js channel per next-hop address, reused by every call to
- * that address (the seed dialled per call). Channels are kept in least-recently-used order and the
+ * The client side of transport/grpc: one grpc-js channel per next hop, reused by every call to it
+ * (the seed dialled per call). It dials only Destinations the destination guard returned (lib/guard):
+ * the pinned address as it is, with the name the caller gave as the :authority, so no second
+ * resolution can move a call elsewhere. Channels are kept in least-recently-used order and the
  * oldest is closed past `maxChannels`. Calls carry the context's deadline and outgoing metadata;
  * unsubscribing cancels them.
  */
 import { Client, type ChannelCredentials, type ChannelOptions, Metadata, credentials as grpcCredentials } from "@grpc/grpc-js";
 import { Observable } from "rxjs";
 import type { CallContext } from "../../pipeline/context.js";
-import { type MethodDescriptor, type Upstream, outgoingMetadata } from "../../pipeline/upstream.js";
+import { type Destination, type MethodDescriptor, type PinnedUpstream, outgoingMetadata } from "../../pipeline/upstream.js";
 import { fromUpstreamError } from "./status.js";
+import { type CallObservation, type GrpcType, observer } from "../../observability/observer.js";
 
 export interface ClientPoolOptions {
   credentials?: ChannelCredentials;
-  /** Credentials made for each address dialled (mTLS: each remembers the peer verified there); wins over `credentials`. */
-  credentialsFor?: (address: string) => ChannelCredentials;
+  /** Credentials made for each destination dialled (mTLS: each remembers the peer verified there); wins over `credentials`. */
+  credentialsFor?: (destination: Destination) => ChannelCredentials;
   maxChannels?: number;
   maxMessageBytes?: number;
   channelOptions?: ChannelOptions;
 }
 
-export interface ClientPool extends Upstream {
-  /** Addresses with an open channel, oldest first. */
+export interface ClientPool extends PinnedUpstream {
+  /** Channels open (dialled address, and the authority when it differs), oldest first. */
   addresses(): string[];
   /**
    * New calls get new channels (new handshakes: a rotated SVID); calls already running on the old
@@ -47,15 +50,17 @@ export function createClientPool(options: ClientPoolOptions = {}): ClientPool {
   };
   const clients = new Map<string, Client>();
 
-  function client(address: string): Client {
-    const existing = clients.get(address);
+  function client(destination: Destination): Client {
+    const { address, authority } = destination;
+    const key = authority === address ? address : `${address} (${authority})`;
+    const existing = clients.get(key);
     if (existing) {
-      clients.delete(address);
-      clients.set(address, existing);
+      clients.delete(key);
+      clients.set(key, existing);
       return existing;
     }
-    const created = new Client(address, options.credentialsFor?.(address) ?? creds, channelOptions);
-    clients.set(address, created);
+    const created = new Client(address, options.credentialsFor?.(destination) ?? creds, authority === address ? channelOptions : { ...channelOptions, "grpc.default_authority": authority });
+    clients.set(key, created);
     if (clients.size > maxChannels) {
       const [oldest, evicted] = clients.entries().next().value as [string, Client];
       clients.delete(oldest);
@@ -73,39 +78,49 @@ export function createClientPool(options: ClientPoolOptions = {}): ClientPool {
       clients.clear();
     },
 
-    unary<Req, Res>(address: string, method: MethodDescriptor<Req, Res>, request: Req, ctx: CallContext): Observable<Res> {
+    unary<Req, Res>(destination: Destination, method: MethodDescriptor<Req, Res>, request: Req, ctx: CallContext): Observable<Res> {
       return new Observable<Res>(subscriber => {
-        const call = client(address).makeUnaryRequest(
+        const [metadata, observed] = outgoing(destination.authority, method.path, "unary", ctx);
+        const call = client(destination).makeUnaryRequest(
           method.path,
           method.requestSerialize,
           method.responseDeserialize,
           request,
-          metadataOf(ctx),
+          metadata,
           { deadline: ctx.deadline ?? Infinity },
           (error, value) => {
-            if (error) subscriber.error(fromUpstreamError(error, address));
+            observed?.end(error ? error.code : 0);
+            if (error) subscriber.error(fromUpstreamError(error, destination.authority));
             else {
+              observed?.received();
               subscriber.next(value as Res);
               subscriber.complete();
             }
           },
         );
-        return () => call.cancel();
+        observed?.sent();
+        return () => {
+          observed?.end(1);
+          call.cancel();
+        };
       });
     },
 
-    serverStream<Req, Res>(address: string, method: MethodDescriptor<Req, Res>, request: Req, ctx: CallContext): Observable<Res> {
+    serverStream<Req, Res>(destination: Destination, method: MethodDescriptor<Req, Res>, request: Req, ctx: CallContext): Observable<Res> {
       return new Observable<Res>(subscriber => {
-        const call = client(address).makeServerStreamRequest(
+        const [metadata, observed] = outgoing(destination.authority, method.path, "server_stream", ctx);
+        const call = client(destination).makeServerStreamRequest(
           method.path,
           method.requestSerialize,
           method.responseDeserialize,
           request,
-          metadataOf(ctx),
+          metadata,
           { deadline: ctx.deadline ?? Infinity },
         );
+        observed?.sent();
+        if (observed) observeStream(call, observed);
         call.on("data", (value: Res) => subscriber.next(value));
-        call.on("error", (error: unknown) => subscriber.error(fromUpstreamError(error, address)));
+        call.on("error", (error: unknown) => subscriber.error(fromUpstreamError(error, destination.authority)));
         call.on("status", (status: { code: number }) => {
           if (status.code === 0) subscriber.complete();
         });
@@ -113,22 +128,27 @@ export function createClientPool(options: ClientPoolOptions = {}): ClientPool {
       });
     },
 
-    bidiStream<Req, Res>(address: string, method: MethodDescriptor<Req, Res>, requests: Observable<Req>, ctx: CallContext): Observable<Res> {
+    bidiStream<Req, Res>(destination: Destination, method: MethodDescriptor<Req, Res>, requests: Observable<Req>, ctx: CallContext): Observable<Res> {
       return new Observable<Res>(subscriber => {
-        const call = client(address).makeBidiStreamRequest(
+        const [metadata, observed] = outgoing(destination.authority, method.path, "bidi_stream", ctx);
+        const call = client(destination).makeBidiStreamRequest(
           method.path,
           method.requestSerialize,
           method.responseDeserialize,
-          metadataOf(ctx),
+          metadata,
           { deadline: ctx.deadline ?? Infinity },
         );
+        if (observed) observeStream(call, observed);
         call.on("data", (value: Res) => subscriber.next(value));
-        call.on("error", (error: unknown) => subscriber.error(fromUpstreamError(error, address)));
+        call.on("error", (error: unknown) => subscriber.error(fromUpstreamError(error, destination.authority)));
         call.on("status", (status: { code: number }) => {
           if (status.code === 0) subscriber.complete();
         });
         const sending = requests.subscribe({
-          next: message => call.write(message),
+          next: message => {
+            call.write(message);
+            observed?.sent();
+          },
           error: () => call.cancel(),
           complete: () => call.end(),
         });
@@ -150,4 +170,25 @@ function metadataOf(ctx: CallContext): Metadata {
   const metadata = new Metadata();
   for (const [key, value] of ctx.get(outgoingMetadata) ?? []) metadata.set(key, value);
   return metadata;
+}
+
+/**
+ * A call's outgoing metadata and its observation. The caller's W3C trace context goes on with it
+ * (replaced by this hop's own span when tracing is on), so a trace crosses pnsmgr either way.
+ */
+function outgoing(address: string, path: string, type: GrpcType, ctx: CallContext): [Metadata, CallObservation | undefined] {
+  const metadata = metadataOf(ctx);
+  const traceparent = ctx.metadata.get("traceparent");
+  if (traceparent !== undefined && !metadata.get("traceparent").length) {
+    metadata.set("traceparent", traceparent);
+    const tracestate = ctx.metadata.get("tracestate");
+    if (tracestate !== undefined) metadata.set("tracestate", tracestate);
+  }
+  return [metadata, observer().clientCall(address, path, type, ctx, (key, value) => metadata.set(key, value))];
+}
+
+/** Counts a stream's messages and ends its observation with the stream's status. */
+function observeStream(call: NodeJS.EventEmitter, observed: CallObservation): void {
+  call.on("data", () => observed.received());
+  call.on("status", (status: { code: number }) => observed.end(status.code));
 }

@@ -20,6 +20,7 @@ import type { Handler } from "../../pipeline/element.js";
 import { Code, ProxyError } from "../../pipeline/errors.js";
 import { toServiceError, toStatus } from "./status.js";
 import type { BridgeOptions } from "./bridge-options.js";
+import { type CallObservation, noteFailure, observer } from "../../observability/observer.js";
 
 type AnyServerCall = ServerUnaryCall<unknown, unknown> | ServerWritableStream<unknown, unknown> | ServerDuplexStream<unknown, unknown>;
 
@@ -46,15 +47,24 @@ function openContext(call: AnyServerCall, options: BridgeOptions): CallContext |
 
 export function serveUnary<Req, Res>(handler: Handler<Req, Res>, options: BridgeOptions = {}): handleUnaryCall<Req, Res> {
   return (call: ServerUnaryCall<Req, Res>, callback: sendUnaryData<Res>) => {
-    const ctx = openContext(call as AnyServerCall, options);
-    if (ctx instanceof ProxyError) return callback(toServiceError(ctx));
+    const served = openContext(call as AnyServerCall, options);
+    if (served instanceof ProxyError) return callback(toServiceError(served));
+    const observed = observer().serverCall(served, "unary");
+    const ctx = observed?.ctx ?? served;
+    observed?.received();
     let answered = false;
     const answer = (error: unknown, value?: Res) => {
       if (answered) return;
       answered = true;
-      if (error === null) callback(null, value);
-      else {
-        options.onFailure?.(ctx.method, ProxyError.from(error));
+      if (error === null) {
+        callback(null, value);
+        observed?.sent();
+        observed?.end(0);
+      } else {
+        const e = ProxyError.from(error);
+        options.onFailure?.(ctx.method, e);
+        noteFailure(ctx.method, e.code, e.message);
+        observed?.end(e.code);
         callback(toServiceError(error));
       }
     };
@@ -67,7 +77,10 @@ export function serveUnary<Req, Res>(handler: Handler<Req, Res>, options: Bridge
           if (!answered) answer(new ProxyError(Code.INTERNAL, `${ctx.method} produced no response`));
         },
       });
-    call.on("cancelled", () => subscription.unsubscribe());
+    call.on("cancelled", () => {
+      observed?.end(Code.CANCELLED);
+      subscription.unsubscribe();
+    });
   };
 }
 
@@ -79,23 +92,30 @@ export const MAX_QUEUED_MESSAGES = 10_000;
 
 export function serveServerStream<Req, Res>(handler: Handler<Req, Res>, options: BridgeOptions = {}): handleServerStreamingCall<Req, Res> {
   return (call: ServerWritableStream<Req, Res>) => {
-    const opened = openContext(call as AnyServerCall, options);
-    if (opened instanceof ProxyError) return void call.emit("error", toStatus(opened));
-    const ctx = opened.with(sendReady, () => drained(call));
-    relay(call, ctx, handler(call.request, ctx), options);
+    const served = openContext(call as AnyServerCall, options);
+    if (served instanceof ProxyError) return void call.emit("error", toStatus(served));
+    const observed = observer().serverCall(served, "server_stream");
+    observed?.received();
+    const ctx = (observed?.ctx ?? served).with(sendReady, () => drained(call));
+    relay(call, ctx, handler(call.request, ctx), options, observed);
   };
 }
 
 /** A bidi call's handler receives the caller's messages as an Observable that ends when the caller half-closes. */
 export function serveBidiStream<Req, Res>(handler: Handler<Observable<Req>, Res>, options: BridgeOptions = {}): handleBidiStreamingCall<Req, Res> {
   return (call: ServerDuplexStream<Req, Res>) => {
-    const ctx = openContext(call as AnyServerCall, options);
-    if (ctx instanceof ProxyError) return void call.emit("error", toStatus(ctx));
+    const served = openContext(call as AnyServerCall, options);
+    if (served instanceof ProxyError) return void call.emit("error", toStatus(served));
+    const observed = observer().serverCall(served, "bidi_stream");
+    const ctx = observed?.ctx ?? served;
     const requests = new Subject<Req>();
-    call.on("data", (message: Req) => requests.next(message));
+    call.on("data", (message: Req) => {
+      observed?.received();
+      requests.next(message);
+    });
     call.on("end", () => requests.complete());
     call.on("error", (error: unknown) => requests.error(ProxyError.from(error, Code.CANCELLED)));
-    relay(call, ctx, handler(requests.asObservable(), ctx), options, () => requests.complete());
+    relay(call, ctx, handler(requests.asObservable(), ctx), options, observed, () => requests.complete());
   };
 }
 
@@ -109,6 +129,7 @@ function relay<Res>(
   ctx: CallContext,
   responses: Observable<Res>,
   options: BridgeOptions,
+  observed: CallObservation | undefined,
   teardown?: () => void,
 ): void {
   const maxQueued = options.maxQueued ?? MAX_QUEUED_MESSAGES;
@@ -118,6 +139,8 @@ function relay<Res>(
     subscription.unsubscribe();
     const e = ProxyError.from(error);
     options.onFailure?.(ctx.method, e);
+    noteFailure(ctx.method, e.code, e.message);
+    observed?.end(e.code);
     call.emit("error", toStatus(e));
   };
   const unregister = options.streams?.add(fail);
@@ -130,15 +153,20 @@ function relay<Res>(
           return;
         }
         call.write(value);
+        observed?.sent();
       },
       error: fail,
       complete: () => {
         subscription.unsubscribe();
+        observed?.end(0);
         call.end();
       },
     }),
   );
-  call.on("cancelled", () => subscription.unsubscribe());
+  call.on("cancelled", () => {
+    observed?.end(Code.CANCELLED);
+    subscription.unsubscribe();
+  });
 }
 
 /** Resolves when the stream's write buffer has drained (at once if it need not), or the call is over. */

@@ -6,6 +6,9 @@
  * gateway is exit code 1, a bad flag 2; the log's length bound (PNSMGR_EVENTS_MAX_LEN) holds.
  */
 import test from "ava";
+import { mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { ConnectionEventType } from "../../../generated/nsm/connection.js";
 import { NetworkServiceService } from "../../../generated/nsm/networkservice.js";
 import { positionTime } from "../../../lib/state/event-log.js";
@@ -27,7 +30,7 @@ test.afterEach.always(async () => {
 const iso = (ms: number) => new Date(ms).toISOString();
 const READABLE = /^(\d+-\d+) (\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z) (INITIAL_STATE_TRANSFER|UPDATE|DELETE) peer=(\S+) conn=(\S+) (.*)$/;
 
-test.serial("replay by connection, peer, time range and position, in order, readable and JSON, from every listener", async t => {
+test.serial("replay by connection, peer, time range and position, in order, readable and JSON, from the admin listener", async t => {
   t.timeout(30_000);
   const remotes = await startRemotes();
   const gateway = await startTestGateway({ remotePort: remotes.remotePort });
@@ -51,15 +54,15 @@ test.serial("replay by connection, peer, time range and position, in order, read
   const from = positionTime(entries[2]!.position);
   const to = positionTime(entries[4]!.position);
   const inRange = entries.filter(e => positionTime(e.position) >= from && positionTime(e.position) <= to);
-  const api = gateway.apiAddress;
+  const api = gateway.adminAddress;
 
   const [byConnection, byPeer, everything, range, v1First, afterPosition, relative, badFlag, unreachable] = await Promise.all([
     runEventsCli(["--gateway", api, "--connection", connA]),
     runEventsCli(["--gateway", api, "--peer", b.nsmgr.address, "--json"]),
     runEventsCli(["--gateway", api, "--json"]),
     runEventsCli(["--gateway", api, "--json", "--from", iso(from), "--to", iso(to)]),
-    runEventsCli(["--gateway", gateway.v1Address, "--limit", "2"]),
-    runEventsCli(["--gateway", gateway.registryAddress, "--json", "--after", entries[3]!.position]),
+    runEventsCli(["--gateway", api, "--limit", "2"]),
+    runEventsCli(["--gateway", api, "--json", "--after", entries[3]!.position]),
     runEventsCli(["--gateway", api, "--from", "1h", "--to", "now", "--connection", connB]),
     runEventsCli(["--gateway", api, "--limit", "zero"]),
     runEventsCli(["--gateway", `127.0.0.1:${await freePort()}`]),
@@ -130,9 +133,9 @@ test.serial("--follow prints events that happen after it started, with or withou
   const before = await storedEvents(gateway, 2);
 
   // From now: it cannot say when it is listening, so the remote reports DOWN until it shows one.
-  const live = startEventsCli(["--gateway", gateway.apiAddress, "--follow", "--json", "--connection", conn]);
+  const live = startEventsCli(["--gateway", gateway.adminAddress, "--follow", "--json", "--connection", conn]);
   // From a position: the replay first, then live, with no gap.
-  const resumed = startEventsCli(["--gateway", gateway.apiAddress, "--follow", "--after", before[0]!.position]);
+  const resumed = startEventsCli(["--gateway", gateway.adminAddress, "--follow", "--after", before[0]!.position]);
   const deadline = Date.now() + 15_000;
   while (live.lines().length === 0) {
     if (Date.now() > deadline || live.child.exitCode !== null) return t.fail(`no line from --follow:\n${live.stderr()}`);
@@ -178,7 +181,7 @@ test.serial("PNSMGR_EVENTS_MAX_LEN bounds the log: only the newest entries are r
   let rows: ReturnType<typeof parsed> = [];
   const deadline = Date.now() + 5000;
   do {
-    const replay = await runEventsCli(["--gateway", gateway.apiAddress, "--json"]);
+    const replay = await runEventsCli(["--gateway", gateway.adminAddress, "--json"]);
     t.is(replay.code, 0, replay.stderr);
     rows = parsed(replay.lines);
   } while (!rows.every(r => r.payload.connections?.[conn]?.state === "DOWN") && Date.now() < deadline);
@@ -191,15 +194,34 @@ test.serial("a replay longer than a stream may queue (15000 events) reaches the 
   const gateway = await startTestGateway();
   const payload = { type: "UPDATE", connections: { x: { id: "x", networkService: "svc", labels: { note: "x".repeat(300) } } } };
   for (let i = 0; i < 15_000; i++) await gateway.state.events.append({ connectionIds: ["x"], peer: "p", type: "UPDATE", payload, at: i });
-  const replay = await runEventsCli(["--gateway", gateway.apiAddress, "--json"], {}, 25_000);
+  const replay = await runEventsCli(["--gateway", gateway.adminAddress, "--json"], {}, 25_000);
   t.is(replay.code, 0, replay.stderr);
   t.is(replay.lines.length, 15_000);
   t.is(parsed(replay.lines).at(-1)?.at, 14_999);
 });
 
-test.serial("PNSMGR_ADMIN_EVENTS=off keeps the event log off the listeners (UNIMPLEMENTED)", async t => {
-  const gateway = await startTestGateway({ adminEvents: false });
-  const stream = openServerStream(gateway.apiAddress, EventsService.read, { connectionId: "", peer: "", fromMs: "0", toMs: "0", after: "", follow: false, limit: 0 });
-  const end = await stream.status;
-  t.is(end.code, status.UNIMPLEMENTED);
+const READ_ALL = { connectionId: "", peer: "", fromMs: "0", toMs: "0", after: "", follow: false, limit: 0 };
+const readStatus = async (address: string) => (await openServerStream(address, EventsService.read, READ_ALL).status).code;
+
+test.serial("by default the event log is served only on the admin listener: the public listeners answer UNIMPLEMENTED", async t => {
+  const gateway = await startTestGateway();
+  t.is(await readStatus(gateway.adminAddress), status.OK);
+  for (const address of [gateway.apiAddress, gateway.registryAddress, gateway.v1Address]) t.is(await readStatus(address), status.UNIMPLEMENTED, address);
+});
+
+test.serial("PNSMGR_ADMIN_EVENTS=public serves it on the public listeners too; off serves it nowhere", async t => {
+  const open = await startTestGateway({ adminEvents: "public" });
+  for (const address of [open.adminAddress, open.apiAddress, open.registryAddress, open.v1Address]) t.is(await readStatus(address), status.OK, address);
+  const off = await startTestGateway({ adminEvents: "off" });
+  for (const address of [off.adminAddress, off.apiAddress, off.v1Address]) t.is(await readStatus(address), status.UNIMPLEMENTED, address);
+});
+
+test.serial("the admin listener can be a unix socket, and pnsmgr events reads it (its default source is PNSMGR_ADMIN_LISTEN_ON)", async t => {
+  const socket = join(mkdtempSync(join(tmpdir(), "pnsmgr-admin-")), "admin.sock");
+  const gateway = await startTestGateway({ adminListenAddress: `unix://${socket}` });
+  t.is(gateway.adminAddress, `unix://${socket}`);
+  t.is(await readStatus(gateway.adminAddress), status.OK);
+  const replay = await runEventsCli([], { PNSMGR_ADMIN_LISTEN_ON: `unix://${socket}` });
+  t.is(replay.code, 0, replay.stderr);
+  t.deepEqual(replay.lines, []);
 });

@@ -1,7 +1,7 @@
 /**
  * The v1 plane records what its monitor emits: UPDATE on Request, DOWN relayed from the next hop,
  * DELETE on Close, each with the next hop as peer, keyed by the gateway's own segment id, path
- * tokens redacted; `pnsmgr events --gateway <v1 listener>` replays them.
+ * tokens redacted; `pnsmgr events --gateway <admin listener>` replays them.
  */
 import test from "ava";
 import { ConnectionEventType } from "../../../generated/nsm/connection.js";
@@ -39,7 +39,7 @@ test.serial("UPDATE, DOWN and DELETE are recorded with the next hop as peer, tok
   t.false(/eyJ[\w-]+\.[\w-]+\./.test(json), "no JWT in the log");
   t.true(json.includes("(redacted)"));
 
-  const replay = await runEventsCli(["--gateway", gateway.v1Address, "--json"]);
+  const replay = await runEventsCli(["--gateway", gateway.adminAddress, "--json"]);
   t.is(replay.code, 0, replay.stderr);
   const rows = parsed(replay.lines);
   t.deepEqual(rows.map(r => r.position), entries.map(e => e.position));

@@ -13,6 +13,8 @@ import { SignJWT } from "jose";
 import { type Spire, nodeSelectors, startSpire } from "../../support/spire.js";
 import { type SpiffeWorkload, startSpiffeWorkload } from "../../support/spiffe-workload.js";
 import { type FakeV1Nsmgr, startFakeV1Nsmgr } from "../../support/fake-v1-nsmgr.js";
+import { type FakeV1Registry, startFakeV1Registry } from "../../support/fake-v1-registry.js";
+import { NetworkServiceEndpointRegistryService } from "../../../generated/nsm/registry.js";
 import { startTestGateway, stopGateways } from "../../support/gateway.js";
 import { callUnary, closeAll, openServerStream, waitFor } from "../../support/grpc.js";
 import type { Gateway } from "../../../lib/gateway.js";
@@ -30,6 +32,7 @@ let peer: SpiffeWorkload;
 let intruder: SpiffeWorkload;
 let nsmgr: FakeV1Nsmgr;
 let gateway: Gateway;
+let registry: FakeV1Registry;
 const seen: { sub?: string; aud?: unknown; keySerial: string }[] = [];
 
 test.before(async t => {
@@ -55,7 +58,8 @@ test.before(async t => {
       seen.push({ sub: claims.sub, aud: claims.aud, keySerial: cert.serialNumber });
     },
   });
-  gateway = await startTestGateway({ name: "proxy-1", spiffeEndpointSocket: spire.domain("cluster1.test").endpointSocket });
+  registry = await startFakeV1Registry(peer.serverCredentials);
+  gateway = await startTestGateway({ name: "proxy-1", spiffeEndpointSocket: spire.domain("cluster1.test").endpointSocket, registryUrl: `tcp://${registry.address}` });
   await gateway.routes.set("nse", nsmgr.url);
 });
 
@@ -65,6 +69,7 @@ test.after.always(async () => {
   peer?.close();
   intruder?.close();
   await nsmgr?.server.stop();
+  await registry?.stop();
   await spire?.stop();
 });
 
@@ -224,4 +229,49 @@ test.serial("rotation: a new SVID is used for new handshakes and new tokens with
   nsmgr.connectionDown(nsmgrId);
   const event = await stream.next(5000);
   t.is(Object.values(event.connections)[0]?.state, State.DOWN, "the stream opened before the rotation still delivers");
+});
+
+test.serial("registry over mTLS: client_allowed keeps a name to the identity that registered it", async t => {
+  t.timeout(30_000);
+  const client = peer.client(gateway.v1Address);
+  const pathOf = async (sub: string) => ({ path: JSON.stringify({ Index: 0, PathSegments: [{ token: await sign({ sub, exp: exp() }, randomKey()) }] }) });
+  const nse = { name: "nse-owned", networkServiceNames: ["ns"], networkServiceLabels: {}, url: "tcp://10.2.0.7:5001", expirationTime: undefined, initialRegistrationTime: undefined, pathIds: [] };
+  await callUnary(gateway.v1Address, NetworkServiceEndpointRegistryService.register, nse, { client, metadata: await pathOf("spiffe://cluster2.test/nse") });
+  t.is(registry.callsOf("nse.register").length, 1, "the local registry (NSM_REGISTRY_URL, over mTLS) got it");
+  t.truthy(registry.callsOf("nse.register")[0]!.metadata["nsm-client-token"], "with pnsmgr's token");
+  const error = await callUnary(gateway.v1Address, NetworkServiceEndpointRegistryService.register, nse, { client, metadata: await pathOf("spiffe://cluster2.test/squatter") }).then(
+    () => undefined,
+    (e: ServiceError) => e,
+  );
+  t.is(error?.code, status.PERMISSION_DENIED);
+  t.regex(error?.details ?? "", /client_allowed/);
+  t.is(registry.callsOf("nse.register").length, 1, "nothing reached the registry");
+  await callUnary(gateway.v1Address, NetworkServiceEndpointRegistryService.register, nse, { client, metadata: await pathOf("spiffe://cluster2.test/nse") });
+  t.is(registry.callsOf("nse.register").length, 2, "the owner may refresh");
+});
+
+test.serial("tokens are made afresh on every refresh: with a 2 s NSM_MAX_TOKEN_LIFETIME the next hop always holds an unexpired one (sdk#1466)", async t => {
+  t.timeout(30_000);
+  const short = await startTestGateway({ name: "proxy-short", spiffeEndpointSocket: spire.domain("cluster1.test").endpointSocket, maxTokenLifetimeMs: 2000 });
+  await short.routes.set("nse", nsmgr.url);
+  const client = peer.client(short.v1Address);
+  const first = await request({ ...(await validTokens()), caller: await sign({ sub: PEER_ID, aud: [GATEWAY_ID], exp: exp() }, peer.source.svid().privateKey) });
+  let conn = await callUnary(short.v1Address, NetworkServiceService.request, first.req, { client, metadata: first.metadata });
+  const exps: number[] = [];
+  for (let i = 0; i < 5; i++) {
+    await new Promise(resolve => setTimeout(resolve, 700));
+    const tokens = await validTokens();
+    const segments = conn.path!.pathSegments.map((s, at) => (at === 1 ? { ...s, token: tokens.nsmgr } : s));
+    conn = await callUnary(short.v1Address, NetworkServiceService.request, { ...first.req, connection: { ...conn, path: { ...conn.path!, pathSegments: segments } } }, {
+      client,
+      metadata: { "nsm-client-token": tokens.caller, "nsm-client-token-expires": formatRfc3339Nano(Date.now() + 600_000) },
+    });
+    const own = nsmgr.requests.at(-1)!.metadata.get("nsm-client-token") ?? "";
+    const claimed = decodeJwt(own).claims.exp ?? 0;
+    t.true(claimed * 1000 > Date.now(), `refresh ${i}: the next hop's token is still valid`);
+    t.true(claimed * 1000 <= Date.now() + 2000, `refresh ${i}: within the 2 s lifetime`);
+    exps.push(claimed);
+  }
+  t.true(exps.at(-1)! > exps[0]!, "every refresh moved the expiry on");
+  t.is(nsmgr.closes.filter(c => c.message.id === nsmgr.requests.at(-1)!.message.connection?.id).length, 0, "nothing closed the connection");
 });

@@ -197,3 +197,25 @@ test.serial("registry 2's error codes reach the client", async t => {
   t.is(error.code, status.PERMISSION_DENIED);
   t.regex(error.details, /client_allowed says no/);
 });
+
+test.serial("DNS answers are cached for their TTL: 20 NSE Finds of ns@cluster2 ask DNS once per name, not once per Find", async t => {
+  const queriesFor = async (overrides: { dnsCacheTtlMs: number }) => {
+    const { dns, registry2 } = await twoDomains();
+    const proxy = await startTestGateway({ name: "proxy-cache", dnsServer: dns.address, ...overrides });
+    registry2.putNse(NetworkServiceEndpoint.fromPartial({ name: "nse-1", networkServiceNames: ["icmp"], url: "tcp://10.244.1.5:5001" }));
+    const before = dns.queries.length;
+    for (let i = 0; i < 20; i++) {
+      const find = openServerStream(proxy.v1Address, NSE.find, { networkServiceEndpoint: NetworkServiceEndpoint.fromPartial({ networkServiceNames: ["icmp@cluster2"] }), watch: false });
+      t.is((await find.status).code, status.OK);
+    }
+    const asked = dns.queries.slice(before);
+    await stopGateways();
+    await closeFakeDns();
+    return asked;
+  };
+  const cached = await queriesFor({ dnsCacheTtlMs: 30_000 });
+  const uncached = await queriesFor({ dnsCacheTtlMs: 0 });
+  t.log(`20 Finds: ${cached.length} DNS queries with the cache (${(cached.length / 20).toFixed(2)} per Find), ${uncached.length} without (${(uncached.length / 20).toFixed(2)} per Find)`);
+  t.deepEqual([...new Set(cached)].sort(), [...cached].sort(), "each question asked once");
+  t.true(uncached.length >= 20 * 2, "without the cache every Find asks again");
+});

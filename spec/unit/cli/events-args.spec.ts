@@ -20,8 +20,13 @@ function rejects(t: import("ava").ExecutionContext, args: string[], flag: RegExp
   t.false((error?.message ?? "").includes("\n"), "one line");
 }
 
-test("no flags: everything, readable, from the local gateway", t => {
+test("no flags: everything, readable, from the local gateway's admin listener (PNSMGR_ADMIN_LISTEN_ON when set)", t => {
+  t.is(DEFAULT_GATEWAY, "127.0.0.1:5007");
   t.deepEqual(options([]), { request: {}, json: false, source: { kind: "gateway", address: DEFAULT_GATEWAY } });
+  t.deepEqual(options([], { PNSMGR_ADMIN_LISTEN_ON: "127.0.0.1:6007" }).source, { kind: "gateway", address: "127.0.0.1:6007" });
+  t.deepEqual(options([], { PNSMGR_ADMIN_LISTEN_ON: ":6007" }).source, { kind: "gateway", address: "127.0.0.1:6007" });
+  t.deepEqual(options([], { PNSMGR_ADMIN_LISTEN_ON: "unix:///run/pnsmgr/admin.sock" }).source, { kind: "gateway", address: "unix:///run/pnsmgr/admin.sock" });
+  t.deepEqual(options(["--gateway", "unix:///tmp/a.sock"]).source, { kind: "gateway", address: "unix:///tmp/a.sock" });
 });
 
 test("every filter flag, in both --flag value and --flag=value forms", t => {

@@ -8,6 +8,7 @@ import { generateKeyPairSync } from "node:crypto";
 import { SignJWT } from "jose";
 import { checkPolicy, firstFailedPolicy } from "../../../lib/identity/path-policies.js";
 import { createConnectionOwners } from "../../../lib/identity/connection-owners.js";
+import { createRegistrationOwners, registrantOf } from "../../../lib/identity/registration-owners.js";
 
 const SECRET = new TextEncoder().encode("super secret");
 /** genJWTWithClaims: HS256, as the SDK's tests sign them (the policies never check that signature). */
@@ -78,4 +79,18 @@ test("service_connection: the caller may monitor only connections it asked for",
   owners.add(spiffeId, "conn3");
   owners.forgetCaller(spiffeId);
   t.false(owners.ownsAny(spiffeId, ["conn3"]), "forgotten after a failed Request");
+});
+
+test("client_allowed (registry): the SDK's samples; the registrant is the first path segment's sub", async t => {
+  const owners = createRegistrationOwners();
+  owners.registered("nse1", ["id1", "id2"]);
+  t.true(owners.allowed("nse1", "id1"));
+  t.false(owners.allowed("nse1", "id3"));
+  t.true(owners.allowed("nse3", "id1"), "an unknown name is free");
+  owners.unregistered("nse1");
+  t.true(owners.allowed("nse1", "id3"), "free again after Unregister");
+  const path = JSON.stringify({ Index: 1, PathSegments: [{ token: await jwt({ sub: "spiffe://a/nse" }) }, { token: await jwt({ sub: "spiffe://a/registry" }) }] });
+  t.is(registrantOf(path), "spiffe://a/nse");
+  t.is(registrantOf(undefined), "");
+  t.is(registrantOf("not json"), "");
 });

@@ -47,6 +47,8 @@ import { nsNameSuffix, nsQueryNameSuffix, nsUnregisterNameSuffix } from "./ns-na
 import { nseNameSuffix, nseQueryNameSuffix, nseUnregisterNameSuffix } from "./nse-name-suffix.js";
 import { dialAddressOf } from "../../../domains/nsm-url.js";
 import { passPathMetadata } from "./path-metadata.js";
+import { authorizeRegistration } from "./authorize-registration.js";
+import { type RegistrationOwners, createRegistrationOwners } from "../../../identity/registration-owners.js";
 import { remoteProxyUrl } from "./remote-proxy-url.js";
 import { remoteRegistryRoute } from "./remote-registry-route.js";
 import { swapIpFind, swapIpRegister, swapIpUnregister, swapUrl } from "./swap-ip-url.js";
@@ -70,8 +72,16 @@ export interface V1RegistryPlaneOptions {
 export function createV1RegistryPlane(deps: PlaneDeps, options: V1RegistryPlaneOptions = {}): V1RegistryPlane {
   // Under mTLS the transport's per-call credentials send our own token instead of the caller's.
   const carryTokens = deps.identity === undefined;
+  // Secured mode: NSM's registry policy client_allowed on Register/Unregister (per kind of name, as the SDK keeps them).
+  const { identity } = deps;
+  const nsOwners = createRegistrationOwners();
+  const nseOwners = createRegistrationOwners();
+  const allowed = <Req extends { name: string; pathIds: string[] }, Res>(owners: RegistrationOwners, kind: "register" | "unregister") =>
+    identity ? [authorizeRegistration<Req, Res>(identity, owners, kind)] : [];
   const { config, upstream, routes, ipMap, clusterInfo, publicUrl, log } = deps;
-  const resolver = options.resolver ?? createSrvResolver({ dnsServer: config.dnsServer });
+  const resolver =
+    options.resolver ??
+    createSrvResolver({ dnsServer: config.dnsServer, cacheTtlMs: config.dnsCacheTtlMs, ...(deps.dns ? { dns: deps.dns } : {}), ...(deps.vet ? { vet: deps.vet } : {}) });
   const localRegistry = config.registryUrl === undefined ? undefined : dialAddressOf(config.registryUrl, "NSM_REGISTRY_URL");
   const toLocal = <Req, Res>() => configuredRoute<Req, Res>(localRegistry, "NSM_REGISTRY_URL", "local registry");
   const toDomain = <Req, Res>() => remoteRegistryRoute<Req, Res>(resolver, config.registryService);
@@ -83,6 +93,7 @@ export function createV1RegistryPlane(deps: PlaneDeps, options: V1RegistryPlaneO
     nsRegister: chain(
       deadline<NetworkService, NetworkService>(config.callTimeoutMs),
       checkNsRegistration<NetworkService>(),
+      ...allowed<NetworkService, NetworkService>(nsOwners, "register"),
       passPathMetadata(carryTokens),
       interdomainBranch(domainOfNs, chain(nsNameSuffix(), toDomain())(forwardUnary(upstream, ns.register))),
       toLocal(),
@@ -103,6 +114,7 @@ export function createV1RegistryPlane(deps: PlaneDeps, options: V1RegistryPlaneO
     nsUnregister: chain(
       deadline<NetworkService, Empty>(config.callTimeoutMs),
       checkNsRegistration<Empty>(),
+      ...allowed<NetworkService, Empty>(nsOwners, "unregister"),
       passPathMetadata(carryTokens),
       interdomainBranch(domainOfNs, chain(nsUnregisterNameSuffix(), toDomain())(forwardUnary(upstream, ns.unregister))),
       toLocal(),
@@ -111,6 +123,7 @@ export function createV1RegistryPlane(deps: PlaneDeps, options: V1RegistryPlaneO
     nseRegister: chain(
       deadline<NetworkServiceEndpoint, NetworkServiceEndpoint>(config.callTimeoutMs),
       checkNseRegistration<NetworkServiceEndpoint>(),
+      ...allowed<NetworkServiceEndpoint, NetworkServiceEndpoint>(nseOwners, "register"),
       passPathMetadata(carryTokens),
       interdomainBranch(
         domainOfNse,
@@ -147,6 +160,7 @@ export function createV1RegistryPlane(deps: PlaneDeps, options: V1RegistryPlaneO
     nseUnregister: chain(
       deadline<NetworkServiceEndpoint, Empty>(config.callTimeoutMs),
       checkNseRegistration<Empty>(),
+      ...allowed<NetworkServiceEndpoint, Empty>(nseOwners, "unregister"),
       passPathMetadata(carryTokens),
       interdomainBranch(
         domainOfNse,
