@@ -46,16 +46,25 @@ type env struct {
 	cancel   context.CancelFunc // tears the sandbox down
 	resolver dnsresolve.Resolver
 	dns      *dnsServer
+	// requestTimeout is one NSC Request's or Close's deadline (requestTimeout unless a scenario needs
+	// less: the SDK expires a connection at its token expiry minus the Request's deadline).
+	requestTimeout time.Duration
 }
 
 func newEnv(t *testing.T) *env {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), scenarioTimeout)
+	return newEnvWithin(t, scenarioTimeout)
+}
+
+// newEnvWithin is newEnv with another deadline (scenarios that wait for SVIDs to expire).
+func newEnvWithin(t *testing.T, timeout time.Duration) *env {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	// The sandbox goes down with the context: in each pnsmgr's cleanup (BeforeStop, so that pnsmgr's drain
 	// has no open peer streams to wait for) and at the latest here (registered first, runs last).
 	t.Cleanup(cancel)
 	resolver := sandbox.NewFakeResolver()
-	e := &env{t: t, ctx: ctx, cancel: cancel, resolver: resolver, dns: startDNSServer(t, resolver)}
+	e := &env{t: t, ctx: ctx, cancel: cancel, resolver: resolver, dns: startDNSServer(t, resolver), requestTimeout: requestTimeout}
 	t.Cleanup(func() {
 		if t.Failed() || os.Getenv("INTEROP_VERBOSE") != "" {
 			t.Logf("harness DNS queries: %q", e.dns.Queries())

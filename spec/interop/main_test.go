@@ -19,5 +19,6 @@ func TestMain(m *testing.M) {
 	}
 	code := m.Run()
 	stopSharedSpire() // the secured tests' SPIRE, if one started
+	removeNodeCopy()
 	os.Exit(code)
 }

@@ -84,7 +84,12 @@ type pnsmgrOptions struct {
 	RegistryURL *url.URL // the domain's sandbox registry
 	DNSServer   string   // the harness DNS server host:port
 	ClusterInfo string   // PNSMGR_CLUSTER_INFO_FILE content (flat YAML labels); empty: no file
-	ExtraEnv    []string // KEY=VALUE, appended last (wins)
+	// SpiffeEndpointSocket: secured mode (SPIFFE_ENDPOINT_SOCKET, the SPIRE agent's unix:// socket);
+	// empty: PNSMGR_INSECURE=true (plaintext v1 and HS256 tokens, as the sandbox speaks).
+	SpiffeEndpointSocket string
+	// Node is the node binary (default: node on PATH); another copy of it is another workload to SPIRE.
+	Node     string
+	ExtraEnv []string // KEY=VALUE, appended last (wins)
 	// BeforeStop runs in t.Cleanup before the process is stopped (the harness tears the sandbox down
 	// first, so that no peer keeps a stream open and pnsmgr's SIGTERM drain ends at once).
 	BeforeStop func()
@@ -98,9 +103,13 @@ var servingLine = regexp.MustCompile(`pnsmgr serving.*\bv1=(\S+)`)
 func startPnsmgr(t *testing.T, o pnsmgrOptions) *pnsmgrProcess {
 	t.Helper()
 	root := repoRoot(t)
-	node, err := exec.LookPath("node")
-	require.NoError(t, err, "node is needed to run pnsmgr (node --import tsx lib/main.ts)")
-	_, err = os.Stat(filepath.Join(root, "node_modules", "tsx"))
+	node := o.Node
+	if node == "" {
+		var err error
+		node, err = exec.LookPath("node")
+		require.NoError(t, err, "node is needed to run pnsmgr (node --import tsx lib/main.ts)")
+	}
+	_, err := os.Stat(filepath.Join(root, "node_modules", "tsx"))
 	require.NoError(t, err, "node_modules/tsx is missing: run `npm ci` in %s first", root)
 
 	dir := t.TempDir()
@@ -127,13 +136,16 @@ func startPnsmgr(t *testing.T, o pnsmgrOptions) *pnsmgrProcess {
 		"NSM_MAP_IP_FILE_PATH="+mapIP,
 		"PNSMGR_CLUSTER_INFO_FILE="+clusterInfo,
 		"NSM_MAX_TOKEN_LIFETIME=10m",
-		// Plaintext v1 and HS256 test tokens, as the sandbox speaks (issue 9: secured unless said so).
-		"PNSMGR_INSECURE=true",
 		// The seed (v0) listeners: any free port, never the defaults :5005/:5006.
 		"PROXY_NSMD_API_ADDRESS=127.0.0.1:0",
 		"PROXY_NSMD_K8S_ADDRESS=127.0.0.1:0",
 		"PNSMGR_DIAL_ALLOW=127.0.0.0/8,::1", "PNSMGR_ADMIN_LISTEN_ON=127.0.0.1:0", // loopback peers; admin on any free port
 	)
+	if o.SpiffeEndpointSocket != "" {
+		p.cmd.Env = append(p.cmd.Env, "SPIFFE_ENDPOINT_SOCKET="+o.SpiffeEndpointSocket)
+	} else {
+		p.cmd.Env = append(p.cmd.Env, "PNSMGR_INSECURE=true")
+	}
 	if trace := os.Getenv("INTEROP_PNSMGR_TRACE"); trace != "" {
 		p.cmd.Env = append(p.cmd.Env, "PNSMGR_TRACE="+trace)
 	}

@@ -520,7 +520,7 @@ func newRequest(networkService string) *networkservice.NetworkServiceRequest {
 
 func doRequest(e *env, nsc networkservice.NetworkServiceClient, request *networkservice.NetworkServiceRequest, what string) *networkservice.Connection {
 	e.t.Helper()
-	ctx, cancel := context.WithTimeout(e.ctx, requestTimeout)
+	ctx, cancel := context.WithTimeout(e.ctx, e.requestTimeout)
 	defer cancel()
 	start := time.Now()
 	conn, err := nsc.Request(ctx, request)
@@ -532,7 +532,7 @@ func doRequest(e *env, nsc networkservice.NetworkServiceClient, request *network
 
 func doClose(e *env, nsc networkservice.NetworkServiceClient, conn *networkservice.Connection, what string) {
 	e.t.Helper()
-	ctx, cancel := context.WithTimeout(e.ctx, requestTimeout)
+	ctx, cancel := context.WithTimeout(e.ctx, e.requestTimeout)
 	defer cancel()
 	start := time.Now()
 	_, err := nsc.Close(ctx, conn)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"net"
 	"net/url"
+	"os/exec"
 	"testing"
 	"time"
 
@@ -57,10 +58,10 @@ type securedIdentity struct {
 	Source *workloadapi.X509Source
 }
 
-func newSecuredIdentity(t *testing.T, ctx context.Context, spire *spireFixture, td, path string) *securedIdentity {
+func newSecuredIdentity(t *testing.T, ctx context.Context, spire *spireFixture, td, path string, ttlSeconds int) *securedIdentity {
 	t.Helper()
 	id := spiffeid.RequireFromString("spiffe://" + td + path)
-	return &securedIdentity{ID: id, Source: spire.identity(t, ctx, td, id.String(), 0)}
+	return &securedIdentity{ID: id, Source: spire.identity(t, ctx, td, id.String(), ttlSeconds)}
 }
 
 // Tokens is the SDK's SPIFFE token generator (ES256, sub = own ID, aud = the TLS peer's ID).
@@ -143,28 +144,83 @@ type securedDomain struct {
 	Kind        proxyKind
 
 	RegistryURL, NSMgrURL, ForwarderURL *url.URL
-	ProxyURL, RegistryProxyURL          *url.URL // the SDK proxy's (kind sdk)
+	ProxyURL, RegistryProxyURL          *url.URL // RegistryProxyURL: the SDK proxy's registry-proxy-dns (kind sdk)
 	NSMgrName, ForwarderName, ProxyName string
+	ProxyID                             spiffeid.ID    // the proxy's SPIFFE ID (a pnsmgr has its own)
+	Pnsmgr                              *pnsmgrProcess // kind pnsmgr
+
+	// registerTimeout is a registration's deadline. The SDK's registry expires a registration at
+	// min(token expiry) minus the Register call's own deadline, and refreshes it at 2/3 of its lifetime,
+	// so with short-lived SVIDs (tokens never outlive them) the deadline must stay under a third of the
+	// SVID's shortest remaining life (half its TTL, when SPIRE rotates).
+	registerTimeout time.Duration
 
 	env *env
 }
 
-// newSecuredDomain builds domain `name` in SPIRE trust domain td. Every listener is opened first (port
-// 0, kept open), so each component knows the others' URLs before anything serves.
-func (e *env) newSecuredDomain(spire *spireFixture, name, td string, kind proxyKind) *securedDomain {
+// securedOptions vary a secured domain.
+type securedOptions struct {
+	// IdentityPath is the SPIFFE ID path of the domain's components (default /nsm); each path is
+	// registered once per run, with SvidTTL seconds (default: the server's, 1 h).
+	IdentityPath string
+	SvidTTL      int
+}
+
+// newSecuredDomain builds domain `name` in SPIRE trust domain td with its interdomain proxy of the given
+// kind. Every listener is opened first (port 0, kept open), so each component knows the others' URLs
+// before anything serves; a pnsmgr is started first (port 0, its address read back) with a registry URL
+// whose listener is served once the registry, which must know pnsmgr's URL, exists.
+func (e *env) newSecuredDomain(spire *spireFixture, name, td string, kind proxyKind, options ...securedOptions) *securedDomain {
 	t := e.t
 	t.Helper()
-	require.Equal(t, sdkProxy, kind, "secured domains with pnsmgr come with pnsmgr's secured mode")
+	o := securedOptions{IdentityPath: "/nsm"}
+	if len(options) > 0 {
+		o = options[0]
+	}
 	d := &securedDomain{Name: name, TrustDomain: td, Kind: kind, env: e,
-		Identity:      newSecuredIdentity(t, e.ctx, spire, td, "/nsm"),
-		NSMgrName:     "nsmgr-" + name,
-		ForwarderName: "forwarder-" + name,
-		ProxyName:     "sdk-proxy-" + name,
+		Identity:        newSecuredIdentity(t, e.ctx, spire, td, o.IdentityPath, o.SvidTTL),
+		NSMgrName:       "nsmgr-" + name,
+		ForwarderName:   "forwarder-" + name,
+		registerTimeout: findTimeout,
+	}
+	if o.SvidTTL > 0 {
+		d.registerTimeout = time.Duration(o.SvidTTL) * time.Second / 8
 	}
 	registryLn, nsmgrLn, forwarderLn := listenLocal(t), listenLocal(t), listenLocal(t)
-	proxyLn, registryProxyLn := listenLocal(t), listenLocal(t)
 	d.RegistryURL, d.NSMgrURL, d.ForwarderURL = listenerURL(registryLn), listenerURL(nsmgrLn), listenerURL(forwarderLn)
-	d.ProxyURL, d.RegistryProxyURL = listenerURL(proxyLn), listenerURL(registryProxyLn)
+	var proxyLn, registryProxyLn net.Listener
+	switch kind {
+	case sdkProxy:
+		d.ProxyName = "sdk-proxy-" + name
+		d.ProxyID = d.Identity.ID
+		proxyLn, registryProxyLn = listenLocal(t), listenLocal(t)
+		d.ProxyURL, d.RegistryProxyURL = listenerURL(proxyLn), listenerURL(registryProxyLn)
+	case pnsmgrProxy:
+		d.ProxyName = "pnsmgr-" + name
+		// pnsmgr's own SVID: from node on PATH; with short-lived SVIDs, from a copy of node (another
+		// workload to SPIRE) so that the two entries never meet in one process.
+		node, idPath := "", "/pnsmgr"
+		if o.SvidTTL > 0 {
+			node, idPath = nodeBinaryCopy(t), "/pnsmgr-rotating"
+		}
+		d.ProxyID = spiffeid.RequireFromString("spiffe://" + td + idPath)
+		socket := spire.pnsmgrIdentity(t, td, d.ProxyID.String(), pathOr(node, "node"), o.SvidTTL)
+		d.Pnsmgr = startPnsmgr(t, pnsmgrOptions{
+			Name:                 d.ProxyName,
+			Node:                 node,
+			RegistryURL:          d.RegistryURL,
+			DNSServer:            e.dns.Addr,
+			ClusterInfo:          "clusterName: " + name + "\n",
+			SpiffeEndpointSocket: socket,
+			BeforeStop: func() {
+				e.cancel()
+				time.Sleep(100 * time.Millisecond) // the in-process servers stop asynchronously
+			},
+		})
+		d.ProxyURL = d.Pnsmgr.URL
+	default:
+		t.Fatalf("unknown proxy kind %q", kind)
+	}
 	id, dial, ctx := d.Identity, d.Identity.DialOptions(), e.ctx
 
 	authz := newAuthorizers()
@@ -195,10 +251,33 @@ func (e *env) newSecuredDomain(spire *spireFixture, name, td string, kind proxyK
 
 	require.NoError(t, sandbox.AddSRVEntry(e.resolver, name, dnsresolve.DefaultRegistryService, d.RegistryURL))
 	require.NoError(t, sandbox.AddSRVEntry(e.resolver, name, dnsresolve.DefaultNsmgrProxyService, d.ProxyURL))
-	d.startSDKProxy(proxyLn, registryProxyLn)
-	t.Logf("secured domain %s (%s as %s): registry %s, nsmgr %s, forwarder %s, proxy %s at %s, registry-proxy-dns %s",
-		name, td, id.ID, d.RegistryURL, d.NSMgrURL, d.ForwarderURL, d.ProxyName, d.ProxyURL, d.RegistryProxyURL)
+	if kind == sdkProxy {
+		d.startSDKProxy(proxyLn, registryProxyLn)
+	}
+	t.Logf("secured domain %s (%s as %s): registry %s, nsmgr %s, forwarder %s, proxy %s (%s) at %s",
+		name, td, id.ID, d.RegistryURL, d.NSMgrURL, d.ForwarderURL, d.ProxyName, d.ProxyID, d.ProxyURL)
 	return d
+}
+
+// pathOr is binary, or the path of `name` on PATH when binary is empty.
+func pathOr(binary, name string) string {
+	if binary != "" {
+		return binary
+	}
+	found, err := exec.LookPath(name)
+	if err != nil {
+		return name
+	}
+	return found
+}
+
+// SubjectOf is the SPIFFE ID whose tokens a path segment of this domain carries: the proxy's own for
+// the proxy's segment, the in-process components' otherwise.
+func (d *securedDomain) SubjectOf(segmentName string) spiffeid.ID {
+	if segmentName == d.ProxyName {
+		return d.ProxyID
+	}
+	return d.Identity.ID
 }
 
 // startForwarder is the sandbox's forwarder (Node.NewForwarder) on mTLS: an endpoint that discovers the
@@ -268,7 +347,7 @@ func (d *securedDomain) startSDKProxy(proxyLn, registryProxyLn net.Listener) {
 func (d *securedDomain) register(nse *registryapi.NetworkServiceEndpoint) *registryapi.NetworkServiceEndpoint {
 	e := d.env
 	e.t.Helper()
-	ctx, cancel := context.WithTimeout(e.ctx, findTimeout)
+	ctx, cancel := context.WithTimeout(e.ctx, d.registerTimeout)
 	defer cancel()
 	c := registryclient.NewNetworkServiceEndpointRegistryClient(e.ctx,
 		registryclient.WithClientURL(sandbox.CloneURL(d.NSMgrURL)), registryclient.WithDialOptions(d.Identity.DialOptions()...))
@@ -281,7 +360,7 @@ func (d *securedDomain) register(nse *registryapi.NetworkServiceEndpoint) *regis
 func (d *securedDomain) RegisterNS(name string) {
 	e := d.env
 	e.t.Helper()
-	ctx, cancel := context.WithTimeout(e.ctx, findTimeout)
+	ctx, cancel := context.WithTimeout(e.ctx, d.registerTimeout)
 	defer cancel()
 	c := registryclient.NewNetworkServiceRegistryClient(e.ctx,
 		registryclient.WithClientURL(sandbox.CloneURL(d.RegistryURL)), registryclient.WithDialOptions(d.Identity.DialOptions()...))

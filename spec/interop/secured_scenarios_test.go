@@ -36,28 +36,59 @@ import (
 // TestInterop_Secured_Baseline_SDKProxies: two secured domains (cluster1 in trust domain cluster1.test,
 // cluster2 in cluster2.test, federated), the SDK's proxies on both sides: what pnsmgr's secured mode must
 // match. Request svc@cluster2 with every hop on mTLS and every segment's token an ES256 JWT that chains,
-// refresh, monitor, Close, registry Find and watch through the proxies.
+// refresh, monitor, Close, registry Find and watch through the proxies, SVID rotation.
 func TestInterop_Secured_Baseline_SDKProxies(t *testing.T) {
-	spire := useSpire(t)
-	t.Run("Basic", func(t *testing.T) { runSecuredBasic(t, spire, sdkProxy, sdkProxy) })
-	t.Run("Registry", func(t *testing.T) { runSecuredRegistry(t, spire, sdkProxy, sdkProxy) })
+	runSecuredScenarios(t, sdkProxy, sdkProxy)
+}
+
+// TestInterop_Secured_Pnsmgr: pnsmgr in both secured domains (SPIFFE_ENDPOINT_SOCKET, its own SVID
+// spiffe://<td>/pnsmgr): the baseline's scenarios.
+func TestInterop_Secured_Pnsmgr(t *testing.T) { runSecuredScenarios(t, pnsmgrProxy, pnsmgrProxy) }
+
+// TestInterop_Secured_Mixed_SDKToPnsmgr: the client's domain has the SDK's nsmgr-proxy, the NSE's pnsmgr.
+func TestInterop_Secured_Mixed_SDKToPnsmgr(t *testing.T) {
+	runSecuredScenarios(t, sdkProxy, pnsmgrProxy)
+}
+
+// TestInterop_Secured_Mixed_PnsmgrToSDK: the client's domain has pnsmgr, the NSE's the SDK's nsmgr-proxy.
+func TestInterop_Secured_Mixed_PnsmgrToSDK(t *testing.T) {
+	runSecuredScenarios(t, pnsmgrProxy, sdkProxy)
 }
 
 // TestInterop_Secured_Refusals_SDKProxy: what the SDK's nsmgr-proxy (cluster2) refuses: no TLS, an SVID
 // of a trust domain it does not trust, and path tokens that are forged, expired, for another audience or
 // do not chain. Each case is checked against a control that differs only in the one thing refused.
 func TestInterop_Secured_Refusals_SDKProxy(t *testing.T) {
+	runSecuredRefusals(t, useSpire(t), sdkProxy)
+}
+
+// TestInterop_Secured_Refusals_Pnsmgr: the same refusals against pnsmgr as cluster2's proxy (cluster1
+// keeps the SDK's proxy); pnsmgr's PERMISSION_DENIED also names the policy.
+func TestInterop_Secured_Refusals_Pnsmgr(t *testing.T) {
+	runSecuredRefusals(t, useSpire(t), pnsmgrProxy)
+}
+
+// runSecuredScenarios runs the secured scenarios with the given proxies (client side, NSE side); rotation
+// (about 35 s) only with the same kind on both sides.
+func runSecuredScenarios(t *testing.T, kind1, kind2 proxyKind) {
 	spire := useSpire(t)
-	runSecuredRefusals(t, spire, sdkProxy)
+	t.Run("Basic", func(t *testing.T) { runSecuredBasic(t, spire, kind1, kind2) })
+	t.Run("Registry", func(t *testing.T) { runSecuredRegistry(t, spire, kind1, kind2) })
+	if kind1 == kind2 {
+		t.Run("Rotation", func(t *testing.T) { runSecuredRotation(t, spire, kind1, kind2) })
+	}
 }
 
 // ---------------------------------------------------------------------------------------------------
 // Scenarios
 
 func newSecuredPair(t *testing.T, spire *spireFixture, kind1, kind2 proxyKind) (*env, *securedDomain, *securedDomain, *recordingNSE) {
-	e := newEnv(t)
-	d1 := e.newSecuredDomain(spire, "cluster1", trustDomain1, kind1)
-	d2 := e.newSecuredDomain(spire, "cluster2", trustDomain2, kind2)
+	return newSecuredPairIn(newEnv(t), spire, kind1, kind2)
+}
+
+func newSecuredPairIn(e *env, spire *spireFixture, kind1, kind2 proxyKind, options ...securedOptions) (*env, *securedDomain, *securedDomain, *recordingNSE) {
+	d1 := e.newSecuredDomain(spire, "cluster1", trustDomain1, kind1, options...)
+	d2 := e.newSecuredDomain(spire, "cluster2", trustDomain2, kind2, options...)
 	d2.RegisterNS(serviceName)
 	nse := newRecordingNSE()
 	d2.NewEndpoint(endpointName, serviceName, nse.counter, nse)
@@ -92,6 +123,79 @@ func runSecuredBasic(t *testing.T, spire *spireFixture, kind1, kind2 proxyKind) 
 	doClose(e, nsc, conn2, "Close "+remoteNS)
 	require.Eventually(t, func() bool { return nse.counter.UniqueCloses() == 1 }, 5*time.Second, tick,
 		"Close reached the NSE (closes seen: %d)", nse.counter.Closes())
+}
+
+// How long the rotation scenario's SVIDs live: SPIRE rotates them at about half of it, and the SDK caps
+// every token's expiry at its own and its peer's SVID expiry, so the connection is refreshed every few
+// seconds and must outlive its first SVIDs. The SDK's NSE-side timeout closes a connection at its token
+// expiry minus the Request's deadline, so Requests get rotatingRequestTimeout, well under a third of the
+// shortest token life (half the TTL).
+const (
+	rotatingSvidTTL        = 30
+	rotatingRequestTimeout = 4 * time.Second
+)
+
+// runSecuredRotation: with 30 s SVIDs on both sides, an established connection outlives the SVIDs it was
+// made with (refreshes keep going through with rotated SVIDs and tokens; the NSE never times it out), and
+// a new Request after the first SVIDs expired gets through.
+func runSecuredRotation(t *testing.T, spire *spireFixture, kind1, kind2 proxyKind) {
+	e := newEnvWithin(t, 2*rotatingSvidTTL*time.Second+30*time.Second)
+	e.requestTimeout = rotatingRequestTimeout
+	e, d1, d2, nse := newSecuredPairIn(e, spire, kind1, kind2, securedOptions{IdentityPath: "/nsm-rotating", SvidTTL: rotatingSvidTTL})
+	remoteNS := serviceName + "@" + d2.Name
+	first1, err := d1.Identity.Source.GetX509SVID()
+	require.NoError(t, err)
+	first2, err := d2.Identity.Source.GetX509SVID()
+	require.NoError(t, err)
+	lifetime := first1.Certificates[0].NotAfter.Sub(time.Now())
+	require.LessOrEqual(t, lifetime, rotatingSvidTTL*time.Second, "the SVID lives at most its entry's TTL")
+
+	nsc := d1.NewNSC()
+	conn := doRequest(e, nsc, newRequest(remoteNS), "Request "+remoteNS)
+	checkSecuredPath(e, conn, d1, d2, endpointName)
+
+	// Past the expiry of the first SVIDs of both domains (and of every token made with them).
+	expired := first1.Certificates[0].NotAfter
+	if first2.Certificates[0].NotAfter.After(expired) {
+		expired = first2.Certificates[0].NotAfter
+	}
+	counts := func(when string) {
+		t.Logf("%s: NSE requests %d (unique %d), closes %d (unique %d)", when, nse.counter.Requests(), nse.counter.UniqueRequests(), nse.counter.Closes(), nse.counter.UniqueCloses())
+	}
+	counts("after the Request")
+	select {
+	case <-time.After(time.Until(expired) - time.Second):
+		counts("1 s before the first SVIDs expire")
+	case <-e.ctx.Done():
+	}
+	select {
+	case <-time.After(time.Until(expired) + time.Second):
+	case <-e.ctx.Done():
+		require.FailNow(t, "deadline before the first SVIDs expired")
+	}
+	now1, err := d1.Identity.Source.GetX509SVID()
+	require.NoError(t, err)
+	now2, err := d2.Identity.Source.GetX509SVID()
+	require.NoError(t, err)
+	require.NotEqual(t, first1.Certificates[0].SerialNumber, now1.Certificates[0].SerialNumber, "%s rotated", d1.Identity.ID)
+	require.NotEqual(t, first2.Certificates[0].SerialNumber, now2.Certificates[0].SerialNumber, "%s rotated", d2.Identity.ID)
+
+	// The connection is still refreshed end to end, with rotated SVIDs, and was never closed at the NSE.
+	counts("1 s after the first SVIDs expired")
+	requests := nse.counter.Requests()
+	require.Eventually(t, func() bool { return nse.counter.Requests() > requests }, 2*rotatingSvidTTL*time.Second, tick,
+		"no refresh reached the NSE after the first SVIDs expired (requests %d)", requests)
+	require.Equal(t, 0, nse.counter.Closes(), "the NSE closed the connection (expired) before the NSC did")
+	require.Equal(t, 1, nse.counter.UniqueRequests())
+	t.Logf("after the first SVIDs expired: %d requests at the NSE for one connection", nse.counter.Requests())
+
+	// A second NSC's new Request (new handshakes all the way) and both Closes.
+	nsc2 := d1.NewNSC()
+	conn2 := doRequest(e, nsc2, newRequest(remoteNS), "second Request "+remoteNS+" after rotation")
+	checkSecuredPath(e, conn2, d1, d2, endpointName)
+	doClose(e, nsc2, conn2, "Close of the second connection")
+	doClose(e, nsc, conn, "Close of the first connection")
+	require.Eventually(t, func() bool { return nse.counter.UniqueCloses() == 2 }, 5*time.Second, tick, "both Closes reached the NSE")
 }
 
 // runSecuredRegistry: NS and NSE Find through cluster1's registry (which forwards `@cluster2` to proxy1,
@@ -178,7 +282,7 @@ func runSecuredRefusals(t *testing.T, spire *spireFixture, kind2 proxyKind) {
 	forgedKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	require.NoError(t, err)
 	in10m := time.Now().Add(10 * time.Minute)
-	proxy2ID := d2.Identity.ID.String()
+	proxy2ID := d2.ProxyID.String()
 
 	t.Run("Control", func(t *testing.T) {
 		conn := requestAt(e, target, id1.DialOptionsWithTokens(valid), nil)
@@ -188,17 +292,21 @@ func runSecuredRefusals(t *testing.T, spire *spireFixture, kind2 proxyKind) {
 		require.NoError(t, err, "Close of the control connection")
 	})
 
-	refused := func(t *testing.T, want codes.Code, what string, dial []grpc.DialOption, prev []*networkservice.PathSegment) {
+	// policy: the NSM policy that refuses (pnsmgr names it in the status message; the SDK does not).
+	refused := func(t *testing.T, want codes.Code, policy, what string, dial []grpc.DialOption, prev []*networkservice.PathSegment) {
 		t.Helper()
 		requests := nse.counter.Requests()
 		r := requestAt(e, target, dial, prev)
 		requireCode(t, want, r.err, "%s", what)
 		t.Logf("%s: refused: %v", what, r.err)
+		if policy != "" && kind2 == pnsmgrProxy {
+			require.Contains(t, status.Convert(r.err).Message(), policy, "%s: the refusal names the policy", what)
+		}
 		require.Equal(t, requests, nse.counter.Requests(), "%s: nothing reached the NSE", what)
 	}
 
 	t.Run("Plaintext", func(t *testing.T) {
-		refused(t, codes.Unavailable, "a plaintext Request", []grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials())}, nil)
+		refused(t, codes.Unavailable, "", "a plaintext Request", []grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials())}, nil)
 		_, err := findNSsAt(e, target, &registryapi.NetworkService{Name: serviceName}, grpc.WithTransportCredentials(insecure.NewCredentials()))
 		requireCode(t, codes.Unavailable, err, "a plaintext registry Find")
 	})
@@ -207,7 +315,7 @@ func runSecuredRefusals(t *testing.T, spire *spireFixture, kind2 proxyKind) {
 		// A client that skips checking the server (so that the server's refusal is what is seen) and
 		// presents an SVID of cluster3.test, which cluster2 does not trust. The same client with
 		// cluster1's SVID gets through.
-		stranger := newSecuredIdentity(t, e.ctx, spire, trustDomain3, "/intruder")
+		stranger := newSecuredIdentity(t, e.ctx, spire, trustDomain3, "/intruder", 0)
 		presenting := func(id *securedIdentity) []grpc.DialOption {
 			s, err := id.Source.GetX509SVID()
 			require.NoError(t, err)
@@ -215,27 +323,33 @@ func runSecuredRefusals(t *testing.T, spire *spireFixture, kind2 proxyKind) {
 			for _, c := range s.Certificates {
 				cert.Certificate = append(cert.Certificate, c.Raw)
 			}
-			creds := credentials.NewTLS(&tls.Config{Certificates: []tls.Certificate{cert}, InsecureSkipVerify: true, MinVersion: tls.VersionTLS12}) //nolint:gosec // the test looks at the server's side
+			// Presented whatever CAs the server asks for (Go would otherwise send no certificate at all
+			// to a server that names only CAs this one is not from).
+			creds := credentials.NewTLS(&tls.Config{ //nolint:gosec // InsecureSkipVerify: the test looks at the server's side
+				GetClientCertificate: func(*tls.CertificateRequestInfo) (*tls.Certificate, error) { return &cert, nil },
+				InsecureSkipVerify:   true,
+				MinVersion:           tls.VersionTLS12,
+			})
 			return []grpc.DialOption{grpc.WithTransportCredentials(creds)}
 		}
 		_, err := findNSsAt(e, target, &registryapi.NetworkService{Name: serviceName}, presenting(id1)...)
 		require.NoError(t, err, "control: cluster1's SVID through the same client")
 		_, err = findNSsAt(e, target, &registryapi.NetworkService{Name: serviceName}, presenting(stranger)...)
 		requireCode(t, codes.Unavailable, err, "a registry Find with an SVID of %s", trustDomain3)
-		refused(t, codes.Unavailable, "a Request with an SVID of "+trustDomain3, presenting(stranger), nil)
+		refused(t, codes.Unavailable, "", "a Request with an SVID of "+trustDomain3, presenting(stranger), nil)
 	})
 
 	t.Run("ForgedToken", func(t *testing.T) {
-		refused(t, codes.PermissionDenied, "a token signed by another key", id1.DialOptionsWithTokens(fixed(signed(forgedKey, proxy2ID, in10m))), nil)
+		refused(t, codes.PermissionDenied, "prev_token_signed", "a token signed by another key", id1.DialOptionsWithTokens(fixed(signed(forgedKey, proxy2ID, in10m))), nil)
 	})
 
 	t.Run("ExpiredToken", func(t *testing.T) {
-		refused(t, codes.PermissionDenied, "an expired token", id1.DialOptionsWithTokens(fixed(signed(svid.PrivateKey, proxy2ID, time.Now().Add(-time.Minute)))), nil)
+		refused(t, codes.PermissionDenied, "tokens_expired", "an expired token", id1.DialOptionsWithTokens(fixed(signed(svid.PrivateKey, proxy2ID, time.Now().Add(-time.Minute)))), nil)
 	})
 
 	t.Run("WrongAudience", func(t *testing.T) {
 		other := spiffeid.RequireFromString("spiffe://" + trustDomain2 + "/not-the-proxy").String()
-		refused(t, codes.PermissionDenied, "a token for "+other, id1.DialOptionsWithTokens(fixed(signed(svid.PrivateKey, other, in10m))), nil)
+		refused(t, codes.PermissionDenied, "tokens_chained", "a token for "+other, id1.DialOptionsWithTokens(fixed(signed(svid.PrivateKey, other, in10m))), nil)
 	})
 
 	t.Run("UnchainedToken", func(t *testing.T) {
@@ -243,7 +357,7 @@ func runSecuredRefusals(t *testing.T, spire *spireFixture, kind2 proxyKind) {
 		// audience than the sender's identity, so the path's tokens do not chain.
 		elsewhere := "spiffe://" + trustDomain1 + "/elsewhere"
 		first := &networkservice.PathSegment{Name: "first", Id: uuid.NewString(), Token: signed(svid.PrivateKey, elsewhere, in10m)}
-		refused(t, codes.PermissionDenied, "a path whose first token is for "+elsewhere, id1.DialOptionsWithTokens(valid), []*networkservice.PathSegment{first})
+		refused(t, codes.PermissionDenied, "tokens_chained", "a path whose first token is for "+elsewhere, id1.DialOptionsWithTokens(valid), []*networkservice.PathSegment{first})
 	})
 }
 
@@ -300,11 +414,11 @@ func checkSecuredPath(e *env, conn *networkservice.Connection, d1, d2 *securedDo
 		parsed, _, err := jwt.NewParser().ParseUnverified(s.GetToken(), &claims)
 		require.NoError(t, err, "segment %d (%s) token is a JWT", i, s.GetName())
 		require.Equal(t, "ES256", parsed.Method.Alg(), "segment %d (%s) token algorithm", i, s.GetName())
-		own := d1.Identity.ID.String()
+		own := d1.SubjectOf(s.GetName())
 		if i >= 4 {
-			own = d2.Identity.ID.String()
+			own = d2.SubjectOf(s.GetName())
 		}
-		require.Equal(t, own, claims.Subject, "segment %d (%s) token subject", i, s.GetName())
+		require.Equal(t, own.String(), claims.Subject, "segment %d (%s) token subject", i, s.GetName())
 		if i > 0 {
 			require.Contains(t, prevAud, claims.Subject, "segment %d's token audience names segment %d's subject", i-1, i)
 		}

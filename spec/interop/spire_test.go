@@ -280,6 +280,71 @@ func (f *spireFixture) identity(t *testing.T, ctx context.Context, td, spiffeID 
 	return source
 }
 
+// pnsmgrIdentity registers spiffeID in td for the node binary `node` (pnsmgr runs as `node --import tsx
+// lib/main.ts`), once per run, with ttlSeconds (0: the server's default), and returns the agent socket
+// (SPIFFE_ENDPOINT_SOCKET) for that pnsmgr. One entry per trust domain and binary: a node process gets
+// every SVID registered for its binary, and pnsmgr takes the first.
+func (f *spireFixture) pnsmgrIdentity(t *testing.T, td, spiffeID, node string, ttlSeconds int) string {
+	t.Helper()
+	var selectors []string
+	require.NoError(t, f.call("pathSelectors", map[string]any{"binary": node}, &selectors))
+	f.registerOnce(t, spireEntryOptions{TrustDomain: td, SpiffeID: spiffeID, Selectors: selectors, X509SvidTTL: ttlSeconds})
+	return f.Domain(t, td).EndpointSocket
+}
+
+var (
+	nodeCopyOnce sync.Once
+	nodeCopyDir  string
+	nodeCopy     string
+	nodeCopyErr  error
+)
+
+// nodeBinaryCopy is a copy of the node binary in a temp dir: to SPIRE's unix attestor (unix:path) a pnsmgr
+// run from it is another workload than one run from node itself, so it can have an SVID of its own
+// (the rotation scenario's short-lived one). Removed by removeNodeCopy in TestMain.
+func nodeBinaryCopy(t *testing.T) string {
+	t.Helper()
+	nodeCopyOnce.Do(func() {
+		node, err := exec.LookPath("node")
+		if err == nil {
+			node, err = filepath.EvalSymlinks(node)
+		}
+		if err == nil {
+			nodeCopyDir, err = os.MkdirTemp("", "pnsmgr-interop-node-")
+		}
+		if err == nil {
+			nodeCopy = filepath.Join(nodeCopyDir, "node")
+			err = copyExecutable(node, nodeCopy)
+		}
+		nodeCopyErr = err
+	})
+	require.NoError(t, nodeCopyErr, "copying the node binary")
+	return nodeCopy
+}
+
+func copyExecutable(from, to string) error {
+	in, err := os.Open(from)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = in.Close() }()
+	out, err := os.OpenFile(to, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o755)
+	if err != nil {
+		return err
+	}
+	if _, err = io.Copy(out, in); err != nil {
+		_ = out.Close()
+		return err
+	}
+	return out.Close()
+}
+
+func removeNodeCopy() {
+	if nodeCopyDir != "" {
+		_ = os.RemoveAll(nodeCopyDir)
+	}
+}
+
 var (
 	registeredMu sync.Mutex
 	registered   = map[string]bool{}

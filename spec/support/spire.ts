@@ -117,8 +117,21 @@ const START_TIMEOUT_MS = 30_000;
 
 const children = new Set<ChildProcess>();
 process.once("exit", () => {
-  for (const child of children) child.kill("SIGKILL");
+  // SIGTERM: the watchdog (below) then stops its SPIRE process; a SIGKILL would leave that running.
+  for (const child of children) child.kill("SIGTERM");
 });
+
+/**
+ * Every SPIRE process runs under a small bash watchdog that ends it when this process is gone: a test
+ * worker killed after a hung teardown (ava's "Failed to exit") never runs stop() nor its exit hook, and
+ * its spire-servers and agents would otherwise run on. SIGTERM to the watchdog stops the SPIRE process
+ * and waits for it; the watchdog exits with the SPIRE process's status when that ends on its own.
+ */
+const WATCHDOG = `"$@" & child=$!
+trap 'kill -TERM "$child" 2>/dev/null; wait "$child"; exit' TERM INT
+while kill -0 "$SPIRE_FIXTURE_OWNER" 2>/dev/null && kill -0 "$child" 2>/dev/null; do sleep 2 & wait $!; done
+kill -TERM "$child" 2>/dev/null
+wait "$child"`;
 
 let cachedBinDir: string | undefined;
 
@@ -417,7 +430,10 @@ function logTail(domain: RunningDomain): string {
 
 function spawnTracked(command: string, args: string[], outFile: string): ChildProcess {
   const out = openSync(outFile, "a");
-  const child = spawn(command, args, { stdio: ["ignore", out, out] });
+  const child = spawn("bash", ["-c", WATCHDOG, "spire-watchdog", command, ...args], {
+    stdio: ["ignore", out, out],
+    env: { ...process.env, SPIRE_FIXTURE_OWNER: String(process.pid) },
+  });
   closeSync(out);
   child.on("error", () => {}); // surfaces through waitForSocket's exit check
   children.add(child);

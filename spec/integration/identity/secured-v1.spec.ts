@@ -64,8 +64,9 @@ test.before(async t => {
 });
 
 test.after.always(async () => {
-  await closeAll();
+  // The gateway first: closeAll's tryShutdown of the fake nsmgr waits for the gateway's open streams.
   await stopGateways();
+  await closeAll();
   peer?.close();
   intruder?.close();
   await nsmgr?.server.stop();
