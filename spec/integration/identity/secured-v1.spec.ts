@@ -276,3 +276,23 @@ test.serial("tokens are made afresh on every refresh: with a 2 s NSM_MAX_TOKEN_L
   t.true(exps.at(-1)! > exps[0]!, "every refresh moved the expiry on");
   t.is(nsmgr.closes.filter(c => c.message.id === nsmgr.requests.at(-1)!.message.connection?.id).length, 0, "nothing closed the connection");
 });
+
+test.serial("PNSMGR_V0_TLS=on: the seed listeners serve mTLS too; off (the default) they stay plaintext as the seed's were", async t => {
+  t.timeout(30_000);
+  const plainClient = (address: string) => new Client(address, credentials.createInsecure());
+  const check = (address: string, client: Client) =>
+    callUnary(address, HealthService.check, { service: "" }, { client, deadlineMs: 3000 }).then(
+      answer => answer.status,
+      (error: ServiceError) => error.code,
+    );
+  const seedPlain = plainClient(gateway.apiAddress);
+  t.is(await check(gateway.apiAddress, seedPlain), HealthCheckResponse_ServingStatus.SERVING, "default: the seed listener is plaintext");
+  seedPlain.close();
+  const v0 = await startTestGateway({ name: "proxy-v0tls", spiffeEndpointSocket: spire.domain("cluster1.test").endpointSocket, v0Tls: true });
+  for (const address of [v0.apiAddress, v0.registryAddress]) {
+    const plain = plainClient(address);
+    t.is(await check(address, plain), status.UNAVAILABLE, `${address}: no plaintext with PNSMGR_V0_TLS=on`);
+    plain.close();
+    t.is(await check(address, peer.client(address)), HealthCheckResponse_ServingStatus.SERVING, `${address}: a federated SVID gets through`);
+  }
+});
