@@ -6,7 +6,7 @@
  */
 import { lookup as dnsLookup } from "node:dns/promises";
 import { isIP } from "node:net";
-import { Code, ProxyError, invalidArgument } from "../pipeline/errors.js";
+import { Code, ProxyError, invalidArgument, quoted } from "../pipeline/errors.js";
 import { formatHostPort, parseHostPort } from "./address.js";
 
 export type Lookup = (hostname: string) => Promise<string>;
@@ -26,15 +26,15 @@ export function createDomainResolver(lookup: Lookup = systemLookup): DomainResol
   async function resolveHost(host: string): Promise<string> {
     const bare = host.replace(/^\[(.*)\]$/, "$1");
     if (isIP(bare)) return bare;
-    if (!HOSTNAME.test(bare)) throw invalidArgument(`domain "${host}" is not a host name or IP address`);
+    if (!HOSTNAME.test(bare)) throw invalidArgument(`domain ${quoted(host)} is not a host name or IP address`);
     try {
       return await lookup(bare);
     } catch (error: unknown) {
       const code = (error as { code?: string }).code;
       if (code === "ENOTFOUND" || code === "ENODATA") {
-        throw new ProxyError(Code.NOT_FOUND, `domain "${host}" does not resolve (${code})`, { cause: error });
+        throw new ProxyError(Code.NOT_FOUND, `domain ${quoted(host)} does not resolve (${code})`, { cause: error });
       }
-      throw new ProxyError(Code.UNAVAILABLE, `domain "${host}" could not be resolved: ${String((error as Error).message ?? error)}`, { cause: error });
+      throw new ProxyError(Code.UNAVAILABLE, `domain ${quoted(host)} could not be resolved: ${String((error as Error).message ?? error)}`, { cause: error });
     }
   }
   return {

@@ -34,7 +34,7 @@ export function createSeedConnectionPlane(deps: PlaneDeps): ConnectionPlane {
 
   const request = chain<NetworkServiceRequest, Connection>(
     deadline(config.callTimeoutMs),
-    checkSeedRequest(),
+    checkSeedRequest(config.advertisedAddress),
     seedRoute(req => req.connection),
     recordConnection(connections),
     remoteNsmName(requestConnection, (conn, written) => renameSegment(conn, 1, written)),
@@ -44,7 +44,7 @@ export function createSeedConnectionPlane(deps: PlaneDeps): ConnectionPlane {
 
   const close = chain<Connection, Empty>(
     deadline(config.callTimeoutMs),
-    checkSeedClose(),
+    checkSeedClose(config.advertisedAddress),
     seedRoute(conn => conn),
     forgetConnection(connections),
     remoteNsmName(closeConnection),

@@ -11,6 +11,7 @@ import { chain, type Handler } from "../../pipeline/element.js";
 import { createCallContext } from "../../pipeline/context.js";
 import type { PlaneDeps } from "../deps.js";
 import { type ConnectionEvent, MonitorScopeSelector, MonitorConnectionService } from "../../../generated/nsm/connection.js";
+import { checkBounds } from "../../pipeline/bounds.js";
 import { routeSeedSelector } from "./seed-selector.js";
 import { seedEventView } from "./seed-event-view.js";
 import { type FeedSource, type FeedSpec, createFeedKeeper } from "./feed-keeper.js";
@@ -56,14 +57,14 @@ export function createMonitorPlane(deps: PlaneDeps): MonitorPlane {
   const streams = createFeedStreams(deps.events, deps.feeds, keeper);
 
   const relay: Handler<MonitorScopeSelector, ConnectionEvent> = (selector, ctx) => {
-    const { remote, upstreamSelector } = routeSeedSelector(selector);
+    const { remote, upstreamSelector } = routeSeedSelector(selector, deps.config.advertisedAddress);
     const key = `seed|${remote.address}|${JSON.stringify(upstreamSelector)}`;
     const spec: FeedSpec = { kind: "seed", selector: MonitorScopeSelector.toJSON(selector) };
     return streams.stream(key, spec, ctx.metadata.get(RESUME_METADATA));
   };
 
   return {
-    monitorConnections: chain<MonitorScopeSelector, ConnectionEvent>()(relay),
+    monitorConnections: chain(checkBounds<MonitorScopeSelector, ConnectionEvent>("monitor selector"))(relay),
     upstreamKeys: () => keeper.running(),
     close: () => keeper.close(),
   };

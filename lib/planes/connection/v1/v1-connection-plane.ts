@@ -2,9 +2,9 @@
  * NSM v1 connection plane (nsmgr-proxy as a passthrough hop): Request, Close and MonitorConnections.
  * The order follows the SDK's nsmgr-proxy chain (endpoint server + connect client):
  *
- *   Request: deadline → update-path → begin → update-token → expiry → monitor-events → route
+ *   Request: deadline → check → update-path → begin → update-token → expiry → monitor-events → route
  *            → swap-ip-server → cluster-info → swap-ip-client → forward
- *   Close:   deadline → update-path → begin → update-token → expiry → monitor-events → route → forward
+ *   Close:   deadline → check → update-path → begin → update-token → expiry → monitor-events → route → forward
  *   MonitorConnections: the monitor server (initial state, then our own and relayed events; each
  *   UPDATE / DELETE is recorded in the event log with its next hop)
  *
@@ -32,6 +32,8 @@ import { TOKEN_EXPIRES_METADATA, TOKEN_METADATA } from "../../../tokens/metadata
 import { formatRfc3339Nano } from "../../../tokens/time.js";
 import { type ConnectionEntry, type ConnectionTable, callState, createConnectionTable } from "./connection-table.js";
 import { type SharedConnections, createSharedConnections, forgetRecordOnClose } from "./shared-connections.js";
+import { checkV1Call } from "./check-request.js";
+import { checkBounds } from "../../../pipeline/bounds.js";
 import { updatePathClose, updatePathRequest } from "./update-path.js";
 import { beginClose, beginRequest, closeEntryWith, closeFromInside } from "./begin.js";
 import { updateToken } from "./update-token.js";
@@ -119,6 +121,7 @@ export function createV1ConnectionPlane(deps: PlaneDeps, options: V1ConnectionPl
 
   const request = chain<NetworkServiceRequest, Connection>(
     deadline(config.callTimeoutMs),
+    checkV1Call(config.name, requestLens, "request"),
     updatePathRequest(config.name),
     beginRequest(table, closeEntry, log, shared?.adopt),
     updateToken(tokens, requestLens),
@@ -131,13 +134,13 @@ export function createV1ConnectionPlane(deps: PlaneDeps, options: V1ConnectionPl
     swapIpClient(ipMap),
   )(forwardUnary(upstream, NetworkServiceService.request));
 
-  const close = chain<Connection, Empty>(deadline(config.callTimeoutMs), updatePathClose(config.name), beginClose(table, shared?.adopt))(closeInner);
+  const close = chain<Connection, Empty>(deadline(config.callTimeoutMs), checkV1Call(config.name, closeLens, "close"), updatePathClose(config.name), beginClose(table, shared?.adopt))(closeInner);
 
   options.inspect?.({ table, monitor });
   return {
     request,
     close,
-    monitorConnections: chain<MonitorScopeSelector, ConnectionEvent>()(monitor.monitorConnections),
+    monitorConnections: chain(checkBounds<MonitorScopeSelector, ConnectionEvent>("monitor selector"))(monitor.monitorConnections),
     shutdown() {
       shared?.stop();
       table.clear();
