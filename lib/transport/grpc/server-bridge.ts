@@ -45,6 +45,8 @@ export function serveUnary<Req, Res>(handler: Handler<Req, Res>, options: Bridge
         callback(toServiceError(error));
       }
     };
+    // A caller that left before the handler ran never gets a "cancelled" event: do not start its call.
+    if (callerGone(call)) return;
     const subscription = handler(call.request, ctx)
       .pipe(take(1))
       .subscribe({
@@ -96,6 +98,7 @@ function relay<Res>(
   teardown?: () => void,
 ): void {
   const maxQueued = options.maxQueued ?? MAX_QUEUED_MESSAGES;
+  if (callerGone(call)) return;
   const subscription = new Subscription();
   if (teardown) subscription.add(teardown);
   const fail = (error: unknown) => {
@@ -123,6 +126,19 @@ function relay<Res>(
     }),
   );
   call.on("cancelled", () => subscription.unsubscribe());
+}
+
+/**
+ * Whether the caller cancelled (RST_STREAM) before grpc-js invoked the handler. grpc-js emits
+ * "cancelled" only on a call object that exists; a reset that lands between the request message and
+ * the handler (under load: a burst of cancels) is recorded on the underlying call alone, which
+ * `checkCancelled()` reads (it also looks at the HTTP/2 stream itself). Without this, such a call ran
+ * to the next hop and stayed there until its deadline.
+ */
+function callerGone(call: AnyServerCall): boolean {
+  if (call.cancelled) return true;
+  const underlying = (call as unknown as { call?: { checkCancelled?: () => boolean } }).call;
+  return typeof underlying?.checkCancelled === "function" ? underlying.checkCancelled() : false;
 }
 
 /** Resolves when the stream's write buffer has drained (at once if it need not), or the call is over. */
