@@ -53,6 +53,8 @@ export interface FakeV1NsmgrOptions {
   behind?: string[];
   dstIP?: string;
   failWith?: { code: status; details: string };
+  /** Answers a Request this long after accepting it (a slow next hop: the connection is open meanwhile). */
+  answerDelayMs?: number;
 }
 
 let counter = 0;
@@ -135,7 +137,9 @@ export async function startFakeV1Nsmgr(options: FakeV1NsmgrOptions = {}): Promis
     };
     connections.set(ownId, own);
     publish(ConnectionEventType.UPDATE, own);
-    callback(null, { ...own, id: caller.id, path: { index, pathSegments: segments } });
+    const answer = () => callback(null, { ...own, id: caller.id, path: { index, pathSegments: segments } });
+    if (options.answerDelayMs) setTimeout(answer, options.answerDelayMs);
+    else answer();
   };
 
   const close = (call: ServerUnaryCall<Connection, object>, callback: sendUnaryData<object>) => {

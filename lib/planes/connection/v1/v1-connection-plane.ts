@@ -2,8 +2,9 @@
  * NSM v1 connection plane (nsmgr-proxy as a passthrough hop): Request, Close and MonitorConnections.
  * The order follows the SDK's nsmgr-proxy chain (endpoint server + connect client):
  *
- *   Request: deadline → check → update-path → begin → update-token → expiry → monitor-events → route
- *            → swap-ip-server → cluster-info → swap-ip-client → forward
+ *   Request: close-if-failed → deadline → check → update-path → begin → update-token → expiry → monitor-events → route
+ *            → swap-ip-server → cluster-info → swap-ip-client → note-accepted → forward
+ *            (a new connection the next hop accepted but the caller was told failed is Closed there)
  *   Close:   deadline → check → update-path → begin → update-token → expiry → monitor-events → route → forward
  *   MonitorConnections: the monitor server (initial state, then our own and relayed events; each
  *   UPDATE / DELETE is recorded in the event log with its next hop)
@@ -46,12 +47,16 @@ import { clusterInfoLabels } from "./cluster-info.js";
 import { type MonitorServer, createMonitorServer } from "./monitor-server.js";
 import { downstreamWatcher } from "./downstream-monitor.js";
 import { closeLens, requestLens } from "./lens.js";
+import { closeIfFailed, noteAccepted } from "../../../pipeline/close-if-failed.js";
+import { type OrphanCloser, createOrphanCloser } from "../../orphan-closer.js";
 import { createEventRecorder } from "../../record-events.js";
 
 export interface V1ConnectionPlane {
   request: Handler<NetworkServiceRequest, Connection>;
   close: Handler<Connection, Empty>;
   monitorConnections: Handler<MonitorScopeSelector, ConnectionEvent>;
+  /** New connections Closed at the next hop because their Request failed after it was accepted there. */
+  readonly orphans: OrphanCloser<Connection>;
   /** Ends downstream monitors and timers. */
   shutdown(): void;
 }
@@ -96,8 +101,14 @@ export function createV1ConnectionPlane(deps: PlaneDeps, options: V1ConnectionPl
   )(forwardUnary(upstream, NetworkServiceService.close));
   const closeEntry = closeEntryWith(closeInner);
   const internalContext = () => createCallContext({ method: NetworkServiceService.close.path, deadline: Date.now() + config.callTimeoutMs });
+  // A new connection the next hop accepted but the caller was told failed: Closed along its route.
+  const closeDownstream = chain<Connection, Empty>(updateToken(tokens, closeLens), routeClose(routeDeps))(forwardUnary(upstream, NetworkServiceService.close));
+  const orphans = createOrphanCloser<Connection>(log, "v1", (answer, ctx) => {
+    const call = ctx.get(callState);
+    if (!call?.route || call.entry?.state === "established") return undefined; // a failed refresh keeps its connection
+    return closeDownstream(answer, internalContext().with(callState, { entry: undefined, stored: call.route }));
+  });
   if (store) {
-    const closeDownstream = chain<Connection, Empty>(updateToken(tokens, closeLens), routeClose(routeDeps))(forwardUnary(upstream, NetworkServiceService.close));
     shared = createSharedConnections({
       store,
       table,
@@ -105,10 +116,6 @@ export function createV1ConnectionPlane(deps: PlaneDeps, options: V1ConnectionPl
       monitor: () => monitor,
       watch,
       closeEntry,
-      closeDownstream: (conn, route) =>
-        closeDownstream(conn, internalContext().with(callState, { entry: undefined, stored: route })).subscribe({
-          error: (error: unknown) => log.warn("v1: closing a connection whose record was not written failed downstream", { id: conn.id, error: String(error) }),
-        }),
       internalContext,
     });
   }
@@ -120,6 +127,7 @@ export function createV1ConnectionPlane(deps: PlaneDeps, options: V1ConnectionPl
         });
 
   const request = chain<NetworkServiceRequest, Connection>(
+    closeIfFailed(orphans.close),
     deadline(config.callTimeoutMs),
     checkV1Call(config.name, requestLens, "request"),
     updatePathRequest(config.name),
@@ -132,6 +140,7 @@ export function createV1ConnectionPlane(deps: PlaneDeps, options: V1ConnectionPl
     swapIpServer(ipMap),
     clusterInfoLabels(clusterInfo),
     swapIpClient(ipMap),
+    noteAccepted(),
   )(forwardUnary(upstream, NetworkServiceService.request));
 
   const close = chain<Connection, Empty>(deadline(config.callTimeoutMs), checkV1Call(config.name, closeLens, "close"), updatePathClose(config.name), beginClose(table, shared?.adopt))(closeInner);
@@ -140,6 +149,7 @@ export function createV1ConnectionPlane(deps: PlaneDeps, options: V1ConnectionPl
   return {
     request,
     close,
+    orphans,
     monitorConnections: chain(checkBounds<MonitorScopeSelector, ConnectionEvent>("monitor selector"))(monitor.monitorConnections),
     shutdown() {
       shared?.stop();
