@@ -4,9 +4,12 @@
  * replica (feed-keeper.ts), whose events are rewritten once for the client side and appended to the
  * event log. Clients are served from the log (feed-streams.ts): a fresh client starts from the feed's
  * current state, a resuming one after the last position it was sent, through any replica. Upstream
- * gone: every client's stream ends with UNAVAILABLE.
+ * gone: every client's stream ends with UNAVAILABLE. The distinct feeds one peer address's clients
+ * hold are capped (PNSMGR_MAX_FEEDS_PER_PEER, RESOURCE_EXHAUSTED beyond).
  */
-import { concatMap, defer, from, switchMap } from "rxjs";
+import { concatMap, defer, finalize, from, switchMap } from "rxjs";
+import { Code, ProxyError } from "../../pipeline/errors.js";
+import { createPeerLimit } from "../../pipeline/peer-limit.js";
 import { chain, type Handler } from "../../pipeline/element.js";
 import { createCallContext } from "../../pipeline/context.js";
 import type { PlaneDeps } from "../deps.js";
@@ -56,11 +59,17 @@ export function createMonitorPlane(deps: PlaneDeps): MonitorPlane {
   });
   const streams = createFeedStreams(deps.events, deps.feeds, keeper);
 
+  // One client must not make this proxy open hundreds of upstream monitor streams (one per selector).
+  const feedsPerPeer = createPeerLimit(deps.config.maxFeedsPerPeer);
   const relay: Handler<MonitorScopeSelector, ConnectionEvent> = (selector, ctx) => {
     const { remote, upstreamSelector } = routeSeedSelector(selector, deps.config.advertisedAddress);
     const key = `seed|${remote.address}|${JSON.stringify(upstreamSelector)}`;
     const spec: FeedSpec = { kind: "seed", selector: MonitorScopeSelector.toJSON(selector) };
-    return streams.stream(key, spec, ctx.metadata.get(RESUME_METADATA));
+    const release = feedsPerPeer.acquire(ctx.peer, key);
+    if (release === undefined) {
+      throw new ProxyError(Code.RESOURCE_EXHAUSTED, `this peer has ${deps.config.maxFeedsPerPeer} distinct monitor selectors open (PNSMGR_MAX_FEEDS_PER_PEER)`);
+    }
+    return defer(() => streams.stream(key, spec, ctx.metadata.get(RESUME_METADATA))).pipe(finalize(release));
   };
 
   return {

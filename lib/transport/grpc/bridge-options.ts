@@ -1,9 +1,10 @@
 /**
  * What a server bridge shares across the calls of one server: the open streams (so a drain can end
  * them at once with UNAVAILABLE, letting peers re-route or heal instead of waiting out the grace
- * period), a report of failed calls, and the queue bound for slow readers.
+ * period), a report of failed calls, the queue bound for slow readers and the streams-per-peer cap.
  */
 import type { ProxyError } from "../../pipeline/errors.js";
+import type { PeerLimit } from "../../pipeline/peer-limit.js";
 
 export interface OpenStreams {
   /** Registers a stream's way to end itself; the returned function unregisters it. */
@@ -34,4 +35,6 @@ export interface BridgeOptions {
   readonly onFailure?: (method: string, error: ProxyError) => void;
   /** Messages a stream may queue for a caller that does not read (default MAX_QUEUED_MESSAGES). */
   readonly maxQueued?: number;
+  /** Open streams per peer address; a stream past it ends at once with RESOURCE_EXHAUSTED. */
+  readonly streamsPerPeer?: PeerLimit;
 }

@@ -107,6 +107,12 @@ function relay<Res>(
     options.onFailure?.(ctx.method, e);
     call.emit("error", toStatus(e));
   };
+  const release = options.streamsPerPeer ? options.streamsPerPeer.acquire(ctx.peer) : () => undefined;
+  if (release === undefined) {
+    fail(new ProxyError(Code.RESOURCE_EXHAUSTED, `${ctx.method}: this peer has too many streams open`));
+    return;
+  }
+  subscription.add(release);
   const unregister = options.streams?.add(fail);
   subscription.add(() => unregister?.());
   subscription.add(
