@@ -138,8 +138,9 @@ function relay<Res>(
  * Whether the caller cancelled (RST_STREAM) before grpc-js invoked the handler. grpc-js emits
  * "cancelled" only on a call object that exists; a reset that lands between the request message and
  * the handler (under load: a burst of cancels) is recorded on the underlying call alone, which
- * `checkCancelled()` reads (it also looks at the HTTP/2 stream itself). Without this, such a call ran
- * to the next hop and stayed there until its deadline.
+ * `checkCancelled()` reads (it also looks at the HTTP/2 stream itself). Without this, such a call
+ * would go on to the next hop with nobody left to cancel it before its deadline. (grpc-js internals:
+ * when they change, this falls back to the public `cancelled` flag.)
  */
 function callerGone(call: AnyServerCall): boolean {
   if (call.cancelled) return true;
