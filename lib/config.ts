@@ -45,6 +45,8 @@ export interface Config {
   keepaliveTimeoutMs: number;
   /** Close a connection with no call open for this long (the client reconnects when it needs to). */
   maxConnectionIdleMs: number;
+  /** Messages a stream may have queued for a caller that does not read before it is ended (RESOURCE_EXHAUSTED). */
+  maxQueuedMessages: number;
   /** Element trace selection (PNSMGR_TRACE=all or a list of element names). */
   trace: string | undefined;
   /** Serve pnsmgr.admin.Events (the monitor event log) on the listeners. */
@@ -179,6 +181,7 @@ export const OPTIONS = [
   { key: "keepaliveTimeMs", env: "PNSMGR_KEEPALIVE_TIME", default: "30s", doc: "HTTP/2 ping after this long without frames (also bounds a connection that never completes its preface)", parse: durationOrMs },
   { key: "keepaliveTimeoutMs", env: "PNSMGR_KEEPALIVE_TIMEOUT", default: "10s", doc: "close a connection whose ping is not answered within this", parse: durationOrMs },
   { key: "maxConnectionIdleMs", env: "PNSMGR_MAX_CONNECTION_IDLE", default: "5m", doc: "close a connection with no call open for this long", parse: durationOrMs },
+  { key: "maxQueuedMessages", env: "PNSMGR_MAX_QUEUED_MESSAGES", default: "10000", doc: "messages a stream may have queued for a caller that does not read; RESOURCE_EXHAUSTED beyond", parse: positiveInt(1 << 24) },
   { key: "trace", env: "PNSMGR_TRACE", default: undefined, doc: "trace elements: all, or a comma list of element names", parse: optionalText },
   { key: "adminEvents", env: "PNSMGR_ADMIN_EVENTS", default: "on", doc: "serve pnsmgr.admin.Events (read the event log) on the listeners: on | off", parse: onOff },
   { key: "v1ListenAddress", env: "NSM_LISTEN_ON", default: "tcp://:5004", doc: "v1 listener: NetworkService, MonitorConnection, v1 registries, health", parse: nsmListen },

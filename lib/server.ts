@@ -88,7 +88,12 @@ export function v1Services(proxy: Proxy, b: BridgeOptions = {}): [ServiceDefinit
  */
 export async function startGatewayServer(proxy: Proxy, config: Config, log?: Logger): Promise<GatewayServer> {
   const streams = createOpenStreams();
-  const bridge: BridgeOptions = { streams, streamsPerPeer: createPeerLimit(config.maxStreamsPerPeer), ...(log ? { onFailure: createFailureLog(log) } : {}) };
+  const bridge: BridgeOptions = {
+    streams,
+    streamsPerPeer: createPeerLimit(config.maxStreamsPerPeer),
+    maxQueued: config.maxQueuedMessages,
+    ...(log ? { onFailure: createFailureLog(log) } : {}),
+  };
   // The event log holds connection ids, IPs and labels: an operator may keep it off the listeners.
   const wanted = ([definition]: [ServiceDefinition, UntypedServiceImplementation]) => config.adminEvents || definition !== EventsService;
   const seed = new Server(serverOptions(config));

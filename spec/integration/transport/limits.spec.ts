@@ -8,6 +8,7 @@ import { status } from "@grpc/grpc-js";
 import { connect } from "node:net";
 import { HealthCheckResponse_ServingStatus, HealthService } from "../../../generated/nsm/health.js";
 import { MonitorConnectionService, type MonitorScopeSelector } from "../../../generated/nsm/connection.js";
+import { Client, Metadata, credentials } from "@grpc/grpc-js";
 import { callUnary, closeAll, openServerStream, waitFor } from "../../support/grpc.js";
 import { startTestGateway, stopGateways } from "../../support/gateway.js";
 import { startFakeNsmgr } from "../../support/fake-nsmgr.js";
@@ -80,4 +81,39 @@ test.serial("monitor feeds per peer: past PNSMGR_MAX_FEEDS_PER_PEER distinct sel
   t.regex(extra[0]!.details, /PNSMGR_MAX_FEEDS_PER_PEER/);
   t.true(remote.monitorCount() <= 3, `${remote.monitorCount()} upstream monitor streams`);
   for (const s of [...open, sameAgain]) s.cancel();
+});
+
+test.serial("a paused monitor subscriber: the proxy stops relaying to it past PNSMGR_MAX_QUEUED_MESSAGES; once it reads again it gets RESOURCE_EXHAUSTED; others keep their stream", async t => {
+  t.timeout(60_000);
+  const remote = await startFakeNsmgr({ name: "nsmgr-2" });
+  const gateway = await startTestGateway({ maxQueuedMessages: 100 });
+  const selector: MonitorScopeSelector = { pathSegments: [segment("nsmgr-1"), segment(`nsmgr-2@${remote.address}`)], networkServices: [] };
+  const reader = openServerStream(gateway.apiAddress, MonitorConnectionService.monitorConnections, selector);
+  await reader.next();
+  const client = new Client(gateway.apiAddress, credentials.createInsecure());
+  t.teardown(() => client.close());
+  const m = MonitorConnectionService.monitorConnections;
+  const paused = client.makeServerStreamRequest(m.path, m.requestSerialize, m.responseDeserialize, selector, new Metadata(), { deadline: Date.now() + 50_000 });
+  paused.on("error", () => undefined);
+  let got = 0;
+  paused.on("data", () => {
+    if (++got === 1) paused.pause();
+  });
+  const ended = new Promise<{ code: number; details: string }>(resolve => paused.on("status", resolve));
+  await waitFor(() => got === 1, 5000, "the paused client's initial state");
+  // Big events: the socket and HTTP/2 windows between proxy and client fill after a few hundred.
+  const padding = "p".repeat(8000);
+  const sent = 3000;
+  for (let i = 0; i < sent; i++) {
+    remote.update({ id: `c-${i % 50}`, networkService: padding, mechanism: undefined, context: undefined, labels: {}, path: { index: 0, pathSegments: [segment("nsmgr-1"), segment("nsmgr-2")] }, networkServiceEndpointName: "", payload: "", state: 0 });
+    if (i % 100 === 99) await new Promise(resolve => setTimeout(resolve, 5));
+  }
+  await waitFor(() => reader.received.length > sent, 40_000, `the reading client's events (${reader.received.length})`);
+  paused.resume();
+  const end = await ended;
+  t.log(`the remote sent ${sent} events; the reader got ${reader.received.length - 1}, the paused client ${got - 1} before ${status[end.code]}`);
+  t.is(end.code, status.RESOURCE_EXHAUSTED, end.details);
+  t.regex(end.details, /reads too slowly/);
+  t.true(got < sent / 2, `the paused client was sent ${got} events`);
+  reader.cancel();
 });
