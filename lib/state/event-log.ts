@@ -99,9 +99,18 @@ export interface EventLogBounds {
    * (at every append). The memory log always trims exactly.
    */
   readonly trim: "approximate" | "exact";
+  /**
+   * The memory log only: about how many bytes of entries (delivery form and payload) it keeps; the
+   * oldest go first beyond it. A count alone does not bound memory: one initial state can carry
+   * thousands of connections. (Redis bounds its own memory: maxmemory.)
+   */
+  readonly maxBytes?: number;
 }
 
 export const defaultEventLogBounds: EventLogBounds = { maxLen: 100_000, maxAgeMs: 24 * 3_600_000, trim: "approximate" };
+
+/** The memory log's maxBytes unless one is given (PNSMGR_EVENTS_MAX_BYTES). */
+export const DEFAULT_MEMORY_LOG_BYTES = 64 * 1024 * 1024;
 
 export const DEFAULT_READ_LIMIT = 1000;
 
@@ -209,7 +218,7 @@ export function memoryAppendNow(log: EventLog): MemoryAppendNow | undefined {
  * entry looks exactly like one read back from Redis.
  */
 export function createMemoryEventLog(options: MemoryEventLogOptions = {}): EventLog & { close(): void } {
-  const bounds = { ...defaultEventLogBounds, ...options.bounds };
+  const bounds = { ...defaultEventLogBounds, maxBytes: DEFAULT_MEMORY_LOG_BYTES, ...options.bounds };
   checkBounds(bounds);
   const now = options.now ?? Date.now;
   const entries: EventEntry[] = [];
@@ -217,14 +226,23 @@ export function createMemoryEventLog(options: MemoryEventLogOptions = {}): Event
   let last: Position = { ms: 0, seq: 0 };
   let trimmedThrough = "0-0";
 
+  const sizes: number[] = [];
+  let bytes = 0;
+
   function drop(count: number): void {
     if (count <= 0) return;
     trimmedThrough = entries[count - 1]!.position;
     entries.splice(0, count);
+    for (const size of sizes.splice(0, count)) bytes -= size;
   }
 
   function trim(): void {
     drop(entries.length - bounds.maxLen);
+    if (bounds.maxBytes !== undefined && bytes > bounds.maxBytes) {
+      let over = 0;
+      for (let left = bytes; over < entries.length - 1 && left > bounds.maxBytes; over++) left -= sizes[over]!;
+      drop(over);
+    }
     const minMs = now() - bounds.maxAgeMs;
     let old = 0;
     while (old < entries.length && positionTime(entries[old]!.position) < minMs) old++;
@@ -239,7 +257,8 @@ export function createMemoryEventLog(options: MemoryEventLogOptions = {}): Event
 
   const appendNow: MemoryAppendNow = (event, beforeNotify) => {
     checkEvent(event);
-    const payload = JSON.parse(encodePayload(event.payload)) as unknown;
+    const payloadText = encodePayload(event.payload);
+    const payload = JSON.parse(payloadText) as unknown;
     const ms = Math.max(now(), last.ms);
     last = ms === last.ms ? { ms, seq: last.seq + 1 } : { ms, seq: 0 };
     const entry: EventEntry = {
@@ -253,6 +272,10 @@ export function createMemoryEventLog(options: MemoryEventLogOptions = {}): Event
       ...(event.wire !== undefined ? { wire: event.wire } : {}),
     };
     entries.push(entry);
+    // Strings count twice (UTF-16), the decoded copy a subscriber side may keep once more.
+    const size = 4 * ((event.wire?.length ?? 0) + payloadText.length) + 256;
+    sizes.push(size);
+    bytes += size;
     trim();
     beforeNotify?.(entry);
     appended.next(entry);
