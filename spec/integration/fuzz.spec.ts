@@ -66,8 +66,11 @@ function target(listener: Target["listener"], method: MethodLike, base: unknown,
   return { listener, path: method.path, kind, base, encode: method.requestSerialize, ...extra };
 }
 
-/** One sandbox token for the whole run (made once, jose signs asynchronously); it outlives the run. */
-const sandboxToken = await fwdToken(3_600_000);
+/** One sandbox token for the whole run (made once in test.before: jose signs asynchronously); it outlives the run. */
+let sandboxToken: Record<string, string> = {};
+test.before(async () => {
+  sandboxToken = await fwdToken(3_600_000);
+});
 
 function targets(remote: string): Target[] {
   const seedConn = seedRequest(`nsmgr-2@${remote}`);

@@ -66,14 +66,15 @@ test.serial("seed: Requests accepted by the remote whose record write failed are
 
 test.serial("v1: new connections accepted by the next hop whose record write failed are Closed there", async t => {
   const redis = await startRedis();
-  const nsmgr = await startFakeV1Nsmgr({ name: "nsmgr-2", endpoints: ["nse"], answerDelayMs: 50 });
+  const nsmgr = await startFakeV1Nsmgr({ name: "nsmgr-2", endpoints: ["nse"], answerDelayMs: 300 });
   const registry = await startFakeNseRegistry({ nse: nsmgr.url });
   const gateway = await startTestGateway({ name: "proxy-2", registryUrl: registry.url, state: loadConfig({ REDIS_URL: redis.url }).state });
   const request = (i: number) => {
     const id = `fwd-1-id-${i}`;
     return fwdRequest({ id, networkServiceEndpointName: "nse", networkService: "ns", path: { index: 2, pathSegments: [segment("nsc", `nsc-${i}`), segment("nsmgr-1", `nsmgr-1-${i}`), segment("fwd-1", id)] } });
   };
-  // The next hop answers 50 ms after accepting: Requests in flight when Redis dies fail at their record write.
+  // The next hop answers 300 ms after accepting (most of a Request's time even on a loaded machine):
+  // Requests in flight when Redis dies fail at their record write.
   const metadata = await fwdToken();
   const { answered, failures } = await traffic(300, 30, 100, () => redis.kill(), i =>
     callUnary(gateway.v1Address, NetworkServiceService.request, request(i), { deadlineMs: 5000, metadata }),

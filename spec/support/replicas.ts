@@ -66,7 +66,7 @@ async function startReplica(label: string, options: StartReplicasOptions): Promi
     NSM_LISTEN_ON: `tcp://127.0.0.1:${v1Port}`,
     ...LOOPBACK_ENV,
     ...options.env,
-  });
+  }, options.nodeArgs);
   const timeoutMs = options.startTimeoutMs ?? 20_000;
   const line = await replica.waitForLine(l => l.includes("pnsmgr serving"), timeoutMs, `replica ${label}: "pnsmgr serving"`);
   const v1Address = /\bv1=(\S+)/.exec(line)?.[1];
