@@ -66,21 +66,29 @@ test.serial("seed: Requests accepted by the remote whose record write failed are
 
 test.serial("v1: new connections accepted by the next hop whose record write failed are Closed there", async t => {
   const redis = await startRedis();
-  const nsmgr = await startFakeV1Nsmgr({ name: "nsmgr-2", endpoints: ["nse"], answerDelayMs: 300 });
+  // The next hop holds its answers for 1.5 s: Redis dies while at least ten accepted Requests wait there,
+  // so their record writes fail after the next hop accepted them (no timing luck needed).
+  const nsmgr = await startFakeV1Nsmgr({ name: "nsmgr-2", endpoints: ["nse"], answerDelayMs: 1500 });
   const registry = await startFakeNseRegistry({ nse: nsmgr.url });
   const gateway = await startTestGateway({ name: "proxy-2", registryUrl: registry.url, state: loadConfig({ REDIS_URL: redis.url }).state });
   const request = (i: number) => {
     const id = `fwd-1-id-${i}`;
     return fwdRequest({ id, networkServiceEndpointName: "nse", networkService: "ns", path: { index: 2, pathSegments: [segment("nsc", `nsc-${i}`), segment("nsmgr-1", `nsmgr-1-${i}`), segment("fwd-1", id)] } });
   };
-  // The next hop answers 300 ms after accepting (most of a Request's time even on a loaded machine):
-  // Requests in flight when Redis dies fail at their record write.
   const metadata = await fwdToken();
-  const { answered, failures } = await traffic(300, 30, 100, () => redis.kill(), i =>
-    callUnary(gateway.v1Address, NetworkServiceService.request, request(i), { deadlineMs: 5000, metadata }),
+  const calls = Array.from({ length: 30 }, (_, i) =>
+    callUnary(gateway.v1Address, NetworkServiceService.request, request(i), { deadlineMs: 8000, metadata }).then(
+      () => undefined,
+      (error: ServiceError) => `${error.code} ${error.message}`,
+    ),
   );
+  await waitFor(() => nsmgr.requests.length >= 10, 10_000, "ten Requests held at the next hop");
+  await redis.kill();
+  const results = await Promise.all(calls);
+  const failures = results.filter((r): r is string => r !== undefined);
+  const answered = results.length - failures.length;
   t.log(`${answered} answered, ${failures.length} failed (${failures[0] ?? "-"}); the next hop saw ${nsmgr.requests.length}`);
-  t.true(failures.length > 0 && answered > 0, "Redis went away mid-traffic");
+  t.true(failures.length > 0, "Redis went away while Requests were held at the next hop");
   await waitFor(() => nsmgr.connections.size === answered, 5000, `open at the next hop: ${nsmgr.connections.size}, answered ${answered}`).catch(() => undefined);
   t.is(nsmgr.connections.size, answered, "open at the next hop = the Requests whose caller got an answer");
   const orphans = gateway.proxy.v1.connection.orphans;
