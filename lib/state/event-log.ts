@@ -222,6 +222,9 @@ export function createMemoryEventLog(options: MemoryEventLogOptions = {}): Event
   checkBounds(bounds);
   const now = options.now ?? Date.now;
   const entries: EventEntry[] = [];
+  // The entries' positions parsed, index for index: finding where "after P" starts is a binary search
+  // over these (a follow or read from a position must not scan and re-parse the whole log).
+  const positions: Position[] = [];
   const appended = new Subject<EventEntry>();
   let last: Position = { ms: 0, seq: 0 };
   let trimmedThrough = "0-0";
@@ -234,6 +237,7 @@ export function createMemoryEventLog(options: MemoryEventLogOptions = {}): Event
     trimmedThrough = entries[count - 1]!.position;
     entries.splice(0, count);
     for (const size of sizes.splice(0, count)) bytes -= size;
+    positions.splice(0, count);
   }
 
   function trim(): void {
@@ -245,14 +249,27 @@ export function createMemoryEventLog(options: MemoryEventLogOptions = {}): Event
     }
     const minMs = now() - bounds.maxAgeMs;
     let old = 0;
-    while (old < entries.length && positionTime(entries[old]!.position) < minMs) old++;
+    while (old < positions.length && positions[old]!.ms < minMs) old++;
     drop(old);
   }
 
   function after(position: string | undefined): EventEntry[] {
-    if (position === undefined) return entries.slice();
-    const first = entries.findIndex(e => comparePositions(e.position, position) > 0);
-    return first < 0 ? [] : entries.slice(first);
+    return entries.slice(firstAfter(position));
+  }
+
+  /** The index of the first entry after `position` (entries.length when there is none). */
+  function firstAfter(position: string | undefined): number {
+    if (position === undefined) return 0;
+    const { ms, seq } = parsePosition(position);
+    let low = 0;
+    let high = positions.length;
+    while (low < high) {
+      const middle = (low + high) >>> 1;
+      const at = positions[middle]!;
+      if (at.ms < ms || (at.ms === ms && at.seq <= seq)) low = middle + 1;
+      else high = middle;
+    }
+    return low;
   }
 
   const appendNow: MemoryAppendNow = (event, beforeNotify) => {
@@ -276,6 +293,7 @@ export function createMemoryEventLog(options: MemoryEventLogOptions = {}): Event
     const size = 4 * ((event.wire?.length ?? 0) + payloadText.length) + 256;
     sizes.push(size);
     bytes += size;
+    positions.push(last);
     trim();
     beforeNotify?.(entry);
     appended.next(entry);
@@ -290,8 +308,9 @@ export function createMemoryEventLog(options: MemoryEventLogOptions = {}): Event
       checkQuery(query);
       const limit = query.limit ?? DEFAULT_READ_LIMIT;
       const out: EventEntry[] = [];
-      for (const entry of after(query.after)) {
-        const ms = positionTime(entry.position);
+      for (let i = firstAfter(query.after); i < entries.length; i++) {
+        const entry = entries[i]!;
+        const ms = positions[i]!.ms;
         if (query.to !== undefined && ms > query.to) break;
         if (query.from !== undefined && ms < query.from) continue;
         if (!matchesFilter(entry, query)) continue;
