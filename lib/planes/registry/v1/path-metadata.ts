@@ -1,12 +1,14 @@
 /**
  * Carries the caller's registry path through this proxy unchanged: the `path` metadata (JSON
- * {"Index":n,"PathSegments":[{"token":..}]}) and the per-RPC token (`nsm-client-token`,
- * `nsm-client-token-expires`) go upstream exactly as they came, so the next SDK registry extends the
- * path of the hop before this proxy, and path_ids[0] (the identity the registry's client_allowed
- * policy compares on refresh and Unregister) stays the original registrant's.
+ * {"Index":n,"PathSegments":[{"token":..}]}) goes upstream exactly as it came, so the next SDK
+ * registry extends the path of the hop before this proxy, and path_ids[0] (the identity the
+ * registry's client_allowed policy compares on refresh and Unregister) stays the original
+ * registrant's. In insecure mode the caller's per-RPC token (`nsm-client-token`,
+ * `nsm-client-token-expires`) goes on too; under mTLS the transport sends this proxy's own token,
+ * naming the registry it reached, instead.
  *
- * This proxy adds no segment of its own: it has no identity to sign one with (no SPIFFE yet), and an
- * SDK registry does not need one - without `path` it logs a warning and starts a new path. A `path`
+ * This proxy adds no segment of its own; an SDK registry does not need one (without `path` it logs a
+ * warning and starts a new path), and the SDK registries accept the path as carried. A `path`
  * that is not such JSON is INVALID_ARGUMENT here rather than silently dropped by the next registry.
  * The updated path an SDK registry returns in its response header is not relayed (the transport does
  * not expose response headers); the SDK's grpcmetadata client keeps its own path when it is missing.
