@@ -28,8 +28,8 @@ export interface Observer {
    * undefined when nothing observes.
    */
   clientCall(address: string, path: string, type: GrpcType, ctx: CallContext, setHeader: (key: string, value: string) => void): CallObservation | undefined;
-  /** A call this proxy refused itself (bad input, policy, limits), by method and status code. */
-  refusal(method: string, code: number): void;
+  /** A call this proxy refused itself (bad input, policy, limits), by method, status code and rule (refusalRule). */
+  refusal(method: string, code: number, rule: string): void;
   /** One state store command took `seconds` (ok: it succeeded). */
   stateCommand(seconds: number, ok: boolean): void;
 }
@@ -67,7 +67,20 @@ export function splitMethod(path: string): [string, string] {
 /** Codes with which pnsmgr refuses a call itself (as opposed to relaying a next hop's answer). */
 const REFUSAL_CODES = new Set([3, 7, 8, 9, 16]); // INVALID_ARGUMENT, PERMISSION_DENIED, RESOURCE_EXHAUSTED, FAILED_PRECONDITION, UNAUTHENTICATED
 
+/**
+ * Which of pnsmgr's rules refused a call, from its message: the failed policy in secured mode
+ * ("policy tokens_chained failed"), "mtls" for a caller the transport refused, "destination" for the
+ * destination guard, "input" for anything else (bounds, grammar, loops, limits).
+ */
+export function refusalRule(message: string): string {
+  const policy = /^policy (\w+) failed/.exec(message)?.[1];
+  if (policy) return policy;
+  if (message.startsWith("mTLS: ")) return "mtls";
+  if (/^dial to .* refused/.test(message)) return "destination";
+  return "input";
+}
+
 /** Counts a failed served call as a refusal when pnsmgr refused it (a next hop's error says "next hop …"). */
 export function noteFailure(method: string, code: number, message: string): void {
-  if (current.active && REFUSAL_CODES.has(code) && !message.startsWith("next hop ")) current.refusal(method, code);
+  if (current.active && REFUSAL_CODES.has(code) && !message.startsWith("next hop ")) current.refusal(method, code, refusalRule(message));
 }

@@ -134,7 +134,7 @@ export function createOtelObserver(options: OtelObserverOptions): OtelObserver {
   };
   const server = side("server");
   const client = side("client");
-  const refusals = meter.createCounter("pnsmgr_refusals_total", { description: "Calls pnsmgr refused itself (bad input, policy, limits), by method and code." });
+  const refusals = meter.createCounter("pnsmgr_refusals_total", { description: "Calls pnsmgr refused itself (bad input, policy, limits), by method, code and rule (the failed policy, mtls, destination, input)." });
   const stateSeconds = meter.createHistogram("pnsmgr_redis_command_seconds", {
     description: "Latency of state store (Redis) commands, by outcome.",
     advice: { explicitBucketBoundaries: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1] },
@@ -204,9 +204,9 @@ export function createOtelObserver(options: OtelObserverOptions): OtelObserver {
       }
       return observe(client, SpanKind.CLIENT, ctx, path, type, span);
     },
-    refusal(method, code) {
+    refusal(method, code, rule) {
       const [service, name] = splitMethod(method);
-      refusals.add(1, { grpc_service: service, grpc_method: name, grpc_code: goCodeName(code) });
+      refusals.add(1, { grpc_service: service, grpc_method: name, grpc_code: goCodeName(code), rule });
     },
     stateCommand(seconds, ok) {
       stateSeconds.record(seconds, { outcome: ok ? "ok" : "error" });

@@ -5,7 +5,7 @@
  */
 import test from "ava";
 import { createCallContext } from "../../../lib/pipeline/context.js";
-import { installObserver, noopObserver, noteFailure, observer, splitMethod } from "../../../lib/observability/observer.js";
+import { installObserver, noopObserver, noteFailure, observer, refusalRule, splitMethod } from "../../../lib/observability/observer.js";
 import { createOtelObserver, goCodeName } from "../../../lib/observability/otel-observer.js";
 import { listenHttp } from "../../../lib/observability/http-endpoint.js";
 
@@ -48,7 +48,7 @@ test("Prometheus text: go-grpc-prometheus names and labels for served and made c
   const failed = observer().serverCall(createCallContext({ method: "/networkservice.NetworkService/Request" }), "unary")!;
   failed.received();
   failed.end(7);
-  noteFailure("/networkservice.NetworkService/Request", 7, "no permission");
+  noteFailure("/networkservice.NetworkService/Request", 7, "policy tokens_chained failed: no sufficient privileges");
   noteFailure("/networkservice.NetworkService/Request", 7, "next hop 10.0.0.1:5001: no permission");
   noteFailure("/networkservice.NetworkService/Request", 14, "unavailable");
   const headers = new Map<string, string>();
@@ -73,10 +73,17 @@ test("Prometheus text: go-grpc-prometheus names and labels for served and made c
   t.is(find("grpc_server_msg_received_total{").length, 2);
   t.true(find("grpc_server_handling_seconds_bucket{").some(line => line.includes('le="0.005"')), "go's default buckets");
   t.deepEqual(find("grpc_client_handled_total{"), ['grpc_client_handled_total{grpc_type="unary",grpc_service="networkservice.NetworkService",grpc_method="Close",grpc_code="DeadlineExceeded"} 1']);
-  t.deepEqual(find("pnsmgr_refusals_total{"), ['pnsmgr_refusals_total{grpc_service="networkservice.NetworkService",grpc_method="Request",grpc_code="PermissionDenied"} 1']);
+  t.deepEqual(find("pnsmgr_refusals_total{"), ['pnsmgr_refusals_total{grpc_service="networkservice.NetworkService",grpc_method="Request",grpc_code="PermissionDenied",rule="tokens_chained"} 1']);
   t.deepEqual(find("pnsmgr_redis_command_seconds_count{"), ['pnsmgr_redis_command_seconds_count{outcome="ok"} 1']);
   t.deepEqual(find("pnsmgr_monitor_feeds"), ["pnsmgr_monitor_feeds 5"]);
   t.true(text.includes("# TYPE grpc_server_handled_total counter"));
   t.true(text.includes("# TYPE grpc_server_handling_seconds histogram"));
   t.notRegex(text, /_total_total|otel_scope|target_info/);
+});
+
+test("refusalRule: the failed policy, mtls, the destination guard, or input", t => {
+  t.is(refusalRule("policy prev_token_signed failed: no sufficient privileges"), "prev_token_signed");
+  t.is(refusalRule("mTLS: spiffe://a/b is not an authorized peer (PNSMGR_TLS_AUTHORIZE)"), "mtls");
+  t.is(refusalRule('dial to "x:80" refused (x resolves to 169.254.169.254): rule default deny: linkLocal 169.254.0.0/16'), "destination");
+  t.is(refusalRule("network service: name is 600 characters long; at most 512"), "input");
 });
