@@ -41,6 +41,7 @@ function openContext(call: AnyServerCall, options: BridgeOptions): CallContext |
   } catch (error: unknown) {
     const refused = ProxyError.from(error);
     options.onFailure?.(call.getPath(), refused);
+    noteFailure(call.getPath(), refused.code, refused.message);
     return refused;
   }
 }
