@@ -167,6 +167,7 @@ export function entryOf(message: EventEntryMessage): EventEntry {
     peer: message.peer,
     connectionIds: message.connectionIds,
     payload,
+    ...(message.endReason !== "" ? { end: { reason: message.endReason, hop: message.endHop, ...(message.endDetail !== "" ? { detail: message.endDetail } : {}) } } : {}),
   };
 }
 

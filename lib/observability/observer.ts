@@ -32,6 +32,8 @@ export interface Observer {
   refusal(method: string, code: number): void;
   /** One state store command took `seconds` (ok: it succeeded). */
   stateCommand(seconds: number, ok: boolean): void;
+  /** A connection went DOWN or was deleted, for this reason (planes/end-reasons.ts). */
+  connectionEnded?(reason: string): void;
 }
 
 export const noopObserver: Observer = {

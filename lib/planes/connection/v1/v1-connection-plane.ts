@@ -2,7 +2,7 @@
  * NSM v1 connection plane (nsmgr-proxy as a passthrough hop): Request, Close and MonitorConnections.
  * The order follows the SDK's nsmgr-proxy chain (endpoint server + connect client):
  *
- *   Request: deadline → update-path → begin → update-token → expiry → monitor-events → route
+ *   Request: deadline → update-path → begin → down-on-failed-refresh → update-token → expiry → monitor-events → route
  *            → swap-ip-server → cluster-info → swap-ip-client → forward
  *   Close:   deadline → update-path → begin → update-token → expiry → monitor-events → route → forward
  *   MonitorConnections: the monitor server (initial state, then our own and relayed events; each
@@ -37,7 +37,8 @@ import { beginClose, beginRequest, closeEntryWith, closeFromInside } from "./beg
 import { updateToken } from "./update-token.js";
 import { authorizeClose, authorizeMonitor, authorizeRequest } from "./authorize.js";
 import { expiryClose, expiryRequest } from "./expiry.js";
-import { monitorClose, monitorRequest } from "./monitor-events.js";
+import { downOnFailedRefresh, monitorClose, monitorRequest } from "./monitor-events.js";
+import { EndReason, closeReason } from "../../end-reasons.js";
 import { type NseDiscovery, registryNseDiscovery } from "./discover-nse.js";
 import { routeClose, routeRequest } from "./route.js";
 import { swapIpClient, swapIpServer } from "./swap-ip.js";
@@ -78,7 +79,7 @@ export function createV1ConnectionPlane(deps: PlaneDeps, options: V1ConnectionPl
   // Built below; the monitor's hook and the shared part refer to each other only when called.
   let shared: SharedConnections | undefined;
   const monitor = createMonitorServer(
-    (event, peer) => recorder.record(event, peer),
+    (event, peer, end) => recorder.record(event, peer, end),
     store ? selector => shared!.initialConnections(selector) : undefined,
   );
   // Downstream monitor streams carry our token: the last one issued while it has a few seconds left, else
@@ -92,17 +93,18 @@ export function createV1ConnectionPlane(deps: PlaneDeps, options: V1ConnectionPl
   };
   // Have one at hand before the first downstream monitor opens (a replica adopting a connection has issued none).
   if (sendToNextHop) void Promise.resolve(tokenMetadata()).catch(() => undefined);
-  const watch = downstreamWatcher(upstream, (event, nextHop) => monitor.send(event, nextHop), tokenMetadata);
+  const watch = downstreamWatcher(upstream, (event, nextHop, end) => monitor.send(event, nextHop, { end }), tokenMetadata, config.name);
 
   const closeInner = chain<Connection, Empty>(
     ...(store ? [forgetRecordOnClose(store, log)] : []),
     updateToken(tokens, closeLens, tokenOptions),
     expiryClose(),
-    monitorClose(monitor),
+    monitorClose(monitor, config.name),
     routeClose(routeDeps),
   )(forwardUnary(upstream, NetworkServiceService.close));
   const closeEntry = closeEntryWith(closeInner);
   const internalContext = () => createCallContext({ method: NetworkServiceService.close.path, deadline: Date.now() + config.callTimeoutMs });
+  const expiryContext = () => internalContext().with(closeReason, EndReason.expired);
   if (store) {
     const closeDownstream = chain<Connection, Empty>(updateToken(tokens, closeLens, tokenOptions), routeClose(routeDeps))(forwardUnary(upstream, NetworkServiceService.close));
     shared = createSharedConnections({
@@ -116,13 +118,13 @@ export function createV1ConnectionPlane(deps: PlaneDeps, options: V1ConnectionPl
         closeDownstream(conn, internalContext().with(callState, { entry: undefined, stored: route })).subscribe({
           error: (error: unknown) => log.warn("v1: closing a connection whose record was not written failed downstream", { id: conn.id, error: String(error) }),
         }),
-      internalContext,
+      internalContext: expiryContext,
     });
   }
   const onExpire = (entry: ConnectionEntry) =>
     shared
       ? shared.onExpire(entry)
-      : closeFromInside(table, entry, closeEntry, internalContext).subscribe({
+      : closeFromInside(table, entry, closeEntry, expiryContext).subscribe({
           error: (error: unknown) => log.warn("v1: closing an expired connection failed downstream", { id: entry.id, error: String(error) }),
         });
 
@@ -130,6 +132,7 @@ export function createV1ConnectionPlane(deps: PlaneDeps, options: V1ConnectionPl
     deadline(config.callTimeoutMs),
     updatePathRequest(config.name),
     beginRequest(table, closeEntry, log, shared?.adopt),
+    downOnFailedRefresh(monitor, config.name),
     updateToken(tokens, requestLens, tokenOptions),
     ...(identity ? [authorizeRequest<NetworkServiceRequest, Connection>(identity, requestLens)] : []),
     expiryRequest({ onExpire }),
