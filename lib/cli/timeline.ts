@@ -155,7 +155,7 @@ export function renderTimeline(timeline: Timeline): string[] {
   const widths = labels.map(l => Math.max(l.length, 9) + 2);
   const timeColumn = "time (UTC)   ";
   const offsetColumn = " ".repeat(Math.max(7, seconds(span).length + 1));
-  lines.push(`${timeColumn}${"+s".padStart(offsetColumn.length)}  ${labels.map((l, i) => center(l, widths[i]!)).join("")}`);
+  lines.push(`${timeColumn}${"+s".padStart(offsetColumn.length)}  ${labels.map((l, i) => center(l, widths[i]!)).join("")}`.trimEnd());
   const cells = (lane?: number, kind?: string) => lanes.map((_, i) => center(i === lane ? `[${kind}]` : "|", widths[i]!)).join("");
   lines.push(`${" ".repeat(timeColumn.length + offsetColumn.length)}  ${cells()}`.trimEnd());
   for (const mark of marks) {
