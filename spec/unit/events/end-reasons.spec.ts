@@ -5,9 +5,7 @@
 import test from "ava";
 import { Code, ProxyError, invalidArgument } from "../../../lib/pipeline/errors.js";
 import { EndReason, connectionEnd, endReasonText, refreshFailureReason, seedEventEnd, tagEnd } from "../../../lib/planes/end-reasons.js";
-import { installObserver } from "../../../lib/observability/observer.js";
-import { createOtelObserver } from "../../../lib/observability/otel-observer.js";
-import { listenHttp } from "../../../lib/observability/http-endpoint.js";
+import { installPrometheus } from "../../support/prometheus.js";
 import { ConnectionEventType, State, type Connection } from "../../../generated/nsm/connection.js";
 
 test("a failed refresh: tagged errors give their reason; our own PERMISSION_DENIED is policy; anything else refresh_failed", t => {
@@ -34,18 +32,11 @@ test("reasons in words; an unknown one (a newer writer) as it is", t => {
 
 test("connectionEnd counts pnsmgr_connection_ends_total{reason} when metrics are on", async t => {
   connectionEnd(EndReason.expired, "proxy", "before any observer: not counted, no error");
-  const otel = createOtelObserver({ serviceName: "t", prometheus: true });
-  const uninstall = installObserver(otel.observer);
-  const endpoint = await listenHttp("127.0.0.1:0", otel.prometheusHandler!);
-  t.teardown(async () => {
-    uninstall();
-    await endpoint.close();
-    await otel.shutdown();
-  });
+  const prometheus = await installPrometheus(t);
   connectionEnd(EndReason.expired, "proxy");
   connectionEnd(EndReason.expired, "proxy");
   t.deepEqual(connectionEnd(EndReason.downstreamDown, "10.0.0.2:5001", "x"), { reason: "downstream_down", hop: "10.0.0.2:5001", detail: "x" });
-  const text = await (await fetch(`http://${endpoint.address}/metrics`)).text();
+  const text = await prometheus.scrape();
   t.deepEqual(
     text.split("\n").filter(line => line.startsWith("pnsmgr_connection_ends_total{")).sort(),
     ['pnsmgr_connection_ends_total{reason="downstream_down"} 1', 'pnsmgr_connection_ends_total{reason="expired"} 2'],
