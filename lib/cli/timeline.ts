@@ -8,7 +8,9 @@
  * changes), or a heal when the connection was DOWN before; an UPDATE with the connection DOWN is a
  * DOWN; a DELETE is the end. A DOWN / DELETE sits on the lane of the hop that saw it (its recorded
  * `end.hop`: a path segment's name, or the next hop's address), else on this proxy's lane (the
- * segment at the path's index); the others sit on this proxy's lane.
+ * segment at the path's index); the others sit on this proxy's lane. Seed entries are recorded in
+ * the client's view (pnsmgr is no segment of a seed path), so there "this proxy's lane" is the
+ * segment at the path's index, the client's NSMgr.
  */
 import type { EventEntry } from "../state/event-log.js";
 import { endReasonText } from "../planes/end-reasons.js";
@@ -124,7 +126,7 @@ export function buildTimeline(connectionId: string, entries: readonly EventEntry
 }
 
 export function laneLabel(lane: Lane): string {
-  return lane.address && lane.address !== lane.name ? `${lane.name} @${lane.address}` : lane.name;
+  return lane.address && !lane.name.includes(lane.address) ? `${lane.name} @${lane.address}` : lane.name;
 }
 
 /** hh:mm:ss.mmm (UTC). */

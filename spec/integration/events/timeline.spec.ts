@@ -6,6 +6,7 @@
  * prints them, draws the timeline in the terminal and writes the SVG, which rsvg-convert (Debian's
  * librsvg2-bin, installed by scripts/ensure-rsvg.sh when missing) renders to a PNG that is checked
  * for what a person would see: its size, each lane's label, and each mark in its lane in its colour.
+ * The seed side too: a remote NSMgr's DOWN and DELETE, and its monitor stream dying, with reasons.
  */
 import test from "ava";
 import { execFileSync, spawnSync } from "node:child_process";
@@ -15,9 +16,9 @@ import { join } from "node:path";
 import { ConnectionEventType, State } from "../../../generated/nsm/connection.js";
 import { NetworkServiceService } from "../../../generated/nsm/networkservice.js";
 import { callError, callUnary, closeAll } from "../../support/grpc.js";
-import { stopGateways } from "../../support/gateway.js";
+import { startTestGateway, stopGateways } from "../../support/gateway.js";
 import { fwdRequest, fwdToken } from "../connection-v1/_topology.js";
-import { killClis, parsed, runEventsCli, storedEvents, v1Connection } from "./_support.js";
+import { killClis, parsed, runEventsCli, seedScenario, startRemotes, storedEvents, v1Connection } from "./_support.js";
 import { buildTimeline } from "../../../lib/cli/timeline.js";
 import { MARK_COLOURS, layoutTimeline } from "../../../lib/cli/timeline-svg.js";
 import { readPng } from "../../support/png.js";
@@ -184,4 +185,43 @@ test.serial("a connection not refreshed in time is recorded as expired, seen by 
     ["UPDATE", null, null],
     ["DELETE", "expired", "proxy-1"],
   ]);
+});
+
+test.serial("seed: a remote NSMgr's DOWN and DELETE, and its lost monitor stream, are recorded with reasons seen by that NSMgr; the timeline shows them", async t => {
+  t.timeout(30_000);
+  const remotes = await startRemotes();
+  const gateway = await startTestGateway({ remotePort: remotes.remotePort });
+  const { a, b, connA, entries } = await seedScenario(gateway, remotes);
+  t.teardown(() => {
+    a.stream.cancel();
+    b.stream.cancel();
+  });
+  const peer = a.nsmgr.address;
+  t.deepEqual(
+    entries.filter(e => e.connectionIds.includes(connA)).map(e => [e.type, e.end?.reason ?? null, e.end?.hop ?? null]),
+    [
+      ["UPDATE", null, null],
+      ["UPDATE", "downstream_down", peer],
+      ["DELETE", "downstream_deleted", peer],
+    ],
+  );
+  a.nsmgr.server.kill();
+  const lost = await (async () => {
+    for (let i = 0; i < 300; i++) {
+      const found = (await gateway.state.events.read()).find(e => e.type === "UPSTREAM_LOST" && e.peer === peer);
+      if (found) return found;
+      await new Promise(r => setTimeout(r, 20));
+    }
+    return undefined;
+  })();
+  t.is(lost?.end?.reason, "upstream_lost");
+  t.is(lost?.end?.hop, peer);
+
+  const drawn = await runEventsCli(["--gateway", gateway.adminAddress, "--connection", connA, "--timeline"]);
+  t.is(drawn.code, 0, drawn.stderr);
+  t.log(drawn.lines.join("\n"));
+  const rows = drawn.lines.filter(l => /^\d\d:\d\d:\d\d\.\d{3} /.test(l));
+  t.deepEqual(rows.map(r => /\[(\w+)\]/.exec(r)?.[1]), ["REQUEST", "DOWN", "DELETE"]);
+  t.true(rows[1]!.includes(`downstream_down: DOWN at the next hop (seen by ${peer})`), rows[1]);
+  t.true(rows[2]!.includes(`downstream_deleted: deleted at the next hop (seen by ${peer})`), rows[2]);
 });
