@@ -212,8 +212,11 @@ export function createOtelObserver(options: OtelObserverOptions): OtelObserver {
     stateCommand(seconds, ok) {
       stateSeconds.record(seconds, { outcome: ok ? "ok" : "error" });
     },
-    connectionEnded(reason) {
+    connectionEnded(reason, hop, ctx) {
       ends.add(1, { reason });
+      const span = ctx?.get(spanKey);
+      span?.setAttributes({ "pnsmgr.end.reason": reason, "pnsmgr.end.hop": hop });
+      span?.addEvent("pnsmgr.connection.end", { "pnsmgr.end.reason": reason, "pnsmgr.end.hop": hop });
     },
   };
 

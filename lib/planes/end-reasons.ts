@@ -2,7 +2,8 @@
  * Why a connection ended (or went DOWN), for the event log: NSM's wire messages say only that a
  * connection is DOWN or deleted, never why, so each DOWN and DELETE pnsmgr records carries an `end`
  * next to the event (reason, the hop that saw it, a detail), and the reason is counted in
- * `pnsmgr_connection_ends_total{reason}` when metrics are on.
+ * `pnsmgr_connection_ends_total{reason}` when metrics are on; the span of the call it happened in
+ * (a Close, a failed refresh) carries it when tracing is on.
  *
  * Where the reason comes from:
  *  - v1 Close: the context of the Close says who closed (`closeReason`; the caller's own Close
@@ -11,7 +12,7 @@
  *    the state store; anything else is `refresh_failed`);
  *  - downstream monitors and seed feeds: what the next hop told us, or that its stream broke.
  */
-import { contextKey } from "../pipeline/context.js";
+import { type CallContext, contextKey } from "../pipeline/context.js";
 import { Code, ProxyError } from "../pipeline/errors.js";
 import { observer } from "../observability/observer.js";
 import type { EventEnd } from "../state/event-log.js";
@@ -78,9 +79,12 @@ export function refreshFailureReason(error: unknown): EndReasonName {
   return EndReason.refreshFailed;
 }
 
-/** An `end` for the log; counts the reason (a no-op unless metrics are on). */
-export function connectionEnd(reason: EndReasonName, hop: string, detail?: string): EventEnd {
-  observer().connectionEnded?.(reason);
+/**
+ * An `end` for the log; counts the reason and, given the served call's context, marks its span with
+ * it (`pnsmgr.end.reason`, `pnsmgr.end.hop`); a no-op for both unless metrics / telemetry are on.
+ */
+export function connectionEnd(reason: EndReasonName, hop: string, detail?: string, ctx?: CallContext): EventEnd {
+  observer().connectionEnded?.(reason, hop, ctx);
   return { reason, hop, ...(detail ? { detail } : {}) };
 }
 

@@ -22,6 +22,8 @@ import { killClis, parsed, runEventsCli, seedScenario, startRemotes, storedEvent
 import { buildTimeline } from "../../../lib/cli/timeline.js";
 import { MARK_COLOURS, layoutTimeline } from "../../../lib/cli/timeline-svg.js";
 import { readPng } from "../../support/png.js";
+import { installPrometheus } from "../../support/prometheus.js";
+import { startOtlpReceiver } from "../../support/otlp-receiver.js";
 
 const dir = mkdtempSync(join(tmpdir(), "pnsmgr-timeline-"));
 
@@ -224,4 +226,23 @@ test.serial("seed: a remote NSMgr's DOWN and DELETE, and its lost monitor stream
   t.deepEqual(rows.map(r => /\[(\w+)\]/.exec(r)?.[1]), ["REQUEST", "DOWN", "DELETE"]);
   t.true(rows[1]!.includes(`downstream_down: DOWN at the next hop (seen by ${peer})`), rows[1]);
   t.true(rows[2]!.includes(`downstream_deleted: deleted at the next hop (seen by ${peer})`), rows[2]);
+});
+
+test.serial("metrics and traces: pnsmgr_connection_ends_total{reason} counts ends; the served Close's span carries the reason and hop", async t => {
+  t.timeout(30_000);
+  const receiver = await startOtlpReceiver();
+  t.teardown(() => receiver.stop());
+  const prometheus = await installPrometheus(t, { otlp: { endpoint: receiver.address, exportIntervalMs: 500 } });
+  const { gateway, nsmgr, stream, answer, nsmgrId } = await v1Connection();
+  t.teardown(() => stream.cancel());
+  nsmgr.connectionDown(nsmgrId);
+  await stream.next();
+  await callUnary(gateway.v1Address, NetworkServiceService.close, answer, { metadata: await fwdToken() });
+  const ends = (await prometheus.scrape()).split("\n").filter(l => l.startsWith("pnsmgr_connection_ends_total{")).sort();
+  t.deepEqual(ends, ['pnsmgr_connection_ends_total{reason="closed_by_client"} 1', 'pnsmgr_connection_ends_total{reason="downstream_down"} 1']);
+  const name = "networkservice.NetworkService/Close";
+  await receiver.waitFor(() => receiver.spans.some(s => s.name === name && s.attributes["pnsmgr.end.reason"] !== undefined), 15_000, "the Close span with its reason");
+  const span = receiver.spans.find(s => s.name === name && s.attributes["pnsmgr.end.reason"] !== undefined)!;
+  t.is(span.attributes["pnsmgr.end.reason"], "closed_by_client");
+  t.is(span.attributes["pnsmgr.end.hop"], "proxy-1");
 });

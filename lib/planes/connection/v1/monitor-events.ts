@@ -58,7 +58,7 @@ export function downOnFailedRefresh(monitor: MonitorServer, self: string): Eleme
           call.entry.downstream = undefined;
           const conn = requestLens.get(req);
           const nextHop = call.route?.nextHop ?? call.entry.route?.nextHop;
-          const end = connectionEnd(refreshFailureReason(error), self, errorText(error));
+          const end = connectionEnd(refreshFailureReason(error), self, errorText(error), ctx);
           monitor.send({ type: ConnectionEventType.UPDATE, connections: { [conn.id]: { ...conn, state: State.DOWN } } }, nextHop, { end });
         },
       }),
@@ -74,7 +74,7 @@ export function monitorClose(monitor: MonitorServer, self: string): Element<Conn
     entry.downstream?.stop();
     entry.downstream = undefined;
     const deleted = (error?: unknown) => {
-      const end = connectionEnd(ctx.get(closeReason) ?? EndReason.closedByClient, self, error === undefined ? undefined : `the next hop's Close failed: ${errorText(error)}`);
+      const end = connectionEnd(ctx.get(closeReason) ?? EndReason.closedByClient, self, error === undefined ? undefined : `the next hop's Close failed: ${errorText(error)}`, ctx);
       monitor.send({ type: ConnectionEventType.DELETE, connections: { [conn.id]: conn } }, call.route?.nextHop ?? call.stored?.nextHop ?? entry.route?.nextHop, { end });
     };
     return next(conn, ctx).pipe(tap({ next: () => deleted(), error: deleted }));
