@@ -13,6 +13,9 @@
  * Path tokens are redacted in the recorded payload: the log outlives the tokens' purpose, and it is
  * readable by whoever can read the store or reach the admin service.
  *
+ * A DOWN or DELETE comes with its `end` (why, and the hop that saw it: planes/end-reasons.ts),
+ * stored next to the event.
+ *
  * Used by the v1 connection plane. The seed monitor plane appends through its feeds instead
  * (planes/monitor/feed-keeper.ts), which share `eventInput` with it.
  */

@@ -6,6 +6,8 @@
  * below us, but only the caller may close it here). Events that change nothing, and an initial state
  * that agrees with ours, are dropped. When the stream fails or ends, one UPDATE with state DOWN is
  * emitted and the monitor is dead (the caller heals by refreshing, which opens a new one).
+ * Each DOWN goes with why (end-reasons.ts): downstream_down / downstream_deleted seen by the next hop,
+ * downstream_stream_lost seen by this proxy (`self`) with the stream's error.
  */
 import { from, switchMap } from "rxjs";
 import { createCallContext } from "../../../pipeline/context.js";
