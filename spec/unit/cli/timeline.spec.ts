@@ -1,9 +1,14 @@
 /**
  * lib/cli/timeline.ts and timeline-svg.ts on fixed entries: which mark each entry becomes and on
  * which lane, the terminal drawing (snapshot, and one small case spelled out), entries written
- * before reasons were recorded, and an SVG that is well-formed and escapes what it shows.
+ * before reasons were recorded, an SVG that is well-formed and escapes what it shows, and what the
+ * CLI's picture prints and writes.
  */
 import test from "ava";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { createPicture } from "../../../lib/cli/timeline-output.js";
 import type { EventEntry } from "../../../lib/state/event-log.js";
 import { buildTimeline, renderTimeline } from "../../../lib/cli/timeline.js";
 import { MARK_GAP, layoutTimeline, renderTimelineSvg } from "../../../lib/cli/timeline-svg.js";
@@ -81,4 +86,34 @@ test("SVG: one document, marks in time order at least MARK_GAP apart, text escap
   for (let i = 1; i < layout.marks.length; i++) t.true(layout.marks[i]!.x - layout.marks[i - 1]!.x >= MARK_GAP - 1e-9);
   t.true(layout.marks.at(-1)!.x <= layout.width);
   t.true(layout.x(T0 + 4100) > layout.marks[2]!.x && layout.x(T0 + 4100) < layout.marks[3]!.x, "the axis maps times between marks between them");
+});
+
+test("the CLI's picture: --timeline prints the drawing only; --svg prints the lines and writes the file; a file it cannot write is exit 1 naming it", t => {
+  const io = () => {
+    const out: string[] = [];
+    const err: string[] = [];
+    return { out: (l: string) => void out.push(l), err: (l: string) => void err.push(l), lines: out, errors: err };
+  };
+  const drawn = io();
+  const timeline = createPicture({ request: { connectionId: "c1" }, json: false, timeline: true, source: { kind: "gateway", address: "127.0.0.1:5007" } }, drawn);
+  const seen = life();
+  for (const e of seen) timeline.add(e);
+  t.is(timeline.draw(), 0);
+  t.deepEqual(drawn.lines, renderTimeline(buildTimeline("c1", seen)));
+
+  const dir = mkdtempSync(join(tmpdir(), "pnsmgr-picture-"));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const written = io();
+  const svg = createPicture({ request: { connectionId: "c1" }, json: true, svg: join(dir, "c1.svg"), source: { kind: "gateway", address: "127.0.0.1:5007" } }, written);
+  const entries = life();
+  for (const e of entries) svg.add(e);
+  t.is(svg.draw(), 0);
+  t.is(written.lines.length, entries.length);
+  t.is(readFileSync(join(dir, "c1.svg"), "utf8"), renderTimelineSvg(buildTimeline("c1", entries)));
+  t.regex(written.errors[0] ?? "", /wrote the timeline of c1 \(7 events\) to .*c1\.svg/);
+
+  const failed = io();
+  const nowhere = createPicture({ request: { connectionId: "c1" }, json: false, svg: join(dir, "missing", "c1.svg"), source: { kind: "gateway", address: "127.0.0.1:5007" } }, failed);
+  t.is(nowhere.draw(), 1);
+  t.regex(failed.errors[0] ?? "", /cannot write the SVG to .*missing\/c1\.svg/);
 });
