@@ -43,6 +43,17 @@ export interface Config {
   maxMessageBytes: number;
   /** HTTP/2 concurrent streams per connection (a cap against stream floods). */
   maxConcurrentStreams: number;
+  /** Open streams (monitor, watch, follow, bulk) one peer address may hold; RESOURCE_EXHAUSTED beyond. */
+  maxStreamsPerPeer: number;
+  /** Distinct upstream monitor feeds (remote NSMgr + selector) one peer's clients may have open at once. */
+  maxFeedsPerPeer: number;
+  /** HTTP/2 keepalive: ping a connection after this long without frames; close it when the ping is unanswered. */
+  keepaliveTimeMs: number;
+  keepaliveTimeoutMs: number;
+  /** Close a connection with no call open for this long (the client reconnects when it needs to). */
+  maxConnectionIdleMs: number;
+  /** Messages a stream may have queued for a caller that does not read before it is ended (RESOURCE_EXHAUSTED). */
+  maxQueuedMessages: number;
   /** Element trace selection (PNSMGR_TRACE=all or a list of element names). */
   trace: string | undefined;
   /** NSM_LOG_LEVEL: the configured level (SIGUSR1 turns it to trace, SIGUSR2 back to this). */
@@ -285,6 +296,12 @@ export const OPTIONS = [
   { key: "callTimeoutMs", env: "PNSMGR_CALL_TIMEOUT_MS", default: "15000", doc: "deadline for unary calls whose caller set none", parse: positiveInt(3_600_000) },
   { key: "maxMessageBytes", env: "PNSMGR_MAX_MESSAGE_BYTES", default: String(4 * 1024 * 1024), doc: "largest message received or sent", parse: positiveInt(1 << 30) },
   { key: "maxConcurrentStreams", env: "PNSMGR_MAX_CONCURRENT_STREAMS", default: "1000", doc: "HTTP/2 concurrent streams per connection", parse: positiveInt(1 << 20) },
+  { key: "maxStreamsPerPeer", env: "PNSMGR_MAX_STREAMS_PER_PEER", default: "1000", doc: "open streams (monitor, watch, follow, bulk) per peer address; RESOURCE_EXHAUSTED beyond", parse: positiveInt(1 << 20) },
+  { key: "maxFeedsPerPeer", env: "PNSMGR_MAX_FEEDS_PER_PEER", default: "64", doc: "distinct upstream monitor feeds (remote NSMgr + selector) one peer address may have open; RESOURCE_EXHAUSTED beyond", parse: positiveInt(1 << 20) },
+  { key: "keepaliveTimeMs", env: "PNSMGR_KEEPALIVE_TIME", default: "30s", doc: "HTTP/2 ping after this long without frames (also bounds a connection that never completes its preface)", parse: durationOrMs },
+  { key: "keepaliveTimeoutMs", env: "PNSMGR_KEEPALIVE_TIMEOUT", default: "10s", doc: "close a connection whose ping is not answered within this", parse: durationOrMs },
+  { key: "maxConnectionIdleMs", env: "PNSMGR_MAX_CONNECTION_IDLE", default: "5m", doc: "close a connection with no call open for this long", parse: durationOrMs },
+  { key: "maxQueuedMessages", env: "PNSMGR_MAX_QUEUED_MESSAGES", default: "10000", doc: "messages a stream may have queued for a caller that does not read; RESOURCE_EXHAUSTED beyond", parse: positiveInt(1 << 24) },
   { key: "trace", env: "PNSMGR_TRACE", default: undefined, doc: "trace elements: all, or a comma list of element names", parse: optionalText },
   { key: "logLevel", env: "NSM_LOG_LEVEL", default: "INFO", doc: "log level: TRACE, DEBUG, INFO, WARN, ERROR; SIGUSR1 switches to TRACE, SIGUSR2 back", parse: logLevel },
   { key: "logFormat", env: "PNSMGR_LOG_FORMAT", default: "text", doc: "log lines: text (one readable line per event) or json (pino)", parse: logFormat },

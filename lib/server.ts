@@ -15,6 +15,7 @@ import { withEncodeOnce } from "./transport/grpc/encode-once.js";
 import { withEventPositions } from "./transport/grpc/event-positions.js";
 import { type BridgeOptions, createOpenStreams } from "./transport/grpc/bridge-options.js";
 import { createFailureLog } from "./failure-log.js";
+import { createPeerLimit } from "./pipeline/peer-limit.js";
 import type { Logger } from "./log.js";
 import { NetworkServiceService } from "../generated/nsm/networkservice.js";
 import { MonitorConnectionService } from "../generated/nsm/connection.js";
@@ -34,11 +35,22 @@ export interface GatewayServer {
   shutdown(graceMs?: number): Promise<void>;
 }
 
-export function serverOptions(config: Pick<Config, "maxMessageBytes" | "maxConcurrentStreams">) {
+/**
+ * Listener options. Keepalive also bounds a connection that never completes its HTTP/2 preface (a
+ * byte-at-a-time trickle): grpc-js pings every session, and one that cannot answer is closed after
+ * keepaliveTime + keepaliveTimeout (grpc-js has no handshake timeout of its own; its idle timer does
+ * not close such a session).
+ */
+export function serverOptions(config: Pick<Config, "maxMessageBytes" | "maxConcurrentStreams" | "keepaliveTimeMs" | "keepaliveTimeoutMs" | "maxConnectionIdleMs">) {
   return {
     "grpc.max_receive_message_length": config.maxMessageBytes,
     "grpc.max_send_message_length": config.maxMessageBytes,
     "grpc.max_concurrent_streams": config.maxConcurrentStreams,
+    "grpc.keepalive_time_ms": config.keepaliveTimeMs,
+    "grpc.keepalive_timeout_ms": config.keepaliveTimeoutMs,
+    "grpc.max_connection_idle_ms": config.maxConnectionIdleMs,
+    // Nothing reads channelz; its per-call and per-connection bookkeeping cost CPU on every call.
+    "grpc.enable_channelz": 0,
   };
 }
 
@@ -88,7 +100,12 @@ export interface ListenerSecurity {
 
 export async function startGatewayServer(proxy: Proxy, config: Config, log?: Logger, security?: ListenerSecurity): Promise<GatewayServer> {
   const streams = createOpenStreams();
-  const plain: BridgeOptions = { streams, ...(log ? { onFailure: createFailureLog(log) } : {}) };
+  const plain: BridgeOptions = {
+    streams,
+    streamsPerPeer: createPeerLimit(config.maxStreamsPerPeer),
+    maxQueued: config.maxQueuedMessages,
+    ...(log ? { onFailure: createFailureLog(log) } : {}),
+  };
   const secured: BridgeOptions = security ? { ...plain, tlsPeer: security.tlsPeer } : plain;
   const seedBridge = config.v0Tls ? secured : plain;
   const seedCredentials = security && config.v0Tls ? security.credentials : ServerCredentials.createInsecure();

@@ -3,7 +3,7 @@
  * IPv6; here a v6 host must be bracketed and is printed bracketed.
  */
 import { isIP } from "node:net";
-import { invalidArgument } from "../pipeline/errors.js";
+import { invalidArgument, quoted } from "../pipeline/errors.js";
 
 export interface HostPort {
   /** Host without brackets; "" for a listen address such as ":5006". */
@@ -17,18 +17,18 @@ export function parseHostPort(text: string, what = "address", listen = false): H
   const plain = /^([^:[\]]*):(\d+)$/.exec(text);
   const match = bracketed ?? plain;
   if (!match) {
-    if (isIP(text) === 6) throw invalidArgument(`${what} "${text}": an IPv6 address needs brackets and a port, e.g. [${text}]:5001`);
-    throw invalidArgument(`${what} "${text}" is not host:port`);
+    if (isIP(text) === 6) throw invalidArgument(`${what} ${quoted(text)}: an IPv6 address needs brackets and a port, e.g. [${text}]:5001`);
+    throw invalidArgument(`${what} ${quoted(text)} is not host:port`);
   }
   const host = match[1] ?? "";
-  if (bracketed && isIP(host) !== 6) throw invalidArgument(`${what} "${text}": only an IPv6 address goes in brackets`);
-  const port = listen && match[2] === "0" ? 0 : parsePort(match[2] ?? "", `${what} "${text}"`);
+  if (bracketed && isIP(host) !== 6) throw invalidArgument(`${what} ${quoted(text)}: only an IPv6 address goes in brackets`);
+  const port = listen && match[2] === "0" ? 0 : parsePort(match[2] ?? "", `${what} ${quoted(text)}`);
   return { host, port };
 }
 
 export function parsePort(text: string, what: string): number {
   const port = /^\d{1,5}$/.test(text) ? Number(text) : NaN;
-  if (!(port >= 1 && port <= 65535)) throw invalidArgument(`${what}: port "${text}" is not in 1-65535`);
+  if (!(port >= 1 && port <= 65535)) throw invalidArgument(`${what}: port ${quoted(text)} is not in 1-65535`);
   return port;
 }
 

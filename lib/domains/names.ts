@@ -3,7 +3,7 @@
  * "nsmName@host:port" names an NSMgr reached through the proxy. Both split at the FIRST '@' (as NSM
  * does, v0 ParseNsmURL and v1 interdomain.Domain/Target alike).
  */
-import { invalidArgument } from "../pipeline/errors.js";
+import { invalidArgument, quoted } from "../pipeline/errors.js";
 import { type HostPort, parseHostPort } from "./address.js";
 import { parseStrictHost } from "./strict-host.js";
 
@@ -20,11 +20,11 @@ export function isInterdomain(name: string): boolean {
 
 export function splitInterdomain(name: string, what = "name"): Interdomain {
   const at = name.indexOf("@");
-  if (at < 0) throw invalidArgument(`${what} "${name}" has no "@": expected name@domain`);
+  if (at < 0) throw invalidArgument(`${what} ${quoted(name)} has no "@": expected name@domain`);
   const target = name.slice(0, at);
   const domain = name.slice(at + 1);
-  if (target === "") throw invalidArgument(`${what} "${name}" has nothing before "@"`);
-  if (domain === "") throw invalidArgument(`${what} "${name}" has nothing after "@"`);
+  if (target === "") throw invalidArgument(`${what} ${quoted(name)} has nothing before "@"`);
+  if (domain === "") throw invalidArgument(`${what} ${quoted(name)} has nothing after "@"`);
   return { target, domain };
 }
 
@@ -43,8 +43,8 @@ export interface NsmUrl extends HostPort {
 /** "nsmName@host:port" -> the NSMgr's name and address; the host is read strictly (strict-host.ts). */
 export function parseNsmUrl(text: string, what = "NSMgr name"): NsmUrl {
   const { target, domain } = splitInterdomain(text, what);
-  const { host, port } = parseHostPort(domain, `${what} "${text}"`);
-  if (host === "") throw invalidArgument(`${what} "${text}" has no host before the port`);
-  parseStrictHost(host, `${what} "${text}"`);
+  const { host, port } = parseHostPort(domain, `${what} ${quoted(text)}`);
+  if (host === "") throw invalidArgument(`${what} ${quoted(text)} has no host before the port`);
+  parseStrictHost(host, `${what} ${quoted(text)}`);
   return { name: target, address: domain, host, port };
 }

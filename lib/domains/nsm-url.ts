@@ -3,19 +3,19 @@
  * `host:port` the Upstream dials. Helpers shared by the v1 planes.
  */
 import { parseHostPort } from "./address.js";
-import { unavailable } from "../pipeline/errors.js";
+import { quoted, unavailable } from "../pipeline/errors.js";
 
 const URL_PARTS = /^([A-Za-z][A-Za-z0-9+.-]*:\/\/)(\[[^\]]+\]|[^:/[\]]*)(:\d+)?(.*)$/s;
 
 /** "tcp://10.0.0.1:5001" -> "10.0.0.1:5001" (a bare host:port is accepted too); anything else cannot be dialled: UNAVAILABLE. */
 export function dialAddressOf(url: string, what = "URL"): string {
   const bare = url.startsWith("tcp://") ? url.slice("tcp://".length).replace(/\/$/, "") : url;
-  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(bare)) throw unavailable(`${what} "${url}" cannot be dialled: only tcp:// URLs are supported`);
+  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(bare)) throw unavailable(`${what} ${quoted(url)} cannot be dialled: only tcp:// URLs are supported`);
   try {
     const { host } = parseHostPort(bare, what);
     if (host === "") throw new Error("no host");
   } catch {
-    throw unavailable(`${what} "${url}" is not a tcp://host:port URL`);
+    throw unavailable(`${what} ${quoted(url)} is not a tcp://host:port URL`);
   }
   return bare;
 }

@@ -7,7 +7,7 @@
  * NOT_FOUND (no such name) or UNAVAILABLE (resolver trouble), with the domain in the message.
  */
 import { lookup as dnsLookup } from "node:dns/promises";
-import { Code, ProxyError } from "../pipeline/errors.js";
+import { Code, ProxyError, quoted } from "../pipeline/errors.js";
 import { formatHostPort, parseHostPort } from "./address.js";
 import { parseStrictHost } from "./strict-host.js";
 
@@ -30,7 +30,7 @@ export interface DomainResolver {
 
 export function createDomainResolver(lookup: Lookup = systemLookup, vet?: VetAddresses): DomainResolver {
   async function resolveAll(host: string): Promise<string[]> {
-    const parsed = parseStrictHost(host, `domain "${host}"`);
+    const parsed = parseStrictHost(host, `domain ${quoted(host)}`);
     if (parsed.kind === "ip") return [parsed.ip];
     try {
       const answer = await lookup(parsed.name);
@@ -40,9 +40,9 @@ export function createDomainResolver(lookup: Lookup = systemLookup, vet?: VetAdd
     } catch (error: unknown) {
       const code = (error as { code?: string }).code;
       if (code === "ENOTFOUND" || code === "ENODATA") {
-        throw new ProxyError(Code.NOT_FOUND, `domain "${host}" does not resolve (${code})`, { cause: error });
+        throw new ProxyError(Code.NOT_FOUND, `domain ${quoted(host)} does not resolve (${code})`, { cause: error });
       }
-      throw new ProxyError(Code.UNAVAILABLE, `domain "${host}" could not be resolved: ${String((error as Error).message ?? error)}`, { cause: error });
+      throw new ProxyError(Code.UNAVAILABLE, `domain ${quoted(host)} could not be resolved: ${String((error as Error).message ?? error)}`, { cause: error });
     }
   }
   async function resolveAt(host: string, port: number): Promise<string> {

@@ -16,7 +16,7 @@
  */
 import type { SrvRecord } from "node:dns";
 import { isIP } from "node:net";
-import { Code, ProxyError, invalidArgument } from "../pipeline/errors.js";
+import { Code, ProxyError, invalidArgument, quoted } from "../pipeline/errors.js";
 import { formatHostPort, parseHostPort } from "./address.js";
 import { type DnsClient, createDnsCache, nodeDnsClient } from "./dns-cache.js";
 import type { VetAddresses } from "./resolve.js";
@@ -72,9 +72,9 @@ export function createSrvResolver(options: SrvResolverOptions = {}): SrvResolver
     async resolve(service, domain) {
       const literal = ipLiteral(domain);
       if (literal !== undefined) return literal;
-      if (isIP(domain)) throw invalidArgument(`domain "${domain}": an IP address domain needs a port, e.g. ${formatHostPort(domain, 5002)}`);
-      if (!DNS_NAME.test(domain)) throw invalidArgument(`domain "${domain}" is neither a DNS name nor ip:port`);
-      if (parseStrictHost(domain, `domain "${domain}"`).kind === "ip") throw invalidArgument(`domain "${domain}": an IP address domain needs a port`);
+      if (isIP(domain)) throw invalidArgument(`domain ${quoted(domain)}: an IP address domain needs a port, e.g. ${formatHostPort(domain, 5002)}`);
+      if (!DNS_NAME.test(domain)) throw invalidArgument(`domain ${quoted(domain)} is neither a DNS name nor ip:port`);
+      if (parseStrictHost(domain, `domain ${quoted(domain)}`).kind === "ip") throw invalidArgument(`domain ${quoted(domain)}: an IP address domain needs a port`);
       const name = `${service}.${domain}`;
       let record: SrvRecord;
       try {
@@ -85,7 +85,7 @@ export function createSrvResolver(options: SrvResolverOptions = {}): SrvResolver
         throw lookupError(error, domain, `SRV ${name}`);
       }
       const target = record.name.replace(/\.$/, "");
-      if (target === "") throw new ProxyError(Code.NOT_FOUND, `domain "${domain}": SRV ${name} says the service is not offered (target ".")`);
+      if (target === "") throw new ProxyError(Code.NOT_FOUND, `domain ${quoted(domain)}: SRV ${name} says the service is not offered (target ".")`);
       let ips: string[];
       let host = target;
       try {
@@ -145,7 +145,7 @@ function isNoSuchRecord(error: unknown): boolean {
 function lookupError(error: unknown, domain: string, what: string): ProxyError {
   if (error instanceof ProxyError) return error;
   const code = codeOf(error) ?? "error";
-  if (isNoSuchRecord(error)) return new ProxyError(Code.NOT_FOUND, `domain "${domain}" does not resolve: no ${what} (${code})`, { cause: error });
+  if (isNoSuchRecord(error)) return new ProxyError(Code.NOT_FOUND, `domain ${quoted(domain)} does not resolve: no ${what} (${code})`, { cause: error });
   const reason = error instanceof Error ? error.message : String(error);
-  return new ProxyError(Code.UNAVAILABLE, `domain "${domain}" could not be resolved: ${what}: ${reason}`, { cause: error });
+  return new ProxyError(Code.UNAVAILABLE, `domain ${quoted(domain)} could not be resolved: ${what}: ${reason}`, { cause: error });
 }

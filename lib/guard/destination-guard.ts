@@ -70,6 +70,10 @@ export function createDestinationGuard(options: DestinationGuardOptions): Destin
   let total = 0;
   const now = options.now ?? Date.now;
   const logged = new Map<string, { at: number; suppressed: number }>();
+  // IP-literal addresses already allowed, as written: their decision depends only on the rules and this
+  // gateway's listeners (which reset it), not on DNS, so the hot path does not parse and check them
+  // again on every call to the same peer. Refusals are not kept: each is counted and logged.
+  let allowedIps = new Map<string, Destination>();
 
   function refuse(code: Code, address: string, rule: string, message: string): ProxyError {
     total += 1;
@@ -109,6 +113,8 @@ export function createDestinationGuard(options: DestinationGuardOptions): Destin
 
   return {
     async check(address) {
+      const known = allowedIps.get(address);
+      if (known !== undefined) return known;
       let host: string;
       let port: number;
       let parsed: ReturnType<typeof parseStrictHost>;
@@ -123,7 +129,10 @@ export function createDestinationGuard(options: DestinationGuardOptions): Destin
       if (parsed.kind === "ip") {
         const refused = refusedAddress(address, undefined, port, [parsed.ip]);
         if (refused) throw refused;
-        return pinned(formatHostPort(parsed.ip, port), address);
+        const destination = pinned(formatHostPort(parsed.ip, port), address);
+        if (allowedIps.size >= MAX_REMEMBERED_IPS) allowedIps.clear();
+        allowedIps.set(address, destination);
+        return destination;
       }
       const named = deny.find(rule => rule.matchesName(parsed.name, port));
       if (named) throw refuse(Code.PERMISSION_DENIED, address, `deny "${named.text}"`, `dial to "${address}" refused: rule deny "${named.text}"`);
@@ -142,6 +151,7 @@ export function createDestinationGuard(options: DestinationGuardOptions): Destin
       return rule === undefined ? { allowed: true, rule: "allowed" } : { allowed: false, rule };
     },
     setOwnListeners(ports, addresses) {
+      allowedIps = new Map();
       ownPorts = new Set(ports.filter(p => p > 0));
       ownAddresses = new Set(localAddresses().flatMap(a => (ipaddr.isValid(a) ? [normalizeIp(a).toString()] : [])));
       publicAddresses = new Set<string>();
@@ -197,6 +207,9 @@ export function defaultDeny(ip: Ip): string | undefined {
   const inner = defaultDeny(embedded);
   return inner === undefined ? undefined : `${carried[0]} of ${embedded.toString()}, ${inner}`;
 }
+
+/** Bound of the allowed IP-literal addresses remembered (cleared at once when full). */
+const MAX_REMEMBERED_IPS = 4096;
 
 const V4_DENIED: Readonly<Record<string, string>> = {
   unspecified: "0.0.0.0/8",

@@ -62,6 +62,14 @@ function isStatusLike(error: unknown): error is StatusLike {
   return typeof code === "number" && Number.isInteger(code) && code >= 0 && code <= 16;
 }
 
+/**
+ * A caller's value for an error message, quoted and cut to `max` characters: a status never echoes
+ * an unbounded input back (a long echo costs the caller a huge trailer, or the status altogether).
+ */
+export function quoted(value: string, max = 96): string {
+  return JSON.stringify(value.length > max ? value.slice(0, max) : value) + (value.length > max ? `…(${value.length} characters)` : "");
+}
+
 export const invalidArgument = (message: string) => new ProxyError(Code.INVALID_ARGUMENT, message);
 export const notFound = (message: string) => new ProxyError(Code.NOT_FOUND, message);
 export const unavailable = (message: string, cause?: unknown) => new ProxyError(Code.UNAVAILABLE, message, { cause });

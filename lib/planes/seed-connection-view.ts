@@ -4,6 +4,7 @@
  * "nsmgr@host:port", the client's own src_ip back, and the remote's external dst_ip.
  */
 import type { Connection } from "../../generated/nsm/connection.js";
+import { Code, ProxyError, quoted } from "../pipeline/errors.js";
 
 export const SRC_IP = "src_ip";
 export const DST_IP = "dst_ip";
@@ -28,4 +29,12 @@ export function restoreClientIPs(conn: Connection, externalDst: string | undefin
   if (original) parameters[SRC_IP] = original;
   if (externalDst) parameters[DST_IP] = externalDst;
   return { ...conn, mechanism: { ...mechanism, parameters } };
+}
+
+/** "nsmgr@<our advertised address>" would be dialled back to this proxy: a loop. */
+export function refuseSelf(written: string, self: string | undefined): void {
+  const at = written.indexOf("@");
+  if (self !== undefined && at >= 0 && written.slice(at + 1).toLowerCase() === self.toLowerCase()) {
+    throw new ProxyError(Code.FAILED_PRECONDITION, `loop: ${quoted(written)} names this proxy's own address`);
+  }
 }

@@ -111,9 +111,18 @@ export interface EventLogBounds {
    * (at every append). The memory log always trims exactly.
    */
   readonly trim: "approximate" | "exact";
+  /**
+   * The memory log only: about how many bytes of entries (delivery form and payload) it keeps; the
+   * oldest go first beyond it. A count alone does not bound memory: one initial state can carry
+   * thousands of connections. (Redis bounds its own memory: maxmemory.)
+   */
+  readonly maxBytes?: number;
 }
 
 export const defaultEventLogBounds: EventLogBounds = { maxLen: 100_000, maxAgeMs: 24 * 3_600_000, trim: "approximate" };
+
+/** The memory log's maxBytes unless one is given (PNSMGR_EVENTS_MAX_BYTES). */
+export const DEFAULT_MEMORY_LOG_BYTES = 64 * 1024 * 1024;
 
 export const DEFAULT_READ_LIMIT = 1000;
 
@@ -227,37 +236,64 @@ export function memoryAppendNow(log: EventLog): MemoryAppendNow | undefined {
  * entry looks exactly like one read back from Redis.
  */
 export function createMemoryEventLog(options: MemoryEventLogOptions = {}): EventLog & { close(): void } {
-  const bounds = { ...defaultEventLogBounds, ...options.bounds };
+  const bounds = { ...defaultEventLogBounds, maxBytes: DEFAULT_MEMORY_LOG_BYTES, ...options.bounds };
   checkBounds(bounds);
   const now = options.now ?? Date.now;
   const entries: EventEntry[] = [];
+  // The entries' positions parsed, index for index: finding where "after P" starts is a binary search
+  // over these (a follow or read from a position must not scan and re-parse the whole log).
+  const positions: Position[] = [];
   const appended = new Subject<EventEntry>();
   let last: Position = { ms: 0, seq: 0 };
   let trimmedThrough = "0-0";
+
+  const sizes: number[] = [];
+  let bytes = 0;
 
   function drop(count: number): void {
     if (count <= 0) return;
     trimmedThrough = entries[count - 1]!.position;
     entries.splice(0, count);
+    for (const size of sizes.splice(0, count)) bytes -= size;
+    positions.splice(0, count);
   }
 
   function trim(): void {
     drop(entries.length - bounds.maxLen);
+    if (bounds.maxBytes !== undefined && bytes > bounds.maxBytes) {
+      let over = 0;
+      for (let left = bytes; over < entries.length - 1 && left > bounds.maxBytes; over++) left -= sizes[over]!;
+      drop(over);
+    }
     const minMs = now() - bounds.maxAgeMs;
     let old = 0;
-    while (old < entries.length && positionTime(entries[old]!.position) < minMs) old++;
+    while (old < positions.length && positions[old]!.ms < minMs) old++;
     drop(old);
   }
 
   function after(position: string | undefined): EventEntry[] {
-    if (position === undefined) return entries.slice();
-    const first = entries.findIndex(e => comparePositions(e.position, position) > 0);
-    return first < 0 ? [] : entries.slice(first);
+    return entries.slice(firstAfter(position));
+  }
+
+  /** The index of the first entry after `position` (entries.length when there is none). */
+  function firstAfter(position: string | undefined): number {
+    if (position === undefined) return 0;
+    const { ms, seq } = parsePosition(position);
+    let low = 0;
+    let high = positions.length;
+    while (low < high) {
+      const middle = (low + high) >>> 1;
+      const at = positions[middle]!;
+      if (at.ms < ms || (at.ms === ms && at.seq <= seq)) low = middle + 1;
+      else high = middle;
+    }
+    return low;
   }
 
   const appendNow: MemoryAppendNow = (event, beforeNotify) => {
     checkEvent(event);
-    const payload = JSON.parse(encodePayload(event.payload)) as unknown;
+    const payloadText = encodePayload(event.payload);
+    const payload = JSON.parse(payloadText) as unknown;
     const ms = Math.max(now(), last.ms);
     last = ms === last.ms ? { ms, seq: last.seq + 1 } : { ms, seq: 0 };
     const entry: EventEntry = {
@@ -272,6 +308,12 @@ export function createMemoryEventLog(options: MemoryEventLogOptions = {}): Event
       ...(event.end !== undefined ? { end: { ...event.end } } : {}),
     };
     entries.push(entry);
+    // Strings count twice (UTF-16), the decoded copy a subscriber side may keep once more.
+    const endLength = event.end ? event.end.reason.length + event.end.hop.length + (event.end.detail?.length ?? 0) : 0;
+    const size = 4 * ((event.wire?.length ?? 0) + payloadText.length + endLength) + 256;
+    sizes.push(size);
+    bytes += size;
+    positions.push(last);
     trim();
     beforeNotify?.(entry);
     appended.next(entry);
@@ -286,8 +328,9 @@ export function createMemoryEventLog(options: MemoryEventLogOptions = {}): Event
       checkQuery(query);
       const limit = query.limit ?? DEFAULT_READ_LIMIT;
       const out: EventEntry[] = [];
-      for (const entry of after(query.after)) {
-        const ms = positionTime(entry.position);
+      for (let i = firstAfter(query.after); i < entries.length; i++) {
+        const entry = entries[i]!;
+        const ms = positions[i]!.ms;
         if (query.to !== undefined && ms > query.to) break;
         if (query.from !== undefined && ms < query.from) continue;
         if (!matchesFilter(entry, query)) continue;

@@ -35,6 +35,7 @@ export const STATE_ENV = {
   PNSMGR_REDIS_WAIT_TIMEOUT: "how long a connection-record write waits for those replicas (duration or ms; default 1s)",
   PNSMGR_EVENTS_MAX_LEN: "monitor event log: entries kept (default 100000)",
   PNSMGR_EVENTS_MAX_AGE: "monitor event log: entries older than this are trimmed (duration or ms; default 24h)",
+  PNSMGR_EVENTS_MAX_BYTES: "in-memory monitor event log: about this many bytes kept, oldest trimmed first (default 67108864)",
   ...REDIS_SECURITY_ENV,
 } as const;
 
@@ -46,10 +47,12 @@ export function stateOptionsFromEnv(env: Env = process.env): StateOptions {
   };
   const maxLenText = get("PNSMGR_EVENTS_MAX_LEN");
   const maxAgeText = get("PNSMGR_EVENTS_MAX_AGE");
+  const maxBytesText = get("PNSMGR_EVENTS_MAX_BYTES");
   const events: EventLogBounds = {
     ...defaultEventLogBounds,
     maxLen: maxLenText === undefined ? defaultEventLogBounds.maxLen : parseWholeNumber(maxLenText, "PNSMGR_EVENTS_MAX_LEN", 1, 1e9),
     maxAgeMs: maxAgeText === undefined ? defaultEventLogBounds.maxAgeMs : parseDurationOrMs(maxAgeText, "PNSMGR_EVENTS_MAX_AGE"),
+    ...(maxBytesText === undefined ? {} : { maxBytes: parseWholeNumber(maxBytesText, "PNSMGR_EVENTS_MAX_BYTES", 1024, 1 << 40) }),
   };
   const url = get("REDIS_URL");
   const sentinelsText = get("PNSMGR_REDIS_SENTINELS");

@@ -3,6 +3,7 @@
  * HS256 with the shared secret "supersecret", sub "spiffe://test.com/subject", exp = now + lifetime,
  * no aud. Only for insecure mode (PNSMGR_INSECURE=true): anyone who knows the secret can forge them.
  */
+import { webcrypto } from "node:crypto";
 import { signJwt } from "./jwt.js";
 import type { TokenGenerator } from "./token-generator.js";
 
@@ -21,10 +22,12 @@ export function createHs256TokenGenerator(options: Hs256Options): TokenGenerator
   const secret = options.secret ?? SANDBOX_SECRET;
   const subject = options.subject ?? SANDBOX_SUBJECT;
   const now = options.now ?? Date.now;
+  // Imported once: jose would import a raw secret into WebCrypto again for every token it signs.
+  const key = webcrypto.subtle.importKey("raw", new TextEncoder().encode(secret), { name: "HMAC", hash: "SHA-256" }, false, ["sign"]);
   return {
     async issue() {
       const expires = now() + options.lifetimeMs;
-      return { token: await signJwt({ sub: subject, exp: Math.floor(expires / 1000) }, "HS256", secret), expires };
+      return { token: await signJwt({ sub: subject, exp: Math.floor(expires / 1000) }, "HS256", await key), expires };
     },
   };
 }

@@ -3,7 +3,7 @@
  * without checking, and verify a signature (and, unless told otherwise, the expiry). Nothing here
  * does cryptography itself.
  */
-import type { KeyObject } from "node:crypto";
+import type { KeyObject, webcrypto } from "node:crypto";
 import { SignJWT, compactVerify, decodeJwt as joseDecodeJwt, decodeProtectedHeader, errors } from "jose";
 
 export interface JwtClaims {
@@ -21,8 +21,8 @@ export interface DecodedJwt {
 
 export type JwtAlgorithm = "HS256" | "ES256";
 
-/** HS256 takes a shared secret, ES256 a P-256 private key. */
-export async function signJwt(claims: JwtClaims, alg: JwtAlgorithm, key: string | Uint8Array | KeyObject): Promise<string> {
+/** HS256 takes a shared secret (or its imported CryptoKey), ES256 a P-256 private key. */
+export async function signJwt(claims: JwtClaims, alg: JwtAlgorithm, key: string | Uint8Array | KeyObject | webcrypto.CryptoKey): Promise<string> {
   const secret = typeof key === "string" ? new TextEncoder().encode(key) : key;
   return new SignJWT(claims).setProtectedHeader({ alg, typ: "JWT" }).sign(secret);
 }

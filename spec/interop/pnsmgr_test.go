@@ -125,7 +125,11 @@ func startPnsmgr(t *testing.T, o pnsmgrOptions) *pnsmgrProcess {
 	if o.URL != nil {
 		listenOn = o.URL.String()
 	}
-	p.cmd = exec.Command(node, "--import", "tsx", "lib/main.ts")
+	args := []string{"--import", "tsx", "lib/main.ts"}
+	if os.Getenv("INTEROP_PNSMGR_BUILT") != "" { // the built gateway, as the image runs it (npm run build first)
+		args = []string{"dist/lib/main.js"}
+	}
+	p.cmd = exec.Command(node, args...)
 	p.cmd.Dir = root
 	// No PNSMGR_PUBLIC_URL: pnsmgr's public URL defaults to the address it bound, which it prints.
 	p.cmd.Env = append(os.Environ(),

@@ -29,6 +29,11 @@ export interface FakeNsmgr {
   readonly peers: string[];
   /** Requests the caller cancelled (deadline passed or caller left). */
   cancelled(): number;
+  /**
+   * Hanging Requests whose HTTP/2 stream is still open now (read from the stream itself, so a cancel
+   * that landed before grpc-js ran the handler, and emitted no "cancelled", counts as closed).
+   */
+  openRequests(): number;
   /** Monitor streams open on this NSMgr now. */
   monitorCount(): number;
   /** The endpoint of a connection dies: the NSMgr drops it and reports DELETE. */
@@ -61,6 +66,7 @@ export async function startFakeNsmgr(options: FakeNsmgrOptions = {}): Promise<Fa
   const connections = new Map<string, Connection>();
   const peers: string[] = [];
   let cancelled = 0;
+  const hanging = new Set<ServerUnaryCall<NetworkServiceRequest, Connection>>();
   const monitors = new Set<{ selector: MonitorScopeSelector; call: ServerWritableStream<MonitorScopeSelector, ConnectionEvent> }>();
 
   const matches = (selector: MonitorScopeSelector, conn: Connection) => {
@@ -79,6 +85,7 @@ export async function startFakeNsmgr(options: FakeNsmgrOptions = {}): Promise<Fa
     peers.push(call.getPeer());
     if (options.hang) {
       call.on("cancelled", () => cancelled++);
+      hanging.add(call);
       return;
     }
     if (options.failWith) return fail(callback, options.failWith.code, options.failWith.details);
@@ -132,6 +139,7 @@ export async function startFakeNsmgr(options: FakeNsmgrOptions = {}): Promise<Fa
     connections,
     peers,
     cancelled: () => cancelled,
+    openRequests: () => [...hanging].filter(call => !streamClosed(call)).length,
     monitorCount: () => monitors.size,
     endpointDies(id) {
       const conn = connections.get(id);
@@ -162,4 +170,11 @@ export async function startFakeClusterInfo(nodes: NodeIPConfiguration[]): Promis
     else callback({ code: status.NOT_FOUND, details: "node was not found", name: "", message: "" } as ServiceError);
   };
   return startTestServer([[ClusterInfoService, { getNodeIpConfiguration }]]);
+}
+
+/** grpc-js keeps the HTTP/2 stream on its internal call; `checkCancelled()` looks at it. */
+function streamClosed(call: ServerUnaryCall<unknown, unknown>): boolean {
+  const underlying = (call as unknown as { call?: { checkCancelled?: () => boolean } }).call;
+  if (typeof underlying?.checkCancelled !== "function") throw new Error("grpc-js internals changed: no checkCancelled() on the server call");
+  return call.cancelled || underlying.checkCancelled();
 }

@@ -57,6 +57,8 @@ export interface FakeV1NsmgrOptions {
   credentials?: ServerCredentials;
   /** Checks the metadata token (default: an HS256 sandbox token); a throw is UNAUTHENTICATED. */
   checkToken?: (token: string, call: ServerUnaryCall<NetworkServiceRequest, Connection>) => Promise<void>;
+  /** Answers a Request this long after accepting it (a slow next hop: the connection is open meanwhile). */
+  answerDelayMs?: number;
 }
 
 let counter = 0;
@@ -139,7 +141,9 @@ export async function startFakeV1Nsmgr(options: FakeV1NsmgrOptions = {}): Promis
     };
     connections.set(ownId, own);
     publish(ConnectionEventType.UPDATE, own);
-    callback(null, { ...own, id: caller.id, path: { index, pathSegments: segments } });
+    const answer = () => callback(null, { ...own, id: caller.id, path: { index, pathSegments: segments } });
+    if (options.answerDelayMs) setTimeout(answer, options.answerDelayMs);
+    else answer();
   };
 
   const close = (call: ServerUnaryCall<Connection, object>, callback: sendUnaryData<object>) => {

@@ -26,13 +26,14 @@ export interface GatewayProcess {
   kill(signal?: NodeJS.Signals): void;
 }
 
-export function startGatewayProcess(env: Record<string, string>): GatewayProcess {
+/** `nodeArgs` go to node before the entry point (e.g. --max-old-space-size, a preload). */
+export function startGatewayProcess(env: Record<string, string>, nodeArgs: readonly string[] = []): GatewayProcess {
   const known = knownVariables();
   const inherited: NodeJS.ProcessEnv = {};
   for (const [name, value] of Object.entries(process.env)) {
     if (!known.has(name) && !/^(NSM_|PNSMGR_|PROXY_NSMD_)/.test(name)) inherited[name] = value;
   }
-  const child = spawn(process.execPath, ["--import", "tsx", "lib/main.ts"], {
+  const child = spawn(process.execPath, ["--import", "tsx", ...nodeArgs, "lib/main.ts"], {
     cwd: ROOT,
     env: {
       ...inherited,

@@ -1,7 +1,8 @@
 /**
  * Real pnsmgr replicas for tests: N child processes `node --import tsx lib/main.ts`, as operators run
  * it, sharing one Redis (REDIS_URL) and one NSM_NAME (replicas of one logical proxy), each with its own
- * v1 listener on a free 127.0.0.1 port and its seed listeners on 127.0.0.1 port 0. Every pnsmgr
+ * v1 listener on a free 127.0.0.1 port and its seed listeners on 127.0.0.1 port 0 (redisUrl "": each on
+ * its own in-memory state). Every pnsmgr
  * variable not given is removed from the inherited environment. `startReplicas` resolves once every
  * replica has logged "pnsmgr serving" (the store is connected by then), with the v1 address from that
  * line. Every process started here is tracked; `stopReplicas()` (call it from test.after.always /
@@ -39,6 +40,8 @@ export interface StartReplicasOptions {
   readonly env?: Readonly<Record<string, string>>;
   /** How long each may take to log "pnsmgr serving" (default 20 s). */
   readonly startTimeoutMs?: number;
+  /** Further node options before the entry point (e.g. ["--import", "./spec/support/loopback-only.ts"]). */
+  readonly nodeArgs?: readonly string[];
 }
 
 export async function startReplicas(options: StartReplicasOptions): Promise<Replica[]> {
@@ -63,7 +66,7 @@ async function startReplica(label: string, options: StartReplicasOptions): Promi
     NSM_LISTEN_ON: `tcp://127.0.0.1:${v1Port}`,
     ...LOOPBACK_ENV,
     ...options.env,
-  });
+  }, options.nodeArgs);
   const timeoutMs = options.startTimeoutMs ?? 20_000;
   const line = await replica.waitForLine(l => l.includes("pnsmgr serving"), timeoutMs, `replica ${label}: "pnsmgr serving"`);
   const v1Address = /\bv1=(\S+)/.exec(line)?.[1];

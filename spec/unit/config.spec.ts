@@ -88,7 +88,7 @@ test("IPv6 addresses in brackets are accepted", t => {
 
 const LISTEN = ["PROXY_NSMD_API_ADDRESS", "PROXY_NSMD_K8S_ADDRESS"];
 const DIAL = ["PROXY_NSMD_ADDRESS", "NSMRS_ADDRESS", "PNSMGR_LOCAL_REGISTRY"];
-const COUNTS = ["PNSMGR_CALL_TIMEOUT_MS", "PNSMGR_MAX_MESSAGE_BYTES", "PNSMGR_MAX_CONCURRENT_STREAMS"];
+const COUNTS = ["PNSMGR_CALL_TIMEOUT_MS", "PNSMGR_MAX_MESSAGE_BYTES", "PNSMGR_MAX_CONCURRENT_STREAMS", "PNSMGR_MAX_STREAMS_PER_PEER", "PNSMGR_MAX_FEEDS_PER_PEER"];
 
 const BAD: [env: string, value: string][] = [
   ...["abc", "0", "70000", "-1", "80.5", " 80"].map(v => ["PROXY_NSMD_K8S_REMOTE_PORT", v] as [string, string]),

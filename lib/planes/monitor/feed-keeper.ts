@@ -276,5 +276,9 @@ export function encode(event: ConnectionEvent): string {
 }
 
 export function decode(wire: string): ConnectionEvent {
-  return ConnectionEventCodec.decode(Buffer.from(wire, "base64"));
+  return decodeBytes(Buffer.from(wire, "base64"));
+}
+
+export function decodeBytes(bytes: Uint8Array): ConnectionEvent {
+  return ConnectionEventCodec.decode(bytes);
 }

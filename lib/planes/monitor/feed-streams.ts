@@ -15,8 +15,8 @@ import { Code, ProxyError, unavailable } from "../../pipeline/errors.js";
 import { type EventEntry, type EventLog, DEFAULT_READ_LIMIT, comparePositions, parsePosition } from "../../state/event-log.js";
 import type { FeedStore } from "../../state/feed-store.js";
 import type { Connection, ConnectionEvent } from "../../../generated/nsm/connection.js";
-import type { Positioned } from "../../transport/grpc/event-positions.js";
-import { type FeedKeeper, type FeedSpec, UPSTREAM_LOST, decode } from "./feed-keeper.js";
+import { type Positioned, withEncoding } from "../../transport/grpc/event-positions.js";
+import { type FeedKeeper, type FeedSpec, UPSTREAM_LOST, decode, decodeBytes } from "./feed-keeper.js";
 import { foldEvent, initialStateEvent } from "./connection-state.js";
 
 const initialAt = (state: ReadonlyMap<string, Connection>, position: string): PositionedEvent => ({ ...initialStateEvent(state), pnsmgrPosition: position });
@@ -31,7 +31,8 @@ export interface FeedStreams {
 }
 
 export function createFeedStreams(events: EventLog, feeds: FeedStore, keeper: FeedKeeper): FeedStreams {
-  // One object per log entry, so every local subscriber writes the same object (encoded once).
+  // One object per log entry, so every local subscriber writes the same object; it is sent as the
+  // bytes the log holds (the event as delivered to clients), not encoded again.
   const decoded = new WeakMap<EventEntry, PositionedEvent>();
   const toEvent = (entry: EventEntry): PositionedEvent | undefined => {
     if (entry.type === UPSTREAM_LOST) {
@@ -41,7 +42,8 @@ export function createFeedStreams(events: EventLog, feeds: FeedStore, keeper: Fe
     if (entry.wire === undefined) return undefined;
     let event = decoded.get(entry);
     if (!event) {
-      event = { ...decode(entry.wire), pnsmgrPosition: entry.position };
+      const bytes = Buffer.from(entry.wire, "base64");
+      event = withEncoding({ ...decodeBytes(bytes), pnsmgrPosition: entry.position }, bytes);
       decoded.set(entry, event);
     }
     return event;

@@ -4,13 +4,17 @@
  * replica (feed-keeper.ts), whose events are rewritten once for the client side and appended to the
  * event log. Clients are served from the log (feed-streams.ts): a fresh client starts from the feed's
  * current state, a resuming one after the last position it was sent, through any replica. Upstream
- * gone: every client's stream ends with UNAVAILABLE.
+ * gone: every client's stream ends with UNAVAILABLE. The distinct feeds one peer address's clients
+ * hold are capped (PNSMGR_MAX_FEEDS_PER_PEER, RESOURCE_EXHAUSTED beyond).
  */
-import { concatMap, defer, from, switchMap } from "rxjs";
+import { concatMap, defer, finalize, from, switchMap } from "rxjs";
+import { Code, ProxyError } from "../../pipeline/errors.js";
+import { createPeerLimit } from "../../pipeline/peer-limit.js";
 import { chain, type Handler } from "../../pipeline/element.js";
 import { createCallContext } from "../../pipeline/context.js";
 import type { PlaneDeps } from "../deps.js";
 import { type ConnectionEvent, MonitorScopeSelector, MonitorConnectionService } from "../../../generated/nsm/connection.js";
+import { checkBounds } from "../../pipeline/bounds.js";
 import { routeSeedSelector } from "./seed-selector.js";
 import { seedEventView } from "./seed-event-view.js";
 import { type FeedSource, type FeedSpec, createFeedKeeper } from "./feed-keeper.js";
@@ -55,18 +59,24 @@ export function createMonitorPlane(deps: PlaneDeps): MonitorPlane {
   });
   const streams = createFeedStreams(deps.events, deps.feeds, keeper);
 
+  // One client must not make this proxy open hundreds of upstream monitor streams (one per selector).
+  const feedsPerPeer = createPeerLimit(deps.config.maxFeedsPerPeer);
   const relay: Handler<MonitorScopeSelector, ConnectionEvent> = (selector, ctx) => {
-    const { remote, upstreamSelector } = routeSeedSelector(selector);
+    const { remote, upstreamSelector } = routeSeedSelector(selector, deps.config.advertisedAddress);
     const key = `seed|${remote.address}|${JSON.stringify(upstreamSelector)}`;
     const spec: FeedSpec = { kind: "seed", selector: MonitorScopeSelector.toJSON(selector) };
+    const release = feedsPerPeer.acquire(ctx.peer, key);
+    if (release === undefined) {
+      throw new ProxyError(Code.RESOURCE_EXHAUSTED, `this peer has ${deps.config.maxFeedsPerPeer} distinct monitor selectors open (PNSMGR_MAX_FEEDS_PER_PEER)`);
+    }
     const open = () => streams.stream(key, spec, ctx.metadata.get(RESUME_METADATA));
     // A remote the destination guard refuses gets its refusal, not a feed that fails UNAVAILABLE.
     const check = deps.checkDestination;
-    return check ? defer(() => from(check(remote.address))).pipe(switchMap(open)) : open();
+    return (check ? defer(() => from(check(remote.address))).pipe(switchMap(open)) : defer(open)).pipe(finalize(release));
   };
 
   return {
-    monitorConnections: chain<MonitorScopeSelector, ConnectionEvent>()(relay),
+    monitorConnections: chain(checkBounds<MonitorScopeSelector, ConnectionEvent>("monitor selector"))(relay),
     upstreamKeys: () => keeper.running(),
     close: () => keeper.close(),
   };

@@ -6,17 +6,19 @@
  */
 import type { Observable } from "rxjs";
 import type { Element } from "../../pipeline/element.js";
-import { invalidArgument } from "../../pipeline/errors.js";
+import { invalidArgument, quoted } from "../../pipeline/errors.js";
+import { checkedBounds } from "../../pipeline/bounds.js";
 import { parseHostPort } from "../../domains/address.js";
 import type { NSERegistration } from "../../../generated/seed/registry.js";
 import { rewriteEachMessage, rewriteRequest } from "./rewrite-request.js";
 
 export function validRegistration(reg: NSERegistration): NSERegistration {
+  checkedBounds(reg, "NSERegistration");
   const nsm = reg.networkServiceManager;
   if (!nsm) throw invalidArgument("NSERegistration has no network_service_manager");
-  if (nsm.url === "") throw invalidArgument(`network_service_manager "${nsm.name}" has no url`);
+  if (nsm.url === "") throw invalidArgument(`network_service_manager ${quoted(nsm.name)} has no url`);
   if (parseHostPort(nsm.url, "network_service_manager.url").host === "") {
-    throw invalidArgument(`network_service_manager.url "${nsm.url}" has no host`);
+    throw invalidArgument(`network_service_manager.url ${quoted(nsm.url)} has no host`);
   }
   const nse = reg.networkServiceEndpoint;
   if (!nse) throw invalidArgument("NSERegistration has no network_service_endpoint");

@@ -5,7 +5,7 @@
  */
 import { of } from "rxjs";
 import type { Handler } from "../../pipeline/element.js";
-import { notFound } from "../../pipeline/errors.js";
+import { notFound, quoted } from "../../pipeline/errors.js";
 import type { NodeMap } from "../../nodes/node-map.js";
 import type { NodeIPConfiguration } from "../../../generated/seed/clusterinfo.js";
 
@@ -27,6 +27,6 @@ export function nodeIPConfiguration(nodes: NodeMap): Handler<NodeIPConfiguration
 function describe(query: NodeIPConfiguration): string {
   const parts = Object.entries({ nodeName: query.nodeName, internalIP: query.internalIP, externalIP: query.externalIP })
     .filter(([, v]) => v !== "")
-    .map(([k, v]) => `${k}=${v}`);
+    .map(([k, v]) => `${k}=${quoted(v, 64)}`);
   return parts.join(" ");
 }

@@ -1,11 +1,12 @@
 /**
  * What a server bridge shares across the calls of one server: the open streams (so a drain can end
  * them at once with UNAVAILABLE, letting peers re-route or heal instead of waiting out the grace
- * period), a report of failed calls, and the queue bound for slow readers.
+ * period), a report of failed calls, the queue bound for slow readers and the streams-per-peer cap.
  */
 import type { PeerCertificate } from "node:tls";
 import type { ProxyError } from "../../pipeline/errors.js";
 import type { TlsPeer } from "../../pipeline/context.js";
+import type { PeerLimit } from "../../pipeline/peer-limit.js";
 
 export interface OpenStreams {
   /** Registers a stream's way to end itself; the returned function unregisters it. */
@@ -41,4 +42,6 @@ export interface BridgeOptions {
    * before any handler runs; the verified peer goes into the call context.
    */
   readonly tlsPeer?: (cert: PeerCertificate | undefined) => TlsPeer;
+  /** Open streams per peer address; a stream past it ends at once with RESOURCE_EXHAUSTED. */
+  readonly streamsPerPeer?: PeerLimit;
 }

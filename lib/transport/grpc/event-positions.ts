@@ -13,6 +13,16 @@ export interface Positioned {
   readonly pnsmgrPosition?: string;
 }
 
+// Events whose protobuf encoding is already known (kept by identity: a copy of the object, which may
+// differ, is encoded afresh), so the relay sends the bytes it stored instead of encoding them again.
+const knownEncodings = new WeakMap<object, Uint8Array>();
+
+/** Marks `event` as encoding to `bytes` (without its position); returns it. */
+export function withEncoding<T extends object>(event: T, bytes: Uint8Array): T {
+  knownEncodings.set(event, bytes);
+  return event;
+}
+
 export function withEventPositions<S extends ServiceDefinition>(definition: S): S {
   const wrapped: Record<string, unknown> = {};
   for (const [name, method] of Object.entries(definition)) {
@@ -20,7 +30,8 @@ export function withEventPositions<S extends ServiceDefinition>(definition: S): 
     wrapped[name] = {
       ...method,
       responseSerialize: (value: unknown): Buffer => {
-        const bytes = encode(value);
+        const known = typeof value === "object" && value !== null ? knownEncodings.get(value) : undefined;
+        const bytes = known === undefined ? encode(value) : Buffer.from(known.buffer, known.byteOffset, known.byteLength);
         const position = (value as Positioned | null)?.pnsmgrPosition;
         if (typeof position !== "string" || position === "") return bytes;
         return Buffer.concat([bytes, EventPosition.encode({ pnsmgrPosition: position }).finish()]);

@@ -68,6 +68,8 @@ export function serveUnary<Req, Res>(handler: Handler<Req, Res>, options: Bridge
         callback(toServiceError(error));
       }
     };
+    // A caller that left before the handler ran never gets a "cancelled" event: do not start its call.
+    if (callerGone(call)) return;
     const subscription = handler(call.request, ctx)
       .pipe(take(1))
       .subscribe({
@@ -133,6 +135,7 @@ function relay<Res>(
   teardown?: () => void,
 ): void {
   const maxQueued = options.maxQueued ?? MAX_QUEUED_MESSAGES;
+  if (callerGone(call)) return;
   const subscription = new Subscription();
   if (teardown) subscription.add(teardown);
   const fail = (error: unknown) => {
@@ -143,6 +146,12 @@ function relay<Res>(
     observed?.end(e.code);
     call.emit("error", toStatus(e));
   };
+  const release = options.streamsPerPeer ? options.streamsPerPeer.acquire(ctx.peer) : () => undefined;
+  if (release === undefined) {
+    fail(new ProxyError(Code.RESOURCE_EXHAUSTED, `${ctx.method}: this peer has too many streams open`));
+    return;
+  }
+  subscription.add(release);
   const unregister = options.streams?.add(fail);
   subscription.add(() => unregister?.());
   subscription.add(
@@ -167,6 +176,20 @@ function relay<Res>(
     observed?.end(Code.CANCELLED);
     subscription.unsubscribe();
   });
+}
+
+/**
+ * Whether the caller cancelled (RST_STREAM) before grpc-js invoked the handler. grpc-js emits
+ * "cancelled" only on a call object that exists; a reset that lands between the request message and
+ * the handler (under load: a burst of cancels) is recorded on the underlying call alone, which
+ * `checkCancelled()` reads (it also looks at the HTTP/2 stream itself). Without this, such a call
+ * would go on to the next hop with nobody left to cancel it before its deadline. (grpc-js internals:
+ * when they change, this falls back to the public `cancelled` flag.)
+ */
+function callerGone(call: AnyServerCall): boolean {
+  if (call.cancelled) return true;
+  const underlying = (call as unknown as { call?: { checkCancelled?: () => boolean } }).call;
+  return typeof underlying?.checkCancelled === "function" ? underlying.checkCancelled() : false;
 }
 
 /** Resolves when the stream's write buffer has drained (at once if it need not), or the call is over. */

@@ -2,10 +2,22 @@
 import { Metadata, status as GrpcStatus, type ServiceError, type StatusObject } from "@grpc/grpc-js";
 import { Code, ProxyError } from "../../pipeline/errors.js";
 
+/**
+ * Longest status message sent: grpc-js sends the message in a trailer, and a trailer of ~100 KB is
+ * never delivered (the call, and the next one on that connection, hang). Elements bound what they echo;
+ * this is the one cap behind them.
+ */
+export const MAX_STATUS_MESSAGE = 1024;
+
 /** The status a server handler reports for any error a pipeline produced or threw. */
 export function toStatus(error: unknown): StatusObject {
   const e = ProxyError.from(error);
-  return { code: e.code as number as GrpcStatus, details: e.message, metadata: new Metadata() };
+  return { code: e.code as number as GrpcStatus, details: capMessage(e.message), metadata: new Metadata() };
+}
+
+/** `message` cut to MAX_STATUS_MESSAGE characters, marked as cut. */
+export function capMessage(message: string): string {
+  return message.length <= MAX_STATUS_MESSAGE ? message : `${message.slice(0, MAX_STATUS_MESSAGE - 20)}… (message cut)`;
 }
 
 /** ServiceError form of toStatus, for unary callbacks. */

@@ -193,7 +193,7 @@ test.serial("GetNodeIPConfiguration: found by internal IP, not found, empty quer
   t.deepEqual((await callUnary(gateway.apiAddress, CLUSTER_INFO, NodeIPConfiguration.fromPartial({ nodeName: "node-1" }))).externalIP, "203.0.113.1", "served on both ports");
   const missing = await callError(gateway.registryAddress, CLUSTER_INFO, NodeIPConfiguration.fromPartial({ externalIP: "192.0.2.1" }));
   t.is(missing.code, status.NOT_FOUND);
-  t.is(missing.details, "node was not found: externalIP=192.0.2.1");
+  t.is(missing.details, `node was not found: externalIP="192.0.2.1"`);
   const empty = await callError(gateway.registryAddress, CLUSTER_INFO, NodeIPConfiguration.fromPartial({}));
   t.is(empty.code, status.INVALID_ARGUMENT);
 });

@@ -133,6 +133,17 @@ test("own listeners: bound ports on loopback, unspecified or this host's address
   t.is(guard.refusals().byRule.get("own listener"), 2);
 });
 
+test("an allowed IP-literal destination is remembered per spelling; a new set of own listeners forgets it, refusals are never remembered", async t => {
+  const guard = guardWith("127.0.0.0/8");
+  const first = await guard.check("127.0.0.1:5004");
+  t.deepEqual(first, { address: "127.0.0.1:5004", authority: "127.0.0.1:5004" });
+  t.is(await guard.check("127.0.0.1:5004"), first, "the second call to the same peer reuses the first decision");
+  guard.setOwnListeners([5004], []);
+  t.regex((await refusal(guard.check("127.0.0.1:5004"))).message, /own listener/, "remembered before, refused now");
+  t.regex((await refusal(guard.check("127.0.0.1:5004"))).message, /own listener/);
+  t.is(guard.refusals().byRule.get("own listener"), 2, "every refusal is counted");
+});
+
 test("refusals are logged once per rule per window, with the number left out, and counted", async t => {
   const lines: string[] = [];
   let at = 0;

@@ -203,7 +203,7 @@ import { NodeIPConfiguration } from "../../../generated/seed/clusterinfo.js";
   test("node-ip-configuration: no match is NOT_FOUND with the query in the message", async t => {
     const error = await errorOf(handler(NodeIPConfiguration.fromPartial({ internalIP: "10.9.9.9" }), ctx()));
     t.is(error.code, Code.NOT_FOUND);
-    t.is(error.message, "node was not found: internalIP=10.9.9.9");
+    t.is(error.message, `node was not found: internalIP="10.9.9.9"`);
   });
 
   test("node-ip-configuration: an empty query is INVALID_ARGUMENT", async t => {

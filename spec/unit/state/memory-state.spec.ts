@@ -3,6 +3,7 @@
  * age trimming and expiries follow the clock exactly, and position helpers parse and compare.
  */
 import test from "ava";
+import fc from "fast-check";
 import { Code, ProxyError } from "../../../lib/pipeline/errors.js";
 import { comparePositions, parsePosition, positionTime } from "../../../lib/state/event-log.js";
 import { createMemoryStateStore } from "../../../lib/state/state.js";
@@ -24,6 +25,32 @@ test("positions are <append ms>-<seq>; the same ms counts up, a clock stepping b
   p.push(await events.append(event(3)));
   t.deepEqual(p, ["1000000-0", "1000000-1", "1000005-0", "1000005-1"]);
   t.is(positionTime(p[2]!), 1_000_005);
+});
+
+test("reading and following after any position (in the log, between entries, before or past it) yields exactly the later entries", async t => {
+  await fc.assert(
+    fc.asyncProperty(
+      fc.array(fc.integer({ min: 0, max: 3 }), { minLength: 0, maxLength: 40 }),
+      fc.array(fc.tuple(fc.integer({ min: 999_998, max: 1_000_130 }), fc.integer({ min: 0, max: 5 })), { maxLength: 8 }),
+      async (steps, probes) => {
+        const c = clock();
+        const { events } = createMemoryStateStore({ now: c.now, events: { maxLen: 25 } });
+        for (const [i, step] of steps.entries()) {
+          c.advance(step);
+          await events.append(event(i));
+        }
+        const all = await events.read({ limit: 1000 });
+        for (const after of [...all.map(e => e.position), ...probes.map(([ms, seq]) => `${ms}-${seq}`)]) {
+          const expected = all.filter(e => comparePositions(e.position, after) > 0).map(e => e.position);
+          t.deepEqual((await events.read({ after, limit: 1000 })).map(e => e.position), expected, `read after ${after}`);
+          const followed: string[] = [];
+          events.follow({ after }).subscribe(e => followed.push(e.position)).unsubscribe();
+          t.deepEqual(followed, expected, `follow after ${after}`);
+        }
+      },
+    ),
+    { numRuns: 60 },
+  );
 });
 
 test("age trimming follows the log's clock exactly", async t => {

@@ -6,7 +6,7 @@
  */
 import { type Observable, catchError, map, throwError, toArray } from "rxjs";
 import type { CallContext } from "../../../pipeline/context.js";
-import { ProxyError, notFound, unavailable } from "../../../pipeline/errors.js";
+import { ProxyError, notFound, unavailable, quoted } from "../../../pipeline/errors.js";
 import type { Upstream } from "../../../pipeline/upstream.js";
 import { NetworkServiceEndpointRegistryService } from "../../../../generated/nsm/registry.js";
 import { dialAddressOf } from "../../../domains/nsm-url.js";
@@ -20,7 +20,7 @@ export function registryNseDiscovery(upstream: Upstream, registryUrl: string | u
   return {
     urlOf(name, ctx) {
       if (registryUrl === undefined) {
-        return throwError(() => unavailable(`cannot discover NSE "${name}": no local registry is configured (NSM_REGISTRY_URL)`));
+        return throwError(() => unavailable(`cannot discover NSE ${quoted(name)}: no local registry is configured (NSM_REGISTRY_URL)`));
       }
       const address = dialAddressOf(registryUrl, "NSM_REGISTRY_URL");
       const query = {
@@ -31,11 +31,11 @@ export function registryNseDiscovery(upstream: Upstream, registryUrl: string | u
         toArray(),
         map(responses => {
           const nse = responses.find(r => !r.deleted && r.networkServiceEndpoint?.name === name)?.networkServiceEndpoint;
-          if (!nse) throw notFound(`network service endpoint "${name}" not found in the registry ${registryUrl}`);
-          if (nse.url === "") throw notFound(`network service endpoint "${name}" has no URL in the registry ${registryUrl}`);
+          if (!nse) throw notFound(`network service endpoint ${quoted(name)} not found in the registry ${registryUrl}`);
+          if (nse.url === "") throw notFound(`network service endpoint ${quoted(name)} has no URL in the registry ${registryUrl}`);
           return nse.url;
         }),
-        catchError((error: unknown) => throwError(() => ProxyError.from(error).withContext(`discover NSE "${name}"`))),
+        catchError((error: unknown) => throwError(() => ProxyError.from(error).withContext(`discover NSE ${quoted(name)}`))),
       );
     },
   };

@@ -9,7 +9,7 @@
  */
 import { tap } from "rxjs";
 import { named, type Element } from "../../../pipeline/element.js";
-import { invalidArgument } from "../../../pipeline/errors.js";
+import { invalidArgument, quoted } from "../../../pipeline/errors.js";
 import type { Connection } from "../../../../generated/nsm/connection.js";
 import type { NetworkServiceRequest } from "../../../../generated/nsm/networkservice.js";
 import { timestampMs } from "../../../tokens/time.js";
@@ -47,8 +47,8 @@ export function expiryRequest(options: ExpiryOptions): Element<NetworkServiceReq
     const prev = previousSegment(requestLens.get(req));
     const expires = timestampMs(prev?.expires);
     if (prev === undefined) throw invalidArgument("expiration for the previous path segment cannot be nil: the path has no segment before this proxy");
-    if (expires === undefined) throw invalidArgument(`expiration for the previous path segment cannot be nil: segment "${prev.name}" has no expires and no nsm-client-token-expires metadata came with the call`);
-    if (expires <= started) throw tagEnd(invalidArgument(`the previous path segment "${prev.name}" expired at ${new Date(expires).toISOString()}`), EndReason.tokenExpired);
+    if (expires === undefined) throw invalidArgument(`expiration for the previous path segment cannot be nil: segment ${quoted(prev.name)} has no expires and no nsm-client-token-expires metadata came with the call`);
+    if (expires <= started) throw tagEnd(invalidArgument(`the previous path segment ${quoted(prev.name)} expired at ${new Date(expires).toISOString()}`), EndReason.tokenExpired);
     const requestTimeout = ctx.deadline === undefined ? 0 : Math.max(0, ctx.deadline - started);
     return next(req, ctx).pipe(
       tap(() => {

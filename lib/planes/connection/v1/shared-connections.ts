@@ -56,8 +56,6 @@ export interface SharedConnectionsDeps {
   readonly watch: WatchDownstream;
   /** Closes an established entry downstream (the inner Close with its stored connection and route). */
   readonly closeEntry: CloseEntry;
-  /** Closes a connection downstream along a route, without touching any entry (background cleanup). */
-  readonly closeDownstream: (conn: Connection, route: Route) => void;
   /** A fresh context for calls made from inside (expiry). */
   readonly internalContext: () => CallContext;
   readonly now?: () => number;
@@ -162,7 +160,6 @@ export function createSharedConnections(deps: SharedConnectionsDeps): SharedConn
             return conn;
           }),
           catchError((error: unknown) => {
-            if (!refresh) deps.closeDownstream(conn, route);
             return throwError(() => tagEnd(ProxyError.from(error, Code.UNAVAILABLE).withContext("v1 connection record not written"), EndReason.stateStoreUnavailable));
           }),
         );

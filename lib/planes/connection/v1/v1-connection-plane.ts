@@ -2,9 +2,10 @@
  * NSM v1 connection plane (nsmgr-proxy as a passthrough hop): Request, Close and MonitorConnections.
  * The order follows the SDK's nsmgr-proxy chain (endpoint server + connect client):
  *
- *   Request: deadline → update-path → begin → down-on-failed-refresh → update-token → expiry → monitor-events → route
- *            → swap-ip-server → cluster-info → swap-ip-client → forward
- *   Close:   deadline → update-path → begin → update-token → expiry → monitor-events → route → forward
+ *   Request: close-if-failed → deadline → check → update-path → begin → down-on-failed-refresh → update-token → expiry → monitor-events
+ *            → route → swap-ip-server → cluster-info → swap-ip-client → note-accepted → forward
+ *            (a new connection the next hop accepted but the caller was told failed is Closed there)
+ *   Close:   deadline → check → update-path → begin → update-token → expiry → monitor-events → route → forward
  *   MonitorConnections: the monitor server (initial state, then our own and relayed events; each
  *   UPDATE / DELETE is recorded in the event log with its next hop)
  *
@@ -32,6 +33,8 @@ import { TOKEN_EXPIRES_METADATA, TOKEN_METADATA } from "../../../tokens/metadata
 import { formatRfc3339Nano } from "../../../tokens/time.js";
 import { type ConnectionEntry, type ConnectionTable, callState, createConnectionTable } from "./connection-table.js";
 import { type SharedConnections, createSharedConnections, forgetRecordOnClose } from "./shared-connections.js";
+import { checkV1Call } from "./check-request.js";
+import { checkBounds } from "../../../pipeline/bounds.js";
 import { updatePathClose, updatePathRequest } from "./update-path.js";
 import { beginClose, beginRequest, closeEntryWith, closeFromInside } from "./begin.js";
 import { updateToken } from "./update-token.js";
@@ -46,12 +49,16 @@ import { clusterInfoLabels } from "./cluster-info.js";
 import { type MonitorServer, createMonitorServer } from "./monitor-server.js";
 import { downstreamWatcher } from "./downstream-monitor.js";
 import { closeLens, requestLens } from "./lens.js";
+import { closeIfFailed, noteAccepted } from "../../../pipeline/close-if-failed.js";
+import { type OrphanCloser, createOrphanCloser } from "../../orphan-closer.js";
 import { createEventRecorder } from "../../record-events.js";
 
 export interface V1ConnectionPlane {
   request: Handler<NetworkServiceRequest, Connection>;
   close: Handler<Connection, Empty>;
   monitorConnections: Handler<MonitorScopeSelector, ConnectionEvent>;
+  /** New connections Closed at the next hop because their Request failed after it was accepted there. */
+  readonly orphans: OrphanCloser<Connection>;
   /** Ends downstream monitors and timers. */
   shutdown(): void;
 }
@@ -105,8 +112,14 @@ export function createV1ConnectionPlane(deps: PlaneDeps, options: V1ConnectionPl
   const closeEntry = closeEntryWith(closeInner);
   const internalContext = () => createCallContext({ method: NetworkServiceService.close.path, deadline: Date.now() + config.callTimeoutMs });
   const expiryContext = () => internalContext().with(closeReason, EndReason.expired);
+  // A new connection the next hop accepted but the caller was told failed: Closed along its route.
+  const closeDownstream = chain<Connection, Empty>(updateToken(tokens, closeLens, tokenOptions), routeClose(routeDeps))(forwardUnary(upstream, NetworkServiceService.close));
+  const orphans = createOrphanCloser<Connection>(log, "v1", (answer, ctx) => {
+    const call = ctx.get(callState);
+    if (!call?.route || call.entry?.state === "established") return undefined; // a failed refresh keeps its connection
+    return closeDownstream(answer, internalContext().with(callState, { entry: undefined, stored: call.route }));
+  });
   if (store) {
-    const closeDownstream = chain<Connection, Empty>(updateToken(tokens, closeLens, tokenOptions), routeClose(routeDeps))(forwardUnary(upstream, NetworkServiceService.close));
     shared = createSharedConnections({
       store,
       table,
@@ -114,10 +127,6 @@ export function createV1ConnectionPlane(deps: PlaneDeps, options: V1ConnectionPl
       monitor: () => monitor,
       watch,
       closeEntry,
-      closeDownstream: (conn, route) =>
-        closeDownstream(conn, internalContext().with(callState, { entry: undefined, stored: route })).subscribe({
-          error: (error: unknown) => log.warn("v1: closing a connection whose record was not written failed downstream", { id: conn.id, error: String(error) }),
-        }),
       internalContext: expiryContext,
     });
   }
@@ -129,7 +138,9 @@ export function createV1ConnectionPlane(deps: PlaneDeps, options: V1ConnectionPl
         });
 
   const request = chain<NetworkServiceRequest, Connection>(
+    closeIfFailed(orphans.close),
     deadline(config.callTimeoutMs),
+    checkV1Call(config.name, requestLens, "request"),
     updatePathRequest(config.name),
     beginRequest(table, closeEntry, log, shared?.adopt),
     downOnFailedRefresh(monitor, config.name),
@@ -142,11 +153,13 @@ export function createV1ConnectionPlane(deps: PlaneDeps, options: V1ConnectionPl
     swapIpServer(ipMap),
     clusterInfoLabels(clusterInfo),
     swapIpClient(ipMap),
+    noteAccepted(),
   )(forwardUnary(upstream, NetworkServiceService.request));
 
   // The caller's Close is checked (its token into the previous segment first); our own Closes from inside are not.
   const close = chain<Connection, Empty>(
     deadline(config.callTimeoutMs),
+    checkV1Call(config.name, closeLens, "close"),
     updatePathClose(config.name),
     beginClose(table, shared?.adopt),
     ...(identity ? [updateToken<Connection, Empty>(tokens, closeLens, tokenOptions), authorizeClose<Empty>(identity)] : []),
@@ -156,7 +169,11 @@ export function createV1ConnectionPlane(deps: PlaneDeps, options: V1ConnectionPl
   return {
     request,
     close,
-    monitorConnections: chain<MonitorScopeSelector, ConnectionEvent>(...(identity ? [authorizeMonitor<ConnectionEvent>(identity)] : []))(monitor.monitorConnections),
+    orphans,
+    monitorConnections: chain<MonitorScopeSelector, ConnectionEvent>(
+      checkBounds<MonitorScopeSelector, ConnectionEvent>("monitor selector"),
+      ...(identity ? [authorizeMonitor<ConnectionEvent>(identity)] : []),
+    )(monitor.monitorConnections),
     shutdown() {
       shared?.stop();
       table.clear();

@@ -6,6 +6,7 @@
  */
 import { named, type Element } from "../../../pipeline/element.js";
 import { invalidArgument } from "../../../pipeline/errors.js";
+import { checkedBounds } from "../../../pipeline/bounds.js";
 import type { Empty } from "../../../../generated/nsm/google/protobuf/empty.js";
 import type {
   NetworkService,
@@ -18,11 +19,13 @@ import type {
 import { domainOfNs, domainOfNse } from "./interdomain-names.js";
 
 function checkNs(ns: NetworkService): void {
+  checkedBounds(ns, "network service");
   if (ns.name.trim() === "") throw invalidArgument('network service name is empty: expected "ns" or "ns@domain"');
   domainOfNs(ns);
 }
 
 function checkNse(nse: NetworkServiceEndpoint): void {
+  checkedBounds(nse, "network service endpoint");
   if (nse.name.trim() === "") throw invalidArgument('network service endpoint name is empty: expected "nse" or "nse@domain"');
   domainOfNse(nse);
 }
@@ -37,6 +40,7 @@ export function checkNsRegistration<Res extends NetworkService | Empty>(): Eleme
 
 export function checkNsQuery(): Element<NetworkServiceQuery, NetworkServiceResponse> {
   return named("check-ns-query", next => (req, ctx) => {
+    checkedBounds(req, "network service query");
     if (req.networkService === undefined) throw invalidArgument("network service query has no network_service");
     domainOfNs(req.networkService);
     return next(req, ctx);
@@ -53,6 +57,7 @@ export function checkNseRegistration<Res extends NetworkServiceEndpoint | Empty>
 
 export function checkNseQuery(): Element<NetworkServiceEndpointQuery, NetworkServiceEndpointResponse> {
   return named("check-nse-query", next => (req, ctx) => {
+    checkedBounds(req, "network service endpoint query");
     if (req.networkServiceEndpoint === undefined) throw invalidArgument("network service endpoint query has no network_service_endpoint");
     domainOfNse(req.networkServiceEndpoint);
     return next(req, ctx);

@@ -16,7 +16,7 @@
  */
 import { catchError, concatMap, from, map, mergeMap, throwError } from "rxjs";
 import { named, type Element } from "../../../pipeline/element.js";
-import { Code, ProxyError, invalidArgument } from "../../../pipeline/errors.js";
+import { Code, ProxyError, invalidArgument, quoted } from "../../../pipeline/errors.js";
 import type { RouteStore } from "../../../state/route-store.js";
 import type { Empty } from "../../../../generated/nsm/google/protobuf/empty.js";
 import type { NetworkServiceEndpoint, NetworkServiceEndpointQuery, NetworkServiceEndpointResponse } from "../../../../generated/nsm/registry.js";
@@ -56,7 +56,7 @@ export function interdomainBypassFind(options: BypassOptions): Element<NetworkSe
 export function interdomainBypassRegister(options: BypassOptions): Element<NetworkServiceEndpoint, NetworkServiceEndpoint> {
   return named("interdomain-bypass", next => (req, ctx) => {
     const original = req.url;
-    if (original === "") throw invalidArgument(`network service endpoint "${req.name}" has no url: nothing to route its connections to`);
+    if (original === "") throw invalidArgument(`network service endpoint ${quoted(req.name)} has no url: nothing to route its connections to`);
     return next({ ...req, url: options.publicUrl }, ctx).pipe(
       concatMap(async res => {
         try {

@@ -5,7 +5,7 @@
  * the network_service_labels keys; coming back they are appended again. Helpers, not an element; they
  * never edit their input.
  */
-import { invalidArgument } from "../../../pipeline/errors.js";
+import { invalidArgument, quoted } from "../../../pipeline/errors.js";
 import { isInterdomain, splitInterdomain, targetOf } from "../../../domains/names.js";
 import type { NetworkService, NetworkServiceEndpoint, NetworkServiceLabels } from "../../../../generated/nsm/registry.js";
 
@@ -29,7 +29,7 @@ export function domainOfNse(nse: NetworkServiceEndpoint): string | undefined {
     const domain = domainOfName(name, what);
     if (domain === undefined) continue;
     if (found !== undefined && domain !== found) {
-      throw invalidArgument(`network service endpoint "${nse.name}" names two domains ("${found}" and "${domain}")`);
+      throw invalidArgument(`network service endpoint ${quoted(nse.name)} names two domains (${quoted(found)} and ${quoted(domain)})`);
     }
     found = domain;
   }
