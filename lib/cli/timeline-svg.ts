@@ -33,7 +33,7 @@ export const LANE_HEIGHT = 90;
 const AXIS_HEIGHT = 60;
 const MARK_RADIUS = 9;
 /** Least distance between two marks' centres, so that neither they nor their words overlap. */
-export const MARK_GAP = 80;
+export const MARK_GAP = 100;
 
 export interface LaidOutMark {
   readonly x: number;
