@@ -59,6 +59,15 @@ export interface EventEntry {
   connectionIds: string[];
   /** The event itself as JSON (the ConnectionEvent in proto3 JSON form, path tokens redacted). */
   payloadJson: string;
+  /**
+   * Why the event took its connections DOWN or deleted them (closed_by_client, expired,
+   * downstream_down, ...); empty for other events and for entries recorded without one.
+   */
+  endReason: string;
+  /** The hop that saw it: the proxy's NSM_NAME, or the next hop's address. */
+  endHop: string;
+  /** More words about it (e.g. the error a refresh failed with). */
+  endDetail: string;
 }
 
 function createBaseEventQuery(): EventQuery {
@@ -239,7 +248,17 @@ export const EventQuery: MessageFns<EventQuery> = {
 };
 
 function createBaseEventEntry(): EventEntry {
-  return { position: "", atMs: "0", type: "", peer: "", connectionIds: [], payloadJson: "" };
+  return {
+    position: "",
+    atMs: "0",
+    type: "",
+    peer: "",
+    connectionIds: [],
+    payloadJson: "",
+    endReason: "",
+    endHop: "",
+    endDetail: "",
+  };
 }
 
 export const EventEntry: MessageFns<EventEntry> = {
@@ -261,6 +280,15 @@ export const EventEntry: MessageFns<EventEntry> = {
     }
     if (message.payloadJson !== "") {
       writer.uint32(50).string(message.payloadJson);
+    }
+    if (message.endReason !== "") {
+      writer.uint32(58).string(message.endReason);
+    }
+    if (message.endHop !== "") {
+      writer.uint32(66).string(message.endHop);
+    }
+    if (message.endDetail !== "") {
+      writer.uint32(74).string(message.endDetail);
     }
     return writer;
   },
@@ -326,6 +354,30 @@ export const EventEntry: MessageFns<EventEntry> = {
             message.payloadJson = reader.string();
             continue;
           }
+          case 7: {
+            if (tag !== 58) {
+              break;
+            }
+
+            message.endReason = reader.string();
+            continue;
+          }
+          case 8: {
+            if (tag !== 66) {
+              break;
+            }
+
+            message.endHop = reader.string();
+            continue;
+          }
+          case 9: {
+            if (tag !== 74) {
+              break;
+            }
+
+            message.endDetail = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -358,6 +410,21 @@ export const EventEntry: MessageFns<EventEntry> = {
         : isSet(object.payload_json)
         ? globalThis.String(object.payload_json)
         : "",
+      endReason: isSet(object.endReason)
+        ? globalThis.String(object.endReason)
+        : isSet(object.end_reason)
+        ? globalThis.String(object.end_reason)
+        : "",
+      endHop: isSet(object.endHop)
+        ? globalThis.String(object.endHop)
+        : isSet(object.end_hop)
+        ? globalThis.String(object.end_hop)
+        : "",
+      endDetail: isSet(object.endDetail)
+        ? globalThis.String(object.endDetail)
+        : isSet(object.end_detail)
+        ? globalThis.String(object.end_detail)
+        : "",
     };
   },
 
@@ -381,6 +448,15 @@ export const EventEntry: MessageFns<EventEntry> = {
     if (message.payloadJson !== "") {
       obj.payloadJson = message.payloadJson;
     }
+    if (message.endReason !== "") {
+      obj.endReason = message.endReason;
+    }
+    if (message.endHop !== "") {
+      obj.endHop = message.endHop;
+    }
+    if (message.endDetail !== "") {
+      obj.endDetail = message.endDetail;
+    }
     return obj;
   },
 
@@ -395,6 +471,9 @@ export const EventEntry: MessageFns<EventEntry> = {
     message.peer = object.peer ?? "";
     message.connectionIds = object.connectionIds?.map((e) => e) || [];
     message.payloadJson = object.payloadJson ?? "";
+    message.endReason = object.endReason ?? "";
+    message.endHop = object.endHop ?? "";
+    message.endDetail = object.endDetail ?? "";
     return message;
   },
 };

@@ -45,6 +45,9 @@ export function entryMessage(entry: EventEntry): EventEntryMessage {
     peer: entry.peer,
     connectionIds: [...entry.connectionIds],
     payloadJson: JSON.stringify(entry.payload) ?? "null",
+    endReason: entry.end?.reason ?? "",
+    endHop: entry.end?.hop ?? "",
+    endDetail: entry.end?.detail ?? "",
   };
 }
 

@@ -31,6 +31,10 @@ export type EventsSource =
 export interface EventsOptions {
   readonly request: EventsRequest;
   readonly json: boolean;
+  /** Draw the connection's life in the terminal (timeline.ts) instead of printing lines. */
+  readonly timeline?: boolean;
+  /** Write the connection's life as an SVG to this file (timeline-svg.ts). */
+  readonly svg?: string;
   readonly source: EventsSource;
 }
 
@@ -51,6 +55,9 @@ what:
                       --from/--after only new events are printed
 how:
   --json              one JSON object per line instead of readable lines
+  --timeline          with --connection: draw the connection's life in the terminal, one lane per
+                      hop, Request / UPDATE / DOWN / HEAL / DELETE with times and reasons
+  --svg FILE          with --connection: write the same picture as an SVG to FILE (open it in a browser)
 where (default: REDIS_URL / PNSMGR_REDIS_SENTINELS if set, else the admin listener PNSMGR_ADMIN_LISTEN_ON,
        default ${DEFAULT_GATEWAY}):
   --redis URL         read the Redis stream directly (redis://host:port[/db]; PNSMGR_REDIS_PREFIX applies)
@@ -59,8 +66,8 @@ where (default: REDIS_URL / PNSMGR_REDIS_SENTINELS if set, else the admin listen
 
 exit codes: 0 done (or stopped by a signal), 1 source unreachable or lost, 2 bad flags`;
 
-const VALUE_FLAGS = ["connection", "peer", "from", "to", "after", "limit", "redis", "gateway"] as const;
-const BOOLEAN_FLAGS = ["follow", "json", "help"] as const;
+const VALUE_FLAGS = ["connection", "peer", "from", "to", "after", "limit", "redis", "gateway", "svg"] as const;
+const BOOLEAN_FLAGS = ["follow", "json", "help", "timeline"] as const;
 type ValueFlag = (typeof VALUE_FLAGS)[number];
 type BooleanFlag = (typeof BOOLEAN_FLAGS)[number];
 
@@ -119,6 +126,14 @@ export function parseEventsArgs(args: readonly string[], env: Env, now: number):
   }
   const connectionId = values.get("connection");
   const peer = values.get("peer");
+  const timeline = flags.has("timeline");
+  const svg = values.get("svg");
+  for (const [flag, given] of [["--timeline", timeline], ["--svg", svg !== undefined]] as const) {
+    if (!given) continue;
+    if (connectionId === undefined) throw new CliError(`${flag} draws one connection: give --connection ID`);
+    if (follow) throw new CliError(`${flag} cannot be combined with --follow`);
+  }
+  if (timeline && flags.has("json")) throw new CliError("--timeline cannot be combined with --json");
   const request: EventsRequest = {
     ...(connectionId !== undefined ? { connectionId } : {}),
     ...(peer !== undefined ? { peer } : {}),
@@ -128,7 +143,8 @@ export function parseEventsArgs(args: readonly string[], env: Env, now: number):
     ...(follow ? { follow } : {}),
     ...(limit !== undefined ? { limit } : {}),
   };
-  return { help: false, options: { request, json: flags.has("json"), source: parseSource(values.get("redis"), values.get("gateway"), env) } };
+  const picture = { ...(timeline ? { timeline } : {}), ...(svg !== undefined ? { svg } : {}) };
+  return { help: false, options: { request, json: flags.has("json"), ...picture, source: parseSource(values.get("redis"), values.get("gateway"), env) } };
 }
 
 function parseSource(redis: string | undefined, gateway: string | undefined, env: Env): EventsSource {

@@ -19,6 +19,7 @@ import { EventsService, type EventEntry as EventEntryMessage, type EventQuery } 
 import { HealthService } from "../../generated/nsm/health.js";
 import { CliError, EVENTS_USAGE, type EventsSource, parseEventsArgs } from "./events-args.js";
 import { formatJson, formatReadable } from "./format.js";
+import { createPicture } from "./timeline-output.js";
 
 export interface CliIo {
   readonly env: Readonly<Record<string, string | undefined>>;
@@ -65,6 +66,8 @@ export async function runEvents(args: readonly string[], io: CliIo): Promise<num
     return 1;
   }
   const format = options.json ? formatJson : formatReadable;
+  // --timeline / --svg: collect the connection's entries, draw them once the replay is done.
+  const picture = options.timeline || options.svg !== undefined ? createPicture(options, io) : undefined;
   let last: string | undefined;
   try {
     return await new Promise<number>(resolve => {
@@ -76,7 +79,8 @@ export async function runEvents(args: readonly string[], io: CliIo): Promise<num
       const subscription = source.read(options.request).subscribe({
         next: entry => {
           last = entry.position;
-          io.out(format(entry));
+          if (picture) picture.add(entry);
+          else io.out(format(entry));
         },
         error: (error: unknown) => {
           const e = ProxyError.from(error, Code.UNAVAILABLE);
@@ -91,7 +95,7 @@ export async function runEvents(args: readonly string[], io: CliIo): Promise<num
           io.err(`pnsmgr events: lost ${source.name}: ${messageOf(e)}${last ? `; resume with --after ${last}` : ""}`);
           done(1);
         },
-        complete: () => done(0),
+        complete: () => done(picture ? picture.draw() : 0),
       });
       if (!subscription.closed) {
         removeSignals = io.onSignal(() => {
@@ -167,6 +171,7 @@ export function entryOf(message: EventEntryMessage): EventEntry {
     peer: message.peer,
     connectionIds: message.connectionIds,
     payload,
+    ...(message.endReason !== "" ? { end: { reason: message.endReason, hop: message.endHop, ...(message.endDetail !== "" ? { detail: message.endDetail } : {}) } } : {}),
   };
 }
 

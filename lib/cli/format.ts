@@ -5,7 +5,8 @@
  *
  * The summary comes from the recorded ConnectionEvent (proto3 JSON: a state left out is UP); an
  * event about several connections lists each as `<id>: state=… path[1]=… service=…`, separated by
- * "; ", and one about none says "(no connections)".
+ * "; ", and one about none says "(no connections)". A DOWN or DELETE recorded with its reason ends
+ * with ` reason=<reason> hop=<hop that saw it> detail="…"` (JSON: `end: {reason, hop, detail}`).
  */
 import type { EventEntry } from "../state/event-log.js";
 
@@ -22,7 +23,8 @@ export function isoTime(ms: number): string {
 
 export function formatReadable(entry: EventEntry): string {
   const ids = entry.connectionIds.length > 0 ? entry.connectionIds.join(",") : "-";
-  return `${entry.position} ${isoTime(entry.at)} ${entry.type} peer=${entry.peer || "-"} conn=${ids} ${summary(entry.payload)}`;
+  const end = entry.end ? ` reason=${entry.end.reason} hop=${entry.end.hop || "-"}${entry.end.detail ? ` detail=${JSON.stringify(entry.end.detail)}` : ""}` : "";
+  return `${entry.position} ${isoTime(entry.at)} ${entry.type} peer=${entry.peer || "-"} conn=${ids} ${summary(entry.payload)}${end}`;
 }
 
 export function formatJson(entry: EventEntry): string {
@@ -34,6 +36,7 @@ export function formatJson(entry: EventEntry): string {
     peer: entry.peer,
     connectionIds: entry.connectionIds,
     payload: entry.payload,
+    ...(entry.end ? { end: entry.end } : {}),
   });
 }
 

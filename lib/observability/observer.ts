@@ -32,6 +32,11 @@ export interface Observer {
   refusal(method: string, code: number, rule: string): void;
   /** One state store command took `seconds` (ok: it succeeded). */
   stateCommand(seconds: number, ok: boolean): void;
+  /**
+   * A connection went DOWN or was deleted, for this reason (planes/end-reasons.ts), seen by `hop`;
+   * `ctx`: the served call it happened in, if any (its span gets the reason).
+   */
+  connectionEnded?(reason: string, hop: string, ctx?: CallContext): void;
 }
 
 export const noopObserver: Observer = {

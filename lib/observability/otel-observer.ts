@@ -135,6 +135,7 @@ export function createOtelObserver(options: OtelObserverOptions): OtelObserver {
   const server = side("server");
   const client = side("client");
   const refusals = meter.createCounter("pnsmgr_refusals_total", { description: "Calls pnsmgr refused itself (bad input, policy, limits), by method, code and rule (the failed policy, mtls, destination, input)." });
+  const ends = meter.createCounter("pnsmgr_connection_ends_total", { description: "Connections that went DOWN or were deleted, by reason (planes/end-reasons.ts)." });
   const stateSeconds = meter.createHistogram("pnsmgr_redis_command_seconds", {
     description: "Latency of state store (Redis) commands, by outcome.",
     advice: { explicitBucketBoundaries: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1] },
@@ -210,6 +211,12 @@ export function createOtelObserver(options: OtelObserverOptions): OtelObserver {
     },
     stateCommand(seconds, ok) {
       stateSeconds.record(seconds, { outcome: ok ? "ok" : "error" });
+    },
+    connectionEnded(reason, hop, ctx) {
+      ends.add(1, { reason });
+      const span = ctx?.get(spanKey);
+      span?.setAttributes({ "pnsmgr.end.reason": reason, "pnsmgr.end.hop": hop });
+      span?.addEvent("pnsmgr.connection.end", { "pnsmgr.end.reason": reason, "pnsmgr.end.hop": hop });
     },
   };
 

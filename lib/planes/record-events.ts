@@ -13,16 +13,22 @@
  * Path tokens are redacted in the recorded payload: the log outlives the tokens' purpose, and it is
  * readable by whoever can read the store or reach the admin service.
  *
+ * A DOWN or DELETE comes with its `end` (why, and the hop that saw it: planes/end-reasons.ts),
+ * stored next to the event.
+ *
  * Used by the v1 connection plane. The seed monitor plane appends through its feeds instead
  * (planes/monitor/feed-keeper.ts), which share `eventInput` with it.
  */
 import type { Logger } from "../log.js";
-import type { EventInput, EventLog } from "../state/event-log.js";
+import type { EventEnd, EventInput, EventLog } from "../state/event-log.js";
 import { type ConnectionEvent, ConnectionEvent as ConnectionEventJson, connectionEventTypeToJSON } from "../../generated/nsm/connection.js";
 
 export interface EventRecorder {
-  /** Queues the event for the log and returns at once; never throws. `peer`: the remote NSMgr or next hop. */
-  record(event: ConnectionEvent, peer: string): void;
+  /**
+   * Queues the event for the log and returns at once; never throws. `peer`: the remote NSMgr or next
+   * hop; `end`: why a DOWN / DELETE happened (planes/end-reasons.ts).
+   */
+  record(event: ConnectionEvent, peer: string, end?: EventEnd): void;
   /** Resolves once every event queued so far has been appended or given up on. */
   flush(): Promise<void>;
   /** Stops recording; events still queued are dropped. */
@@ -42,6 +48,7 @@ interface Queued {
   readonly event: ConnectionEvent;
   readonly peer: string;
   readonly at: number;
+  readonly end: EventEnd | undefined;
 }
 
 export const REDACTED = "(redacted)";
@@ -76,7 +83,7 @@ export function createEventRecorder(events: EventLog, log: Logger, options: Even
     while (queue.length > 0 && !closed) {
       const item = queue.shift()!;
       try {
-        await events.append(eventInput(item.event, item.peer, item.at));
+        await events.append(eventInput(item.event, item.peer, item.at, item.end));
         if (lost > 0) {
           log.info("monitor event log: recording again", { lost });
           lost = 0;
@@ -89,10 +96,10 @@ export function createEventRecorder(events: EventLog, log: Logger, options: Even
   };
 
   return {
-    record(event, peer) {
+    record(event, peer, end) {
       if (closed) return;
       if (queue.length >= maxQueued) return lose(`more than ${maxQueued} events waiting for the store`);
-      queue.push({ event, peer, at: now() });
+      queue.push({ event, peer, at: now(), end });
       if (!draining) {
         // Started after the current delivery has run (a microtask), never inside it.
         draining = Promise.resolve().then(drain).finally(() => {
@@ -110,14 +117,15 @@ export function createEventRecorder(events: EventLog, log: Logger, options: Even
   };
 }
 
-/** The log entry of one monitor event: its connection ids, type name, peer and proto3 JSON form. */
-export function eventInput(event: ConnectionEvent, peer: string, at: number): EventInput {
+/** The log entry of one monitor event: its connection ids, type name, peer, proto3 JSON form and, if given, why it ended them. */
+export function eventInput(event: ConnectionEvent, peer: string, at: number, end?: EventEnd): EventInput {
   return {
     connectionIds: Object.entries(event.connections).map(([key, conn]) => conn.id || key),
     peer,
     type: connectionEventTypeToJSON(event.type),
     payload: redactTokens(ConnectionEventJson.toJSON(event)),
     at,
+    ...(end ? { end } : {}),
   };
 }
 

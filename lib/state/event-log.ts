@@ -32,6 +32,18 @@ export interface EventInput {
   readonly feed?: string;
   /** The event as delivered to clients (base64 protobuf); opaque to the log, returned as given. */
   readonly wire?: string;
+  /** Why the connection(s) went DOWN or were deleted (planes/end-reasons.ts); absent on other events and on entries written before reasons were recorded. */
+  readonly end?: EventEnd;
+}
+
+/** Why an event ends (or takes DOWN) its connections, and who saw it. */
+export interface EventEnd {
+  /** A reason name (planes/end-reasons.ts), e.g. closed_by_client, expired, downstream_down. */
+  readonly reason: string;
+  /** The hop that saw it: this proxy's NSM_NAME, or the next hop's address when it reported it. */
+  readonly hop: string;
+  /** More words, e.g. the error a refresh failed with. */
+  readonly detail?: string;
 }
 
 export interface EventEntry extends EventInput {
@@ -174,6 +186,12 @@ export function checkEvent(event: EventInput): void {
   if (!Number.isFinite(event.at)) throw invalidArgument("event: at must be epoch ms");
   if (event.feed !== undefined && typeof event.feed !== "string") throw invalidArgument("event: feed must be a string");
   if (event.wire !== undefined && typeof event.wire !== "string") throw invalidArgument("event: wire must be a string");
+  if (event.end !== undefined && !isEventEnd(event.end)) throw invalidArgument("event: end must be {reason, hop[, detail]} strings");
+}
+
+export function isEventEnd(end: unknown): end is EventEnd {
+  const e = end as Partial<Record<keyof EventEnd, unknown>> | null;
+  return typeof e === "object" && e !== null && typeof e.reason === "string" && typeof e.hop === "string" && (e.detail === undefined || typeof e.detail === "string");
 }
 
 /** The payload as JSON (undefined as null); a payload JSON cannot carry is INVALID_ARGUMENT. */
@@ -287,10 +305,12 @@ export function createMemoryEventLog(options: MemoryEventLogOptions = {}): Event
       at: event.at,
       ...(event.feed !== undefined ? { feed: event.feed } : {}),
       ...(event.wire !== undefined ? { wire: event.wire } : {}),
+      ...(event.end !== undefined ? { end: { ...event.end } } : {}),
     };
     entries.push(entry);
     // Strings count twice (UTF-16), the decoded copy a subscriber side may keep once more.
-    const size = 4 * ((event.wire?.length ?? 0) + payloadText.length) + 256;
+    const endLength = event.end ? event.end.reason.length + event.end.hop.length + (event.end.detail?.length ?? 0) : 0;
+    const size = 4 * ((event.wire?.length ?? 0) + payloadText.length + endLength) + 256;
     sizes.push(size);
     bytes += size;
     positions.push(last);

@@ -8,7 +8,9 @@
  *   <prefix>routes          hash    NSE name -> next hop URL
  *   <prefix>events          stream  monitor event log; fields c (connection ids, JSON), p (peer),
  *                                   t (type), d (payload, JSON), a (at, epoch ms), and only when
- *                                   given f (feed key) and w (wire: the event as delivered, base64)
+ *                                   given f (feed key), w (wire: the event as delivered, base64)
+ *                                   and e (end: why it went DOWN / was deleted, JSON; older
+ *                                   entries have none and read as before)
  *   <prefix>events-trimmed  string  position of the newest entry ever trimmed from the log (absent:
  *                                   none ever was); kept by the append scripts, which trim
  *   <prefix>feeds           hash    feed key -> spec (opaque JSON text)
@@ -65,6 +67,7 @@ import {
   type EventLog,
   type EventQuery,
   type EventInput,
+  type EventEnd,
   DEFAULT_READ_LIMIT,
   TRIM_SLACK,
   checkBounds,
@@ -73,6 +76,7 @@ import {
   comparePositions,
   encodePayload,
   matchesFilter,
+  isEventEnd,
   parsePosition,
 } from "./event-log.js";
 import { type ReplicaRegistry, checkId, checkTtl } from "./replica-registry.js";
@@ -685,6 +689,7 @@ function encodeFields(event: EventInput): string[] {
   const fields = ["c", JSON.stringify(event.connectionIds), "p", event.peer, "t", event.type, "d", encodePayload(event.payload), "a", String(event.at)];
   if (event.feed !== undefined) fields.push("f", event.feed);
   if (event.wire !== undefined) fields.push("w", event.wire);
+  if (event.end !== undefined) fields.push("e", JSON.stringify(event.end));
   return fields;
 }
 
@@ -693,6 +698,7 @@ function decodeEntry(id: string, fields: string[]): EventEntry {
   for (let i = 0; i + 1 < fields.length; i += 2) map.set(fields[i]!, fields[i + 1]!);
   const feed = map.get("f");
   const wire = map.get("w");
+  const end = map.get("e");
   try {
     return {
       position: id,
@@ -703,10 +709,22 @@ function decodeEntry(id: string, fields: string[]): EventEntry {
       at: Number(map.get("a") ?? 0),
       ...(feed !== undefined ? { feed } : {}),
       ...(wire !== undefined ? { wire } : {}),
+      ...(end !== undefined ? { end: decodeEnd(end) } : {}),
     };
   } catch (error: unknown) {
     throw new ProxyError(Code.DATA_LOSS, `state store: event ${id} is not readable: ${(error as Error).message}`, { cause: error });
   }
+}
+
+/** An entry's end; one this reader cannot make sense of (a newer writer) is kept as its text. */
+function decodeEnd(text: string): EventEnd {
+  let end: unknown;
+  try {
+    end = JSON.parse(text);
+  } catch {
+    end = undefined;
+  }
+  return isEventEnd(end) ? end : { reason: text, hop: "" };
 }
 
 function parseSnapshot(json: string, feed: string): FeedSnapshot {

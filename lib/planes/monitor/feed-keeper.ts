@@ -22,6 +22,7 @@ import { type FeedStore, feedLease } from "../../state/feed-store.js";
 import type { ReplicaRegistry } from "../../state/replica-registry.js";
 import { type ConnectionEvent, type Connection, ConnectionEvent as ConnectionEventCodec, ConnectionEventType } from "../../../generated/nsm/connection.js";
 import { eventInput } from "../record-events.js";
+import { EndReason, connectionEnd, seedEventEnd } from "../end-reasons.js";
 import { foldEvent, initialStateEvent } from "./connection-state.js";
 
 /** Fewest entries between two snapshots of a feed (a fresh client replays at most about this many). */
@@ -108,7 +109,7 @@ export function createFeedKeeper(options: FeedKeeperOptions): FeedKeeper {
     let sinceSnapshot = 0;
     const append = async (event: ConnectionEvent) => {
       foldEvent(state, event);
-      const input = { ...eventInput(event, upstream.peer, now()), wire: encode(event) };
+      const input = { ...eventInput(event, upstream.peer, now(), seedEventEnd(event, upstream.peer)), wire: encode(event) };
       // A snapshot costs O(connections): written with the feed's first event (a fresh client needs
       // one), then once the entries since the last one reach a fraction of the state's size.
       const due = sinceSnapshot === 0 || ++sinceSnapshot > Math.max(SNAPSHOT_EVERY_MIN, state.size / 8);
@@ -167,7 +168,7 @@ export function createFeedKeeper(options: FeedKeeperOptions): FeedKeeper {
   async function endFeed(key: string, peer: string, reason: string): Promise<void> {
     stop(key);
     try {
-      const lost = { connectionIds: [], peer, type: UPSTREAM_LOST, payload: { feed: key, reason }, at: now() };
+      const lost = { connectionIds: [], peer, type: UPSTREAM_LOST, payload: { feed: key, reason }, at: now(), end: connectionEnd(EndReason.upstreamLost, peer, reason) };
       await feeds.append(key, replicaId, lost, encode(initialStateEvent(new Map())));
       await feeds.remove(key);
       await replicas.release(lease(key), replicaId);

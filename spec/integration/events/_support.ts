@@ -194,15 +194,16 @@ export interface V1Connection {
 
 /**
  * A v1 gateway that discovers "nse" at a fake NSMgr through a fake registry, fwd-1 (the test)
- * watching it, and one connection (its UPDATE seen by fwd-1, the NSMgr's monitor open).
+ * watching it, and one connection (its UPDATE seen by fwd-1, the NSMgr's monitor open), with fwd-1's
+ * token lasting `tokenLifetimeMs` (default 10 min).
  */
-export async function v1Connection(options: GatewayOptions = {}): Promise<V1Connection> {
+export async function v1Connection(options: GatewayOptions = {}, tokenLifetimeMs?: number): Promise<V1Connection> {
   const nsmgr = await startFakeV1Nsmgr({ name: "nsmgr-2", endpoints: ["nse"] });
   const registry = await startFakeNseRegistry({ nse: nsmgr.url });
   const gateway = await startTestGateway({ name: "proxy-1", registryUrl: registry.url }, options);
   const stream = openServerStream(gateway.v1Address, MonitorConnectionService.monitorConnections, { pathSegments: [v1Segment("fwd-1", "fwd-1-id")], networkServices: [] });
   await stream.next();
-  const answer = await callUnary(gateway.v1Address, NetworkServiceService.request, fwdRequest(), { metadata: await fwdToken() });
+  const answer = await callUnary(gateway.v1Address, NetworkServiceService.request, fwdRequest(), { metadata: await fwdToken(tokenLifetimeMs) });
   await stream.next();
   const deadline = Date.now() + 3000;
   while (nsmgr.monitorCount() === 0) {

@@ -174,6 +174,37 @@ test.serial("forged, expired, wrong-aud and unchained tokens are PERMISSION_DENI
   t.true((refusals.get("prev_token_signed") ?? 0) >= 1 && (refusals.get("tokens_chained") ?? 0) >= 2 && (refusals.get("tokens_expired") ?? 0) >= 1, JSON.stringify([...refusals]));
 });
 
+test.serial("a refresh refused by policy: PERMISSION_DENIED, and the connection's DOWN is recorded as refused_by_policy, seen by proxy-1, naming the policy", async t => {
+  t.timeout(60_000);
+  const client = peer.client(gateway.v1Address);
+  const { req, metadata } = await request(await validTokens());
+  const answer = await callUnary(gateway.v1Address, NetworkServiceService.request, req, { client, metadata });
+  const ours = answer.path!.pathSegments[3]!.id;
+  const valid = await validTokens();
+  const forged = await sign({ sub: PEER_ID, aud: [GATEWAY_ID], exp: exp() }, randomKey());
+  const refresh: NetworkServiceRequest = {
+    ...req,
+    connection: { ...answer, path: { ...answer.path!, pathSegments: answer.path!.pathSegments.map((s, i) => (i === 1 ? { ...s, token: valid.nsmgr } : s)) } },
+  };
+  const error = await callUnary(gateway.v1Address, NetworkServiceService.request, refresh, {
+    client,
+    metadata: { "nsm-client-token": forged, "nsm-client-token-expires": formatRfc3339Nano(Date.now() + 600_000) },
+  }).then(
+    () => undefined,
+    (e: ServiceError) => e,
+  );
+  t.is(error?.code, status.PERMISSION_DENIED);
+  let down;
+  for (let i = 0; i < 100 && !down; i++) {
+    down = (await gateway.state.events.read({ connectionId: ours })).find(e => e.end);
+    if (!down) await new Promise(r => setTimeout(r, 20));
+  }
+  t.is(down?.type, "UPDATE");
+  t.is(down?.end?.reason, "refused_by_policy");
+  t.is(down?.end?.hop, "proxy-1");
+  t.regex(down?.end?.detail ?? "", /prev_token_signed/);
+});
+
 test.serial("handshake refusals: a plaintext client and an SVID of an unfederated trust domain never get a call through", async t => {
   t.timeout(30_000);
   const plain = new Client(gateway.v1Address, credentials.createInsecure());

@@ -225,7 +225,26 @@ export function stateContract(name: string, factory: StoreFactory): void {
     t.deepEqual(await followB, [all[5]!]);
   });
 
-  test(`${name}: events: last() is undefined on an empty log, then the newest position`, async t => {
+  test(`${name}: events: entries keep why they ended (end: reason, hop, detail) only when given; older entries without one read as before`, async t => {
+    const store = await open(t);
+    const ended = { reason: "downstream_down", hop: "10.0.0.2:5001" };
+    const positions = await appendSpaced(store, [
+      event(0),
+      event(1, { end: ended }),
+      event(2, { type: "DELETE", end: { reason: "closed_by_client", hop: "nsmgr-proxy", detail: "the next hop's Close failed: gone" } }),
+    ]);
+    const entries = await store.events.read();
+    t.deepEqual(entries.map(e => e.position), positions);
+    t.false("end" in entries[0]!, "no end key when not given (as every entry written before reasons were recorded)");
+    t.deepEqual(entries[1]!.end, ended);
+    t.deepEqual(entries[2]!.end, { reason: "closed_by_client", hop: "nsmgr-proxy", detail: "the next hop's Close failed: gone" });
+    const followed = await collect(store.events.follow({ after: positions[0]! }), 2);
+    t.deepEqual(followed.map(e => e.end?.reason), ["downstream_down", "closed_by_client"]);
+    const refused = await t.throwsAsync(store.events.append(event(3, { end: { reason: 7 } as unknown as EventInput["end"] })));
+    t.regex(refused?.message ?? "", /end must be/);
+  });
+
+    test(`${name}: events: last() is undefined on an empty log, then the newest position`, async t => {
     const store = await open(t);
     t.is(await store.events.last(), undefined);
     const p0 = await store.events.append(event(0));

@@ -114,3 +114,15 @@ test("a password in a bad --redis URL is not echoed", t => {
   const error = t.throws(() => parse(["--redis", "http://user:hunter2@127.0.0.1:6379"]), { instanceOf: CliError });
   t.false(error?.message.includes("hunter2"));
 });
+
+test("--timeline and --svg: one connection, not followed; --svg takes a file and keeps --json; --timeline draws instead of --json", t => {
+  t.like(options(["--connection", "c1", "--timeline"]), { timeline: true, json: false, request: { connectionId: "c1" } });
+  t.like(options(["--connection", "c1", "--svg", "life.svg", "--json", "--from", "10m"]), { svg: "life.svg", json: true, request: { connectionId: "c1", from: NOW - 600_000 } });
+  t.false("timeline" in options(["--connection", "c1"]) || "svg" in options(["--connection", "c1"]));
+  rejects(t, ["--timeline"], /--timeline draws one connection: give --connection ID/);
+  rejects(t, ["--svg", "x.svg"], /--svg draws one connection/);
+  rejects(t, ["--connection", "c1", "--svg"], /--svg needs a value/);
+  rejects(t, ["--connection", "c1", "--timeline", "--follow"], /--timeline cannot be combined with --follow/);
+  rejects(t, ["--connection", "c1", "--timeline", "--json"], /--timeline cannot be combined with --json/);
+  rejects(t, ["--connection", "c1", "--timeline=yes"], /--timeline takes no value/);
+});

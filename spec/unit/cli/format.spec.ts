@@ -68,3 +68,12 @@ test("JSON: one object per line with the entry and its payload", t => {
     payload,
   });
 });
+
+test("a DOWN / DELETE with its reason: readable ends with reason, hop and detail; JSON carries end; none without one", t => {
+  const down = entry({ connections: { "c-1": conn("c-1", { state: "DOWN" }) } }, { end: { reason: "refresh_failed", hop: "nsmgr-proxy", detail: 'next hop 10.0.0.2:5001: "no"' } });
+  t.true(formatReadable(down).endsWith(' state=DOWN path[1]=nsmgr-2@10.0.0.2:5001 service=icmp-responder@domain-2 reason=refresh_failed hop=nsmgr-proxy detail="next hop 10.0.0.2:5001: \\"no\\""'));
+  t.true(formatReadable(entry(null, { type: "DELETE", end: { reason: "expired", hop: "" } })).endsWith(" reason=expired hop=-"));
+  t.deepEqual((JSON.parse(formatJson(down)) as { end: unknown }).end, { reason: "refresh_failed", hop: "nsmgr-proxy", detail: 'next hop 10.0.0.2:5001: "no"' });
+  t.false("end" in (JSON.parse(formatJson(entry(null))) as object));
+  t.false(formatReadable(entry(null)).includes("reason="));
+});

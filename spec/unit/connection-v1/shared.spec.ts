@@ -100,7 +100,7 @@ function replica(next: ReturnType<typeof scriptedUpstream>, routes: RouteStore, 
   let ended: unknown;
   const watch = () =>
     plane.monitorConnections({ pathSegments: [seg("fwd-1", "fwd-1-id")], networkServices: [] }, ctx()).subscribe({ next: e => events.push(e), error: e => (ended = e) });
-  return { plane, table, events, watch, ended: () => ended };
+  return { plane, table, events, watch, ended: () => ended, log: deps.events };
 }
 
 async function routesTo(url: string): Promise<RouteStore> {
@@ -172,7 +172,36 @@ test("a record that cannot be written: a new connection fails UNAVAILABLE and is
   t.is(a.table.get(ours)?.state, "established", "a failed refresh keeps the connection");
   t.is(a.events.at(-1)?.connections[ours]?.state, State.DOWN);
   t.is(next.closes.length, 1, "a refresh is not closed downstream");
+  await sleep(20);
+  t.deepEqual((await a.log.read()).at(-1)?.end, {
+    reason: "state_store_unavailable",
+    hop: "proxy-1",
+    detail: "v1 connection record not written: state store: put: down",
+  });
   watching.unsubscribe();
+  stop();
+});
+
+test("why it ended, in the log: a reselect's Close is reselected, a failed refresh at the next hop refresh_failed, the caller's Close closed_by_client", async t => {
+  const { next, a, stop } = await twoReplicas({ shared: false });
+  const first = await firstValueFrom(a.plane.request(fwdRequest(), ctx(token(60_000))));
+  await firstValueFrom(a.plane.request(refreshOf({ ...first, state: State.RESELECT_REQUESTED }), ctx(token(60_000))));
+  const failing = next.upstream.unary;
+  next.upstream.unary = () => throwError(() => new ProxyError(Code.UNAVAILABLE, "next hop 10.9.0.2:5004: gone"));
+  await errorOf(a.plane.request(refreshOf(first), ctx(token(60_000))));
+  next.upstream.unary = failing;
+  await firstValueFrom(a.plane.close(first, ctx(token(60_000))));
+  await sleep(20);
+  t.deepEqual(
+    (await a.log.read()).map(e => [e.type, e.end?.reason ?? null, e.end?.hop ?? null]),
+    [
+      ["UPDATE", null, null],
+      ["DELETE", "reselected", "proxy-1"],
+      ["UPDATE", null, null],
+      ["UPDATE", "refresh_failed", "proxy-1"],
+      ["DELETE", "closed_by_client", "proxy-1"],
+    ],
+  );
   stop();
 });
 

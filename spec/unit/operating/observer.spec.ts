@@ -7,7 +7,7 @@ import test from "ava";
 import { createCallContext } from "../../../lib/pipeline/context.js";
 import { installObserver, noopObserver, noteFailure, observer, refusalRule, splitMethod } from "../../../lib/observability/observer.js";
 import { createOtelObserver, goCodeName } from "../../../lib/observability/otel-observer.js";
-import { listenHttp } from "../../../lib/observability/http-endpoint.js";
+import { installPrometheus } from "../../support/prometheus.js";
 
 test("the observer is the no-op until one is installed, and again after", t => {
   t.is(observer(), noopObserver);
@@ -26,18 +26,7 @@ test("method paths split into service and method; codes get Go's names", t => {
 
 test("Prometheus text: go-grpc-prometheus names and labels for served and made calls; refusals; Redis latency; gauges", async t => {
   let feeds = 3;
-  const otel = createOtelObserver({
-    serviceName: "t",
-    prometheus: true,
-    gauges: [{ name: "pnsmgr_monitor_feeds", description: "feeds", read: async () => [{ value: feeds }] }],
-  });
-  const uninstall = installObserver(otel.observer);
-  const endpoint = await listenHttp("127.0.0.1:0", otel.prometheusHandler!);
-  t.teardown(async () => {
-    uninstall();
-    await endpoint.close();
-    await otel.shutdown();
-  });
+  const prometheus = await installPrometheus(t, { gauges: [{ name: "pnsmgr_monitor_feeds", description: "feeds", read: async () => [{ value: feeds }] }] });
   const ctx = createCallContext({ method: "/registry.NetworkServiceEndpointRegistry/Find" });
   const served = observer().serverCall(ctx, "server_stream")!;
   served.received();
@@ -59,7 +48,7 @@ test("Prometheus text: go-grpc-prometheus names and labels for served and made c
   observer().stateCommand(0.002, true);
   feeds = 5;
 
-  const text = await (await fetch(`http://${endpoint.address}/metrics`)).text();
+  const text = await prometheus.scrape();
   const find = (prefix: string) => text.split("\n").filter(line => line.startsWith(prefix));
   t.deepEqual(find("grpc_server_started_total{"), ['grpc_server_started_total{grpc_type="server_stream",grpc_service="registry.NetworkServiceEndpointRegistry",grpc_method="Find"} 1', 'grpc_server_started_total{grpc_type="unary",grpc_service="networkservice.NetworkService",grpc_method="Request"} 1']);
   t.deepEqual(find("grpc_server_handled_total{"), [

@@ -14,10 +14,11 @@ import { firstFailedPolicy } from "../../../identity/path-policies.js";
 import type { PlaneIdentity } from "../../../identity/plane-identity.js";
 import type { Connection, MonitorScopeSelector } from "../../../../generated/nsm/connection.js";
 import type { ConnectionLens } from "./lens.js";
+import { EndReason, tagEnd } from "../../end-reasons.js";
 
 function refuse(identity: PlaneIdentity, policy: string): ProxyError {
   identity.refusals.count(policy);
-  return new ProxyError(Code.PERMISSION_DENIED, `policy ${policy} failed: no sufficient privileges`);
+  return tagEnd(new ProxyError(Code.PERMISSION_DENIED, `policy ${policy} failed: no sufficient privileges`), EndReason.refusedByPolicy);
 }
 
 async function checkPath(identity: PlaneIdentity, conn: Connection, ctx: CallContext): Promise<void> {

@@ -21,6 +21,7 @@ import type { NetworkServiceRequest } from "../../../../generated/nsm/networkser
 import type { Empty } from "../../../../generated/nsm/google/protobuf/empty.js";
 import { type CallState, type ConnectionEntry, type ConnectionTable, callState } from "./connection-table.js";
 import { segmentIdReused } from "./update-path.js";
+import { EndReason, closeReason } from "../../end-reasons.js";
 
 /** Runs the Close part of the chain (after begin) for an established entry, with its stored connection and route. */
 export type CloseEntry = (entry: ConnectionEntry, ctx: CallContext) => Observable<Empty>;
@@ -61,7 +62,7 @@ export function beginRequest(table: ConnectionTable, closeEntry: CloseEntry, log
     const run = (entry: ConnectionEntry): Observable<Connection> => {
       const reselect =
         entry.state === "established" && req.connection?.state === State.RESELECT_REQUESTED
-          ? defer(() => closeEntry(entry, ctx)).pipe(
+          ? defer(() => closeEntry(entry, ctx.with(closeReason, EndReason.reselected))).pipe(
               catchError((error: unknown) => {
                 log.warn("v1: closing the old connection on reselect failed", { id, error: String(error) });
                 return EMPTY;

@@ -6,6 +6,8 @@
  * below us, but only the caller may close it here). Events that change nothing, and an initial state
  * that agrees with ours, are dropped. When the stream fails or ends, one UPDATE with state DOWN is
  * emitted and the monitor is dead (the caller heals by refreshing, which opens a new one).
+ * Each DOWN goes with why (end-reasons.ts): downstream_down / downstream_deleted seen by the next hop,
+ * downstream_stream_lost seen by this proxy (`self`) with the stream's error.
  */
 import { from, switchMap } from "rxjs";
 import { createCallContext } from "../../../pipeline/context.js";
@@ -13,6 +15,8 @@ import { type Upstream, outgoingMetadata } from "../../../pipeline/upstream.js";
 import { type Connection, type ConnectionEvent, ConnectionEventType, MonitorConnectionService, type MonitorScopeSelector, State } from "../../../../generated/nsm/connection.js";
 import { currentSegment, segment } from "./path.js";
 import { sameConnection } from "./same-connection.js";
+import type { EventEnd } from "../../../state/event-log.js";
+import { EndReason, connectionEnd, errorText } from "../../end-reasons.js";
 
 export interface DownstreamMonitor {
   readonly nextHop: string;
@@ -55,8 +59,10 @@ export function relayEvent(event: ConnectionEvent, ours: Connection): { event: C
  */
 export function downstreamWatcher(
   upstream: Upstream,
-  emit: (event: ConnectionEvent, nextHop: string) => void,
+  emit: (event: ConnectionEvent, nextHop: string, end?: EventEnd) => void,
   metadata: () => ReadonlyMap<string, string> | Promise<ReadonlyMap<string, string>>,
+  /** This proxy's NSM_NAME: the hop that sees a stream break. */
+  self = "",
 ): WatchDownstream {
   return (nextHop, conn) => {
     let ours = conn;
@@ -65,10 +71,11 @@ export function downstreamWatcher(
     const own = currentSegment(conn);
     const selector: MonitorScopeSelector = { pathSegments: [segment(own?.name ?? "", own?.id ?? conn.id)], networkServices: [] };
     const ctx = createCallContext({ method: MonitorConnectionService.monitorConnections.path });
-    const lost = () => {
+    const lost = (error?: unknown) => {
       alive = false;
       if (stopped) return;
-      emit({ type: ConnectionEventType.UPDATE, connections: { [ours.id]: { ...ours, state: State.DOWN } } }, nextHop);
+      const end = connectionEnd(EndReason.downstreamStreamLost, self, error === undefined ? "the stream ended" : errorText(error));
+      emit({ type: ConnectionEventType.UPDATE, connections: { [ours.id]: { ...ours, state: State.DOWN } } }, nextHop, end);
     };
     const open = (md: ReadonlyMap<string, string>) => upstream.serverStream(nextHop, MonitorConnectionService.monitorConnections, selector, ctx.with(outgoingMetadata, md));
     const md = metadata();
@@ -78,10 +85,12 @@ export function downstreamWatcher(
         const relayed = relayEvent(event, ours);
         if (!relayed) return;
         ours = relayed.latest;
-        emit(relayed.event, nextHop);
+        const down = Object.values(relayed.event.connections).some(c => c.state === State.DOWN);
+        const end = down ? connectionEnd(event.type === ConnectionEventType.DELETE ? EndReason.downstreamDeleted : EndReason.downstreamDown, nextHop) : undefined;
+        emit(relayed.event, nextHop, end);
       },
       error: lost,
-      complete: lost,
+      complete: () => lost(),
     });
     return {
       nextHop,

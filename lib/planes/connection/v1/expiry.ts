@@ -16,6 +16,7 @@ import { timestampMs } from "../../../tokens/time.js";
 import { type ConnectionEntry, callState } from "./connection-table.js";
 import { previousSegment } from "./path.js";
 import { requestLens } from "./lens.js";
+import { EndReason, tagEnd } from "../../end-reasons.js";
 
 export interface ExpiryOptions {
   onExpire(entry: ConnectionEntry): void;
@@ -47,7 +48,7 @@ export function expiryRequest(options: ExpiryOptions): Element<NetworkServiceReq
     const expires = timestampMs(prev?.expires);
     if (prev === undefined) throw invalidArgument("expiration for the previous path segment cannot be nil: the path has no segment before this proxy");
     if (expires === undefined) throw invalidArgument(`expiration for the previous path segment cannot be nil: segment ${quoted(prev.name)} has no expires and no nsm-client-token-expires metadata came with the call`);
-    if (expires <= started) throw invalidArgument(`the previous path segment ${quoted(prev.name)} expired at ${new Date(expires).toISOString()}`);
+    if (expires <= started) throw tagEnd(invalidArgument(`the previous path segment ${quoted(prev.name)} expired at ${new Date(expires).toISOString()}`), EndReason.tokenExpired);
     const requestTimeout = ctx.deadline === undefined ? 0 : Math.max(0, ctx.deadline - started);
     return next(req, ctx).pipe(
       tap(() => {

@@ -16,13 +16,15 @@ import type { Handler } from "../../../pipeline/element.js";
 import { Code, ProxyError } from "../../../pipeline/errors.js";
 import { type Connection, type ConnectionEvent, ConnectionEventType, type MonitorScopeSelector } from "../../../../generated/nsm/connection.js";
 import { filterConnections } from "./monitor-selector.js";
+import type { EventEnd } from "../../../state/event-log.js";
 
 export interface MonitorServer {
   /**
    * Records an UPDATE or DELETE and tells the subscribers it concerns; `peer`: the next hop it is
-   * about ("" if none); `options.record: false` keeps it out of the event log.
+   * about ("" if none); `options.record: false` keeps it out of the event log; `options.end`: why a
+   * DOWN / DELETE happened, recorded with it.
    */
-  send(event: ConnectionEvent, peer?: string, options?: { readonly record?: boolean }): void;
+  send(event: ConnectionEvent, peer?: string, options?: { readonly record?: boolean; readonly end?: EventEnd }): void;
   monitorConnections: Handler<MonitorScopeSelector, ConnectionEvent>;
   /** The connections as the monitor knows them now. */
   connections(): ReadonlyMap<string, Connection>;
@@ -32,7 +34,7 @@ export interface MonitorServer {
 }
 
 /** Where sent events are recorded (after the subscribers have been told). */
-export type RecordEvent = (event: ConnectionEvent, peer: string) => void;
+export type RecordEvent = (event: ConnectionEvent, peer: string, end?: EventEnd) => void;
 
 /** Connections other replicas carry that match a new subscriber's selector (in our frame). */
 export type SharedConnections = (selector: MonitorScopeSelector) => Promise<readonly Connection[]>;
@@ -63,7 +65,7 @@ export function createMonitorServer(record?: RecordEvent, shared?: SharedConnect
         if (count === total && count > 0) deliver(subscriber, subscription, event);
         else if (count > 0) deliver(subscriber, subscription, { type: event.type, connections: matching });
       }
-      if (options.record !== false) record?.(event, peer);
+      if (options.record !== false) record?.(event, peer, options.end);
     },
     monitorConnections: selector =>
       new Observable<ConnectionEvent>(subscriber => {

@@ -42,6 +42,7 @@ import { armExpiry } from "./expiry.js";
 import { matchesSelector } from "./monitor-selector.js";
 import { previousSegment } from "./path.js";
 import { requestLens } from "./lens.js";
+import { EndReason, tagEnd } from "../../end-reasons.js";
 
 /** How long after a record's expiry an entry loaded from it looks at the record again. */
 export const FOLLOW_GRACE_MS = 1000;
@@ -159,7 +160,7 @@ export function createSharedConnections(deps: SharedConnectionsDeps): SharedConn
             return conn;
           }),
           catchError((error: unknown) => {
-            return throwError(() => ProxyError.from(error, Code.UNAVAILABLE).withContext("v1 connection record not written"));
+            return throwError(() => tagEnd(ProxyError.from(error, Code.UNAVAILABLE).withContext("v1 connection record not written"), EndReason.stateStoreUnavailable));
           }),
         );
       }),

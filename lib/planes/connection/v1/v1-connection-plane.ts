@@ -2,8 +2,8 @@
  * NSM v1 connection plane (nsmgr-proxy as a passthrough hop): Request, Close and MonitorConnections.
  * The order follows the SDK's nsmgr-proxy chain (endpoint server + connect client):
  *
- *   Request: close-if-failed → deadline → check → update-path → begin → update-token → expiry → monitor-events → route
- *            → swap-ip-server → cluster-info → swap-ip-client → note-accepted → forward
+ *   Request: close-if-failed → deadline → check → update-path → begin → down-on-failed-refresh → update-token → expiry → monitor-events
+ *            → route → swap-ip-server → cluster-info → swap-ip-client → note-accepted → forward
  *            (a new connection the next hop accepted but the caller was told failed is Closed there)
  *   Close:   deadline → check → update-path → begin → update-token → expiry → monitor-events → route → forward
  *   MonitorConnections: the monitor server (initial state, then our own and relayed events; each
@@ -40,7 +40,8 @@ import { beginClose, beginRequest, closeEntryWith, closeFromInside } from "./beg
 import { updateToken } from "./update-token.js";
 import { authorizeClose, authorizeMonitor, authorizeRequest } from "./authorize.js";
 import { expiryClose, expiryRequest } from "./expiry.js";
-import { monitorClose, monitorRequest } from "./monitor-events.js";
+import { downOnFailedRefresh, monitorClose, monitorRequest } from "./monitor-events.js";
+import { EndReason, closeReason } from "../../end-reasons.js";
 import { type NseDiscovery, registryNseDiscovery } from "./discover-nse.js";
 import { routeClose, routeRequest } from "./route.js";
 import { swapIpClient, swapIpServer } from "./swap-ip.js";
@@ -85,7 +86,7 @@ export function createV1ConnectionPlane(deps: PlaneDeps, options: V1ConnectionPl
   // Built below; the monitor's hook and the shared part refer to each other only when called.
   let shared: SharedConnections | undefined;
   const monitor = createMonitorServer(
-    (event, peer) => recorder.record(event, peer),
+    (event, peer, end) => recorder.record(event, peer, end),
     store ? selector => shared!.initialConnections(selector) : undefined,
   );
   // Downstream monitor streams carry our token: the last one issued while it has a few seconds left, else
@@ -99,17 +100,18 @@ export function createV1ConnectionPlane(deps: PlaneDeps, options: V1ConnectionPl
   };
   // Have one at hand before the first downstream monitor opens (a replica adopting a connection has issued none).
   if (sendToNextHop) void Promise.resolve(tokenMetadata()).catch(() => undefined);
-  const watch = downstreamWatcher(upstream, (event, nextHop) => monitor.send(event, nextHop), tokenMetadata);
+  const watch = downstreamWatcher(upstream, (event, nextHop, end) => monitor.send(event, nextHop, { end }), tokenMetadata, config.name);
 
   const closeInner = chain<Connection, Empty>(
     ...(store ? [forgetRecordOnClose(store, log)] : []),
     updateToken(tokens, closeLens, tokenOptions),
     expiryClose(),
-    monitorClose(monitor),
+    monitorClose(monitor, config.name),
     routeClose(routeDeps),
   )(forwardUnary(upstream, NetworkServiceService.close));
   const closeEntry = closeEntryWith(closeInner);
   const internalContext = () => createCallContext({ method: NetworkServiceService.close.path, deadline: Date.now() + config.callTimeoutMs });
+  const expiryContext = () => internalContext().with(closeReason, EndReason.expired);
   // A new connection the next hop accepted but the caller was told failed: Closed along its route.
   const closeDownstream = chain<Connection, Empty>(updateToken(tokens, closeLens, tokenOptions), routeClose(routeDeps))(forwardUnary(upstream, NetworkServiceService.close));
   const orphans = createOrphanCloser<Connection>(log, "v1", (answer, ctx) => {
@@ -125,13 +127,13 @@ export function createV1ConnectionPlane(deps: PlaneDeps, options: V1ConnectionPl
       monitor: () => monitor,
       watch,
       closeEntry,
-      internalContext,
+      internalContext: expiryContext,
     });
   }
   const onExpire = (entry: ConnectionEntry) =>
     shared
       ? shared.onExpire(entry)
-      : closeFromInside(table, entry, closeEntry, internalContext).subscribe({
+      : closeFromInside(table, entry, closeEntry, expiryContext).subscribe({
           error: (error: unknown) => log.warn("v1: closing an expired connection failed downstream", { id: entry.id, error: String(error) }),
         });
 
@@ -141,6 +143,7 @@ export function createV1ConnectionPlane(deps: PlaneDeps, options: V1ConnectionPl
     checkV1Call(config.name, requestLens, "request"),
     updatePathRequest(config.name),
     beginRequest(table, closeEntry, log, shared?.adopt),
+    downOnFailedRefresh(monitor, config.name),
     updateToken(tokens, requestLens, tokenOptions),
     ...(identity ? [authorizeRequest<NetworkServiceRequest, Connection>(identity, requestLens)] : []),
     expiryRequest({ onExpire }),
