@@ -52,6 +52,7 @@
  * route is learned again on the next Find/Register; losing the tail of the event log on failover is
  * accepted). Feed specs, touch times and snapshots are written without WAIT too.
  */
+import { SentinelConnectorKeepingErrors, StandaloneConnectorKeepingErrors } from "./redis-connectors.js";
 import { createHash } from "node:crypto";
 import { Observable, type Subscriber } from "rxjs";
 import { type ChainableCommander, Redis, type RedisOptions } from "ioredis";
@@ -235,6 +236,8 @@ export async function createRedisStateStore(options: RedisStateOptions, deps: Re
 
   const clientOptions: RedisOptions = {
     connectionName: "pnsmgr",
+    // Connections keep an 'error' listener for their whole life (ioredis only takes the first one).
+    Connector: (options.sentinels ? SentinelConnectorKeepingErrors : StandaloneConnectorKeepingErrors) as unknown as RedisOptions["Connector"],
     enableOfflineQueue: false,
     maxRetriesPerRequest: 0,
     autoResendUnfulfilledCommands: false,
