@@ -108,10 +108,12 @@ export function watchReconnect<Req extends { watch: boolean }, Res>(entries: Wat
       // Later connections: the new watch is held back until the listing tells what changed while away.
       const reconnect = () => {
         retry = undefined;
-        const fail = broke(connection);
+        const mine = connection;
+        const fail = broke(mine);
         const held: Res[] = [];
         let listed = false;
         watch = open(res => (listed ? send(res) : held.push(res)), fail);
+        if (mine !== connection) return; // the registry is still down: the watch failed at once
         const fresh: Res[] = [];
         list = next({ ...req, watch: false }, ctx.withDeadline(now() + listTimeoutMs))
           .pipe(timeout({ each: listTimeoutMs, with: () => { throw new ProxyError(Code.DEADLINE_EXCEEDED, `${ctx.method}: listing after reconnect took over ${listTimeoutMs} ms`); } }))
