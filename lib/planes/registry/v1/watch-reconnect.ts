@@ -92,7 +92,8 @@ export function watchReconnect<Req extends { watch: boolean }, Res>(entries: Wat
         const t = now();
         outageSince ??= t;
         if (t - outageSince >= giveUpAfterMs) return subscriber.error(error);
-        const delay = backoffDelay(attempt++, initialDelayMs, maxDelayMs, random);
+        // the last try comes at the bound, not a whole backoff step after it
+        const delay = Math.min(backoffDelay(attempt++, initialDelayMs, maxDelayMs, random), giveUpAfterMs - (t - outageSince));
         if (attempt === 1) log.warn("registry watch stream broke; reconnecting with backoff", { method: ctx.method, error: ProxyError.from(error).message, giveUpAfterMs });
         retry = setTimeout(reconnect, delay);
       };
