@@ -19,6 +19,8 @@ export interface RegistryProcess {
   readonly address: string;
   /** SIGKILL, resolved once the process is gone. */
   kill(): Promise<void>;
+  /** Sends a signal (SIGSTOP: a registry that hangs; SIGCONT: back). */
+  signal(signal: NodeJS.Signals): void;
 }
 
 /** `port` 0: any free port; `nses`: the entries it starts with (kept across restarts, as registry-k8s does). */
@@ -45,6 +47,7 @@ export function startRegistryProcess(port: number, nses: readonly NetworkService
           child.kill("SIGKILL");
           await exited;
         },
+        signal: signal => void child.kill(signal),
       });
     };
     child.stdout.on("data", onData);

@@ -153,3 +153,29 @@ test.serial("a registry that stays away longer than the window: the watch ends U
   await sleep(Math.max(0, 1_600 - (Date.now() - killedAt)));
   t.is((await find()).code, 14, "past the window: UNAVAILABLE as without it");
 });
+
+test.serial("a registry that hangs (SIGSTOP): the last good answer comes just before the caller's deadline instead of DEADLINE_EXCEEDED", async t => {
+  const registry = await startRegistryProcess(0, [NetworkServiceEndpoint.fromPartial({ name: "nse-1", networkServiceNames: ["icmp"], url: "tcp://10.244.1.5:5001" })]);
+  running.push(registry);
+  const plain = await startTestGateway({ name: "plain", registryStaleForMs: 0 });
+  const tolerant = await startTestGateway({ name: "tolerant", registryStaleForMs: 60_000 });
+  const query = { networkServiceEndpoint: NetworkServiceEndpoint.fromPartial({ networkServiceNames: [`icmp@${registry.address}`] }), watch: false };
+  const find = async (gateway: Gateway) => {
+    const started = Date.now();
+    const stream = openServerStream(gateway.v1Address, NSE.find, query, { deadlineMs: 3_000 });
+    const { code } = await stream.status;
+    return { code, found: stream.received.length, ms: Date.now() - started };
+  };
+  t.like(await find(plain), { code: 0, found: 1 });
+  t.like(await find(tolerant), { code: 0, found: 1 });
+  registry.signal("SIGSTOP");
+  try {
+    const [fromPlain, fromTolerant] = await Promise.all([find(plain), find(tolerant)]);
+    t.log(`registry stopped: without the window DEADLINE_EXCEEDED after ${fromPlain.ms} ms; with it the last good answer after ${fromTolerant.ms} ms (caller's deadline 3000 ms)`);
+    t.is(fromPlain.code, 4);
+    t.like(fromTolerant, { code: 0, found: 1 });
+    t.true(fromTolerant.ms >= 2_000 && fromTolerant.ms < 3_000, `given near the deadline, not before the registry had its time (${fromTolerant.ms} ms)`);
+  } finally {
+    registry.signal("SIGCONT");
+  }
+});

@@ -124,6 +124,31 @@ test.serial("answers are per domain and query; a failed answer, a watch and a wi
   t.is((await errorOf(handlerOff(query("icmp"), inDomain()))).code, Code.UNAVAILABLE);
 });
 
+test.serial("a registry that does not answer at all: the last good answer comes just before the call's deadline; without one the call is left to its deadline", async t => {
+  const clock = fakeClock(t);
+  const counted = countStaleAnswers(t);
+  let cancelled = 0;
+  const hanging = () => new Observable<R>(() => () => void cancelled++);
+  const next = scripted(() => of(found("nse-1")), hanging, hanging);
+  const handler = staleAnswers<Q, R>({ staleForMs: 60_000, log: recordingLog() })(next);
+  await all(handler(query("icmp"), inDomain().withDeadline(Date.now() + 10_000)));
+  const seen: R[] = [];
+  let completed = false;
+  handler(query("icmp"), inDomain().withDeadline(Date.now() + 10_000)).subscribe({ next: r => void seen.push(r), complete: () => (completed = true) });
+  await clock.tickAsync(8_999);
+  t.false(completed, "the registry still has time");
+  await clock.tickAsync(1);
+  t.true(completed, "answered 1 s before the deadline");
+  t.deepEqual(seen, [found("nse-1")]);
+  t.is(cancelled, 1, "the hanging call is cancelled");
+  t.is(counted.callCount, 1);
+
+  let settled = false;
+  handler(query("vl3"), inDomain().withDeadline(Date.now() + 10_000)).subscribe({ next: () => (settled = true), complete: () => (settled = true), error: () => (settled = true) });
+  await clock.tickAsync(20_000);
+  t.false(settled, "nothing to fall back on: the deadline element above decides");
+});
+
 test("the answer cache keeps at most N queries (least recently used go first) and no answer longer than the bound", t => {
   const cache = createAnswerCache<number>(2, 3);
   cache.set("a", [1], 0);

@@ -5,7 +5,8 @@
  * bounded LRU. When that registry cannot be reached (UNAVAILABLE, DEADLINE_EXCEEDED) the last good
  * answer is given again if it is younger than `staleForMs`, so the elements above rewrite it and learn
  * its routes exactly as for a fresh one; the log says so (one warn line per domain and interval) and
- * the observer counts it. Any other error passes as it is. Watching Finds pass untouched
+ * the observer counts it; a registry that does not answer at all gets the same just before the call's
+ * deadline (a tenth of the time, at most 1 s, before it). Any other error passes as it is. Watching Finds pass untouched
  * (watch-reconnect.ts). Place it right before the route to the domain's registry.
  */
 import { Observable } from "rxjs";
@@ -81,6 +82,12 @@ export interface StaleAnswersOptions {
   readonly now?: () => number;
 }
 
+/** Runs `fallBack` a little before a deadline `remainingMs` away (a tenth of the time, at most 1 s, before it). */
+function earlyFallBack(remainingMs: number, fallBack: () => void): ReturnType<typeof setTimeout> | undefined {
+  if (remainingMs <= 0) return undefined;
+  return setTimeout(fallBack, remainingMs - Math.min(1_000, remainingMs / 10));
+}
+
 /** The query as a cache key: everything but `watch` (always false here). */
 const queryKey = (domain: string, req: { watch: boolean }) => `${domain}\n${JSON.stringify({ ...req, watch: undefined })}`;
 
@@ -98,29 +105,42 @@ export function staleAnswers<Req extends { watch: boolean }, Res>(options: Stale
         for (const res of responses) subscriber.next(res);
         subscriber.complete();
       };
-      return next(req, ctx).subscribe({
+      const fallBack = (error: unknown) => {
+        const last = isUnreachable(error) ? cache.get(key) : undefined;
+        const ageMs = last === undefined ? Infinity : now() - last.at;
+        if (last === undefined || ageMs > staleForMs) return subscriber.error(error);
+        if (shouldWarn(domain)) {
+          log.warn("registry of a remote domain out of reach; answering Finds from its last good answer (stale)", {
+            domain,
+            method: ctx.method,
+            ageMs,
+            staleForMs,
+            error: ProxyError.from(error).message,
+          });
+        }
+        observer().registryStaleAnswer(domain);
+        answer(last.responses);
+      };
+      const upstream = next(req, ctx).subscribe({
         next: res => void fresh.push(res),
         complete: () => {
           cache.set(key, fresh, now());
           answer(fresh);
         },
-        error: (error: unknown) => {
-          const last = isUnreachable(error) ? cache.get(key) : undefined;
-          const ageMs = last === undefined ? Infinity : now() - last.at;
-          if (last === undefined || ageMs > staleForMs) return subscriber.error(error);
-          if (shouldWarn(domain)) {
-            log.warn("registry of a remote domain out of reach; answering Finds from its last good answer (stale)", {
-              domain,
-              method: ctx.method,
-              ageMs,
-              staleForMs,
-              error: ProxyError.from(error).message,
-            });
-          }
-          observer().registryStaleAnswer(domain);
-          answer(last.responses);
-        },
+        error: fallBack,
       });
+      // A registry that hangs (stopped, packets dropped) answers nothing before the call's deadline: when
+      // there is an answer to fall back on, give it just before the deadline instead of failing.
+      const early = ctx.deadline === undefined || upstream.closed ? undefined : earlyFallBack(ctx.deadline - now(), () => {
+        if (!upstream.closed && cache.get(key) !== undefined) {
+          upstream.unsubscribe();
+          fallBack(new ProxyError(Code.DEADLINE_EXCEEDED, `${ctx.method}: the registry of domain "${domain}" did not answer before the call's deadline`));
+        }
+      });
+      return () => {
+        if (early !== undefined) clearTimeout(early);
+        upstream.unsubscribe();
+      };
     });
   });
 }
