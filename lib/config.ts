@@ -113,6 +113,8 @@ export interface Config {
   dnsServer: string | undefined;
   /** How long SRV answers are cached, and the ceiling on cached A/AAAA TTLs; 0 turns the DNS cache off. */
   dnsCacheTtlMs: number;
+  /** A remote registry out of reach: Finds answered from its last good answer this long, watches reconnected; 0 turns it off. */
+  registryStaleForMs: number;
   /** Destination allowlist (domains, CIDRs, ports): when set, the only destinations dialled for callers. */
   dialAllow: readonly string[] | undefined;
   /** Extra destination deny rules, same grammar. */
@@ -328,6 +330,7 @@ export const OPTIONS = [
   { key: "clusterInfoFile", env: "PNSMGR_CLUSTER_INFO_FILE", default: "/etc/clusterinfo/config.yaml", doc: "flat YAML labels merged into connections and NSE labels", parse: text },
   { key: "dnsServer", env: "PNSMGR_DNS_SERVER", default: undefined, doc: "DNS server ip:port for remote domain lookups; system resolver when unset", parse: dnsServer },
   { key: "dnsCacheTtlMs", env: "PNSMGR_DNS_CACHE_TTL", default: "30s", doc: "DNS cache: SRV answers kept this long (node:dns reports no SRV TTL), A/AAAA for their TTL up to this; 0 turns it off", parse: durationOrZero },
+  { key: "registryStaleForMs", env: "PNSMGR_REGISTRY_STALE_FOR", default: "5m", doc: "a remote domain's registry out of reach (UNAVAILABLE, DEADLINE_EXCEEDED): Finds answered from its last good answer up to this old, watch streams reconnected with backoff this long; 0 turns it off", parse: durationOrZero },
   { key: "dialAllow", env: "PNSMGR_DIAL_ALLOW", default: undefined, doc: "destination allowlist (CIDR, IP, name, *.suffix, * with optional :port or :low-high), comma list; when set the only way out", parse: dialRules },
   { key: "dialDeny", env: "PNSMGR_DIAL_DENY", default: undefined, doc: "extra destination deny rules, same grammar as PNSMGR_DIAL_ALLOW", parse: dialRules },
   { key: "registryService", env: "PNSMGR_REGISTRY_SERVICE", default: "registry.nsm-system", doc: "SRV name of a domain's registry: <this>.<domain>", parse: text },

@@ -37,6 +37,8 @@ export interface Observer {
    * `ctx`: the served call it happened in, if any (its span gets the reason).
    */
   connectionEnded?(reason: string, hop: string, ctx?: CallContext): void;
+  /** A Find for `domain` was answered from its registry's last good answer (the registry was out of reach). */
+  registryStaleAnswer(domain: string): void;
 }
 
 export const noopObserver: Observer = {
@@ -45,6 +47,7 @@ export const noopObserver: Observer = {
   clientCall: () => undefined,
   refusal() {},
   stateCommand() {},
+  registryStaleAnswer() {},
 };
 
 let current: Observer = noopObserver;

@@ -134,6 +134,7 @@ export function createOtelObserver(options: OtelObserverOptions): OtelObserver {
   };
   const server = side("server");
   const client = side("client");
+  const staleAnswers = meter.createCounter("pnsmgr_registry_stale_answers_total", { description: "Registry Finds answered from a remote domain's last good answer while its registry was out of reach, by domain." });
   const refusals = meter.createCounter("pnsmgr_refusals_total", { description: "Calls pnsmgr refused itself (bad input, policy, limits), by method, code and rule (the failed policy, mtls, destination, input)." });
   const ends = meter.createCounter("pnsmgr_connection_ends_total", { description: "Connections that went DOWN or were deleted, by reason (planes/end-reasons.ts)." });
   const stateSeconds = meter.createHistogram("pnsmgr_redis_command_seconds", {
@@ -217,6 +218,9 @@ export function createOtelObserver(options: OtelObserverOptions): OtelObserver {
       const span = ctx?.get(spanKey);
       span?.setAttributes({ "pnsmgr.end.reason": reason, "pnsmgr.end.hop": hop });
       span?.addEvent("pnsmgr.connection.end", { "pnsmgr.end.reason": reason, "pnsmgr.end.hop": hop });
+    },
+    registryStaleAnswer(domain) {
+      staleAnswers.add(1, { domain });
     },
   };
 

@@ -50,8 +50,8 @@ export interface FakeV1Registry extends TestServer {
 
 type Watcher<Q, R> = { query: Q; call: ServerWritableStream<Q, R> };
 
-/** `credentials`: serve mTLS (secured tests); default plaintext. */
-export async function startFakeV1Registry(credentials?: ServerCredentials): Promise<FakeV1Registry> {
+/** `credentials`: serve mTLS (secured tests); default plaintext. `port`: 0 picks a free one (a restarted registry passes its old one). */
+export async function startFakeV1Registry(credentials?: ServerCredentials, port = 0): Promise<FakeV1Registry> {
   const nss = new Map<string, NetworkService>();
   const nses = new Map<string, NetworkServiceEndpoint>();
   const calls: RecordedCall[] = [];
@@ -146,7 +146,7 @@ export async function startFakeV1Registry(credentials?: ServerCredentials): Prom
         unregister: unary<NetworkServiceEndpoint, Empty>("nse.unregister", nse => (deleteNse(nse.name), {})),
       },
     ],
-  ], 0, "127.0.0.1", credentials);
+  ], port, "127.0.0.1", credentials);
 
   return {
     ...server,

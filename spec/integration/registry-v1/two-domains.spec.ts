@@ -7,6 +7,7 @@ import test from "ava";
 import { status } from "@grpc/grpc-js";
 import { callError, callUnary, closeAll, openServerStream, waitFor } from "../../support/grpc.js";
 import { startTestGateway, stopGateways } from "../../support/gateway.js";
+import type { Config } from "../../../lib/config.js";
 import { closeFakeDns, startFakeDns } from "../../support/fake-dns.js";
 import { startFakeV1Registry, timestamp } from "../../support/fake-v1-registry.js";
 import {
@@ -22,12 +23,13 @@ test.afterEach.always(async () => {
   await closeFakeDns();
 });
 
-async function twoDomains() {
+/** `proxy1Overrides`: e.g. registryStaleForMs 0 for the behaviour without restart tolerance. */
+async function twoDomains(proxy1Overrides: Partial<Config> = {}) {
   const dns = await startFakeDns();
   const registry1 = await startFakeV1Registry();
   const registry2 = await startFakeV1Registry();
   const proxy2 = await startTestGateway({ name: "proxy2", dnsServer: dns.address, registryUrl: `tcp://${registry2.address}` });
-  const proxy1 = await startTestGateway({ name: "proxy1", dnsServer: dns.address, registryUrl: `tcp://${registry1.address}` });
+  const proxy1 = await startTestGateway({ name: "proxy1", dnsServer: dns.address, registryUrl: `tcp://${registry1.address}`, ...proxy1Overrides });
   const proxy2Port = Number(proxy2.v1Address.split(":").pop());
   // the SRV targets are other names than the SRV names: pnsmgr must look up the target
   dns.srv("registry.nsm-system.cluster2", "registry-lb.cluster2.test", registry2.port).a("registry-lb.cluster2.test", "127.0.0.1");
@@ -102,8 +104,8 @@ test.serial("NSE watch through proxy 1 relays later registrations and deletions;
   t.is((await watch.status).code, status.CANCELLED);
 });
 
-test.serial("NS watch: when registry 2 dies the client's stream ends UNAVAILABLE, not OK", async t => {
-  const { proxy1, registry2 } = await twoDomains();
+test.serial("NS watch without restart tolerance (PNSMGR_REGISTRY_STALE_FOR=0): when registry 2 dies the client's stream ends UNAVAILABLE, not OK", async t => {
+  const { proxy1, registry2 } = await twoDomains({ registryStaleForMs: 0 });
   registry2.putNs(ns("icmp"));
   const watch = openServerStream(proxy1.v1Address, NS.find, { networkService: ns("icmp@cluster2"), watch: true }, { deadlineMs: 8000 });
   t.is((await watch.next()).networkService?.name, "icmp@cluster2");
@@ -115,8 +117,8 @@ test.serial("NS watch: when registry 2 dies the client's stream ends UNAVAILABLE
   t.is(end.code, status.UNAVAILABLE);
 });
 
-test.serial("a watch that registry 2 ends with OK ends UNAVAILABLE at the client", async t => {
-  const { proxy1, registry2 } = await twoDomains();
+test.serial("without restart tolerance (PNSMGR_REGISTRY_STALE_FOR=0) a watch that registry 2 ends with OK ends UNAVAILABLE at the client", async t => {
+  const { proxy1, registry2 } = await twoDomains({ registryStaleForMs: 0 });
   const watch = openServerStream(proxy1.v1Address, NS.find, { networkService: ns("icmp@cluster2"), watch: true }, { deadlineMs: 8000 });
   await waitFor(() => registry2.openWatches() === 1, 2000, "registry 2's watch");
   registry2.endWatches();

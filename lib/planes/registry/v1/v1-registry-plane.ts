@@ -6,9 +6,11 @@
  * calls go on to the local registry (NSM_REGISTRY_URL) unchanged.
  *
  *   NS  Register/Unregister  @domain: ns-name-suffix → remote-registry-route → forward
- *   NS  Find                 @domain: ns-name-suffix → remote-registry-route → watch-end → forward (stream)
+ *   NS  Find                 @domain: ns-name-suffix → stale-answers → watch-reconnect → remote-registry-route
+ *                                     → watch-end → forward (stream)
  *   NSE Find                 @domain: interdomain-bypass → swap-ip → remote-proxy-url → nse-name-suffix
- *                                     → remote-registry-route → watch-end → forward (stream)
+ *                                     → stale-answers → watch-reconnect → remote-registry-route → watch-end
+ *                                     → forward (stream)
  *   NSE Register             @domain: interdomain-bypass → swap-ip → cluster-info-labels → nse-name-suffix
  *                                     → remote-registry-route → forward
  *   NSE Unregister           @domain: interdomain-bypass → swap-ip → nse-name-suffix → remote-registry-route → forward
@@ -53,6 +55,9 @@ import { remoteProxyUrl } from "./remote-proxy-url.js";
 import { remoteRegistryRoute } from "./remote-registry-route.js";
 import { swapIpFind, swapIpRegister, swapIpUnregister, swapUrl } from "./swap-ip-url.js";
 import { watchEnd } from "./watch-end.js";
+import { staleAnswers } from "./stale-answers.js";
+import { nseWatchEntries, nsWatchEntries } from "./watch-entries.js";
+import { type WatchEntries, watchReconnect } from "./watch-reconnect.js";
 
 export interface V1RegistryPlane {
   nsRegister: Handler<NetworkService, NetworkService>;
@@ -88,6 +93,11 @@ export function createV1RegistryPlane(deps: PlaneDeps, options: V1RegistryPlaneO
   const bypass = { routes, publicUrl, isOwnUrl: (url: string) => url === publicUrl || url === swapUrl(publicUrl, ipMap) };
   const ns = NetworkServiceRegistryService;
   const nse = NetworkServiceEndpointRegistryService;
+  // A remote registry restarting: listing Finds answered from its last good answer, watches reconnected (both bounded).
+  const restartTolerant = <Req extends { watch: boolean }, Res>(entries: WatchEntries<Res>) => [
+    staleAnswers<Req, Res>({ staleForMs: config.registryStaleForMs, log }),
+    watchReconnect<Req, Res>(entries, { giveUpAfterMs: config.registryStaleForMs, listTimeoutMs: config.callTimeoutMs, log }),
+  ];
 
   return {
     nsRegister: chain(
@@ -105,7 +115,9 @@ export function createV1RegistryPlane(deps: PlaneDeps, options: V1RegistryPlaneO
       passPathMetadata(carryTokens),
       interdomainBranch(
         (q: NetworkServiceQuery) => (q.networkService === undefined ? undefined : domainOfNs(q.networkService)),
-        chain(nsQueryNameSuffix(), toDomain(), watchEnd())(forwardServerStream(upstream, ns.find)),
+        chain(nsQueryNameSuffix(), ...restartTolerant<NetworkServiceQuery, NetworkServiceResponse>(nsWatchEntries), toDomain(), watchEnd())(
+          forwardServerStream(upstream, ns.find),
+        ),
       ),
       toLocal(),
       watchEnd(),
@@ -149,6 +161,7 @@ export function createV1RegistryPlane(deps: PlaneDeps, options: V1RegistryPlaneO
           swapIpFind(ipMap), //                                     remote proxy's IP mapped, if known
           remoteProxyUrl(resolver, config.nsmgrProxyService, log), // url := the domain's proxy (SRV), if any
           nseQueryNameSuffix(),
+          ...restartTolerant<NetworkServiceEndpointQuery, NetworkServiceEndpointResponse>(nseWatchEntries),
           toDomain(),
           watchEnd(),
         )(forwardServerStream(upstream, nse.find)),
