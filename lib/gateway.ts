@@ -10,7 +10,7 @@ import { type Logger, createLogger, isLevelled } from "./log.js";
 import { applyLevel } from "./log-signals.js";
 import type { Lookup } from "./domains/resolve.js";
 import type { DestinationGuard } from "./guard/destination-guard.js";
-import { createDialing } from "./guard/dialing.js";
+import { type Dialing, createDialing } from "./guard/dialing.js";
 import { createClientPool } from "./transport/grpc/client-pool.js";
 import { dialAddressOf } from "./domains/nsm-url.js";
 import { createNodeMap, type NodeMap } from "./nodes/node-map.js";
@@ -73,109 +73,74 @@ export interface GatewayOptions {
   replicaId?: string;
 }
 
+/** What start-up has opened so far: closed in reverse order when a later step fails, and on stop. */
+interface Opened {
+  add(close: () => unknown): void;
+  closeAll(): Promise<void>;
+}
+
+function createOpened(): Opened {
+  const closers: (() => unknown)[] = [];
+  return {
+    add: close => void closers.push(close),
+    async closeAll() {
+      for (const close of closers.splice(0).reverse()) await close();
+    },
+  };
+}
+
+/** Gauges read at scrape time; they know their sources only once those exist. */
+interface GaugeSources {
+  state?: StateStore;
+  upstreamChannels: () => number;
+  monitorFeeds: () => number;
+}
+
 export async function startGateway(config: Config, options: GatewayOptions = {}): Promise<Gateway> {
   const log = options.log ?? createLogger();
   // A levelled logger (main.ts's) takes element traces too: TRACE traces every element, JSON stays JSON.
   if (isLevelled(log)) applyLevel(log, log.level, config.trace);
   else if (config.trace !== undefined) setTracing(config.trace);
+  const opened = createOpened();
+  try {
+    return await start(config, options, log, opened);
+  } catch (error: unknown) {
+    await opened.closeAll();
+    throw error;
+  }
+}
+
+async function start(config: Config, options: GatewayOptions, log: Logger, opened: Opened): Promise<Gateway> {
   const spiffe = await startSecurity(config, log);
+  if (spiffe) opened.add(() => spiffe.close());
   const nodes = createNodeMap();
   const ipMap = createIpMap();
   const nodeSources = await startNodeSources(config, nodes, ipMap, { warn: message => log.warn(message), info: (message, fields) => log.info(message, fields) });
-  let upstreamChannels = () => 0;
-  let ready: StateStore | undefined;
-  let monitorFeeds = () => 0;
+  opened.add(() => nodeSources.close());
+  const gauges: GaugeSources = { upstreamChannels: () => 0, monitorFeeds: () => 0 };
   const observability = await startObservability(config, {
     log,
     gauges: gatewayGauges({
       // NaN (no reading) until the state store is there.
-      connections: async () => (ready ? (await ready.connections.list()).length : NaN),
-      v1Connections: async () => (ready?.v1Connections.shared ? (await ready.v1Connections.list()).length : NaN),
-      monitorFeeds: () => monitorFeeds(),
-      upstreamChannels: () => upstreamChannels(),
+      connections: async () => (gauges.state ? (await gauges.state.connections.list()).length : NaN),
+      v1Connections: async () => (gauges.state?.v1Connections.shared ? (await gauges.state.v1Connections.list()).length : NaN),
+      monitorFeeds: () => gauges.monitorFeeds(),
+      upstreamChannels: () => gauges.upstreamChannels(),
     }),
   });
-  const profiling = config.profilingEnabled
-    ? await startProfiling(config.profilingListenAddress, log).catch(async (error: unknown) => {
-        await observability.stop();
-        await nodeSources.close();
-        spiffe?.close();
-        throw error;
-      })
-    : undefined;
-  let state: StateStore;
-  try {
-    state = options.state ?? (await waitForStateStore(config.state, { log, timeoutMs: config.stateStartupTimeoutMs }));
-  } catch (error: unknown) {
-    await nodeSources.close();
-    await observability.stop();
-    await profiling?.close();
-    spiffe?.close();
-    throw error;
-  }
-  ready = state;
-  const ownsState = options.state === undefined;
-  const routes = state.routes;
+  opened.add(() => observability.stop());
+  const profiling = config.profilingEnabled ? await startProfiling(config.profilingListenAddress, log) : undefined;
+  if (profiling) opened.add(() => profiling.close());
+  const state = options.state ?? (await waitForStateStore(config.state, { log, timeoutMs: config.stateStartupTimeoutMs }));
+  if (options.state === undefined) opened.add(() => state.close());
+  gauges.state = state;
   const replicaId = options.replicaId ?? `${hostname()}-${process.pid}-${randomBytes(3).toString("hex")}`;
-  const clusterInfo = readClusterInfo(config.clusterInfoFile);
   // Every dial goes through the destination guard (lib/guard); the DNS cache is shared.
   const dialing = createDialing(config, log, options.lookup);
-  const { guard } = dialing;
-  const build = (v1Listen: string) => {
-    const pool = createClientPool({ maxMessageBytes: config.maxMessageBytes });
-    const v1Pool = spiffe?.createClientPool({ maxMessageBytes: config.maxMessageBytes });
-    upstreamChannels = () => pool.addresses().length + (v1Pool?.addresses().length ?? 0);
-    const upstream = dialing.upstream(pool);
-    return createProxy({
-      config,
-      upstream,
-      // Secured mode: v1 next hops over mTLS with per-call tokens, through the same guard.
-      ...(spiffe && v1Pool ? { v1Upstream: dialing.upstream(v1Pool), identity: spiffe.identity } : {}),
-      resolver: dialing.resolver,
-      dns: dialing.dns,
-      vet: dialing.vet,
-      checkDestination: dialing.checkDestination,
-      nodes,
-      log,
-      connections: state.connections,
-      v1Connections: state.v1Connections,
-      remoteClusterInfo: createRemoteClusterInfo(upstream, config.remotePort, log),
-      routes,
-      ipMap,
-      clusterInfo,
-      publicUrl: config.v1PublicUrl ?? `tcp://${dialable(v1Listen, Number(v1Listen.slice(v1Listen.lastIndexOf(":") + 1)))}`,
-      events: state.events,
-      feeds: state.feeds,
-      replicas: state.replicas,
-      replicaId,
-    });
-  };
-  // A reserved v1 port can be taken by another process before we bind it: then reserve another.
-  const tries = bindAddress(config.v1ListenAddress).endsWith(":0") ? 3 : 1;
-  let proxy: Proxy;
-  let server: Awaited<ReturnType<typeof startGatewayServer>>;
-  let v1Listen: string;
-  for (let attempt = 1; ; attempt++) {
-    v1Listen = await reserveListen(config.v1ListenAddress);
-    proxy = build(v1Listen);
-    try {
-      server = await startGatewayServer(proxy, { ...config, v1ListenAddress: v1Listen }, log, spiffe && { credentials: spiffe.serverCredentials, tlsPeer: spiffe.tlsPeer });
-      break;
-    } catch (error: unknown) {
-      await proxy.close();
-      if (attempt < tries && String((error as Error).message).includes("EADDRINUSE")) continue;
-      await nodeSources.close();
-      spiffe?.close();
-      await observability.stop();
-      await profiling?.close();
-      if (ownsState) await state.close();
-      throw error;
-    }
-  }
+  const build = (v1Listen: string) => buildProxy({ config, log, spiffe, dialing, nodes, ipMap, state, replicaId, gauges }, v1Listen);
+  const { proxy, server, v1Listen } = await bindServer(config, log, spiffe, build);
+  gauges.monitorFeeds = () => proxy.monitor.upstreamKeys().length;
   const [apiPort, registryPort, v1Port, ...extraPorts] = server.ports;
-  const running = server;
-  const built = proxy;
-  monitorFeeds = () => built.monitor.upstreamKeys().length;
   const extras = config.v1ExtraListenAddresses.map((listen, i) => (listen.startsWith("unix:") ? listen : bound(listen, extraPorts[i] ?? 0)));
   const listeners: [string, string][] = [
     ["connections", bound(config.apiAddress, apiPort ?? 0)],
@@ -187,13 +152,13 @@ export async function startGateway(config: Config, options: GatewayOptions = {})
   ];
   for (const [listener, address] of listeners) log.info("listening", { listener, address });
   const publicUrl = config.v1PublicUrl ?? `tcp://${dialable(v1Listen, v1Port ?? 0)}`;
-  guard.setOwnListeners([...server.ports, server.adminPort], [config.advertisedAddress, dialAddressOf(publicUrl, "PNSMGR_PUBLIC_URL")]);
+  dialing.guard.setOwnListeners([...server.ports, server.adminPort], [config.advertisedAddress, dialAddressOf(publicUrl, "PNSMGR_PUBLIC_URL")]);
   return {
     config,
     proxy,
     nodes,
     ipMap,
-    routes,
+    routes: state.routes,
     state,
     apiAddress: dialable(config.apiAddress, apiPort ?? 0),
     registryAddress: dialable(config.registryAddress, registryPort ?? 0),
@@ -202,20 +167,77 @@ export async function startGateway(config: Config, options: GatewayOptions = {})
     metricsAddress: observability.metricsAddress,
     profilingAddress: profiling?.address,
     adminAddress: config.adminListenAddress.startsWith("unix:") ? config.adminListenAddress : dialable(config.adminListenAddress, server.adminPort),
-    guard,
+    guard: dialing.guard,
     replicaId,
     spiffe,
     async stop(graceMs = 5000) {
       proxy.health.setServing(false);
-      await running.shutdown(graceMs);
+      await server.shutdown(graceMs);
       await proxy.close();
-      await observability.stop();
-      await profiling?.close();
-      await nodeSources.close();
-      spiffe?.close();
-      if (ownsState) await state.close();
+      await opened.closeAll();
     },
   };
+}
+
+interface ProxyParts {
+  config: Config;
+  log: Logger;
+  spiffe: SpiffeTransport | undefined;
+  dialing: Dialing;
+  nodes: NodeMap;
+  ipMap: IpMap;
+  state: StateStore;
+  replicaId: string;
+  gauges: GaugeSources;
+}
+
+/** One proxy with its own client pools (a retried bind builds a fresh one for the new v1 port). */
+function buildProxy(parts: ProxyParts, v1Listen: string): Proxy {
+  const { config, log, spiffe, dialing, state } = parts;
+  const pool = createClientPool({ maxMessageBytes: config.maxMessageBytes });
+  const v1Pool = spiffe?.createClientPool({ maxMessageBytes: config.maxMessageBytes });
+  parts.gauges.upstreamChannels = () => pool.addresses().length + (v1Pool?.addresses().length ?? 0);
+  const upstream = dialing.upstream(pool);
+  return createProxy({
+    config,
+    upstream,
+    // Secured mode: v1 next hops over mTLS with per-call tokens, through the same guard.
+    ...(spiffe && v1Pool ? { v1Upstream: dialing.upstream(v1Pool), identity: spiffe.identity } : {}),
+    resolver: dialing.resolver,
+    dns: dialing.dns,
+    vet: dialing.vet,
+    checkDestination: dialing.checkDestination,
+    nodes: parts.nodes,
+    log,
+    connections: state.connections,
+    v1Connections: state.v1Connections,
+    remoteClusterInfo: createRemoteClusterInfo(upstream, config.remotePort, log),
+    routes: state.routes,
+    ipMap: parts.ipMap,
+    clusterInfo: readClusterInfo(config.clusterInfoFile),
+    publicUrl: config.v1PublicUrl ?? `tcp://${dialable(v1Listen, Number(v1Listen.slice(v1Listen.lastIndexOf(":") + 1)))}`,
+    events: state.events,
+    feeds: state.feeds,
+    replicas: state.replicas,
+    replicaId: parts.replicaId,
+  });
+}
+
+/** Binds the listeners; a reserved v1 port taken by another process before we bind it is reserved again. */
+async function bindServer(config: Config, log: Logger, spiffe: SpiffeTransport | undefined, build: (v1Listen: string) => Proxy) {
+  const tries = bindAddress(config.v1ListenAddress).endsWith(":0") ? 3 : 1;
+  for (let attempt = 1; ; attempt++) {
+    const v1Listen = await reserveListen(config.v1ListenAddress);
+    const proxy = build(v1Listen);
+    try {
+      const server = await startGatewayServer(proxy, { ...config, v1ListenAddress: v1Listen }, log, spiffe && { credentials: spiffe.serverCredentials, tlsPeer: spiffe.tlsPeer });
+      return { proxy, server, v1Listen };
+    } catch (error: unknown) {
+      await proxy.close();
+      if (attempt < tries && String((error as Error).message).includes("EADDRINUSE")) continue;
+      throw error;
+    }
+  }
 }
 
 /**

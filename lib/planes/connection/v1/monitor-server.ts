@@ -37,7 +37,7 @@ export interface MonitorServer {
 export type RecordEvent = (event: ConnectionEvent, peer: string, end?: EventEnd) => void;
 
 /** Connections other replicas carry that match a new subscriber's selector (in our frame). */
-export type SharedConnections = (selector: MonitorScopeSelector) => Promise<readonly Connection[]>;
+export type RecordedConnections = (selector: MonitorScopeSelector) => Promise<readonly Connection[]>;
 
 interface Subscription {
   readonly selector: MonitorScopeSelector;
@@ -45,7 +45,7 @@ interface Subscription {
   held?: ConnectionEvent[];
 }
 
-export function createMonitorServer(record?: RecordEvent, shared?: SharedConnections): MonitorServer {
+export function createMonitorServer(record?: RecordEvent, shared?: RecordedConnections): MonitorServer {
   const connections = new Map<string, Connection>();
   const subscribers = new Map<Subscriber<ConnectionEvent>, Subscription>();
   const deliver = (subscriber: Subscriber<ConnectionEvent>, subscription: Subscription, event: ConnectionEvent) =>
