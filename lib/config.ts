@@ -4,7 +4,7 @@
  * means, how it is checked); a bad value stops start-up with one line naming the variable.
  */
 import { isIP } from "node:net";
-import { type HostPort, parseHostPort, parsePort } from "./domains/address.js";
+import { type HostPort, parseHostPort, parsePort, unixAddress } from "./domains/address.js";
 import { type StateOptions, stateOptionsFromEnv } from "./state/state.js";
 import { parseDialRules } from "./guard/dial-rules.js";
 import { NODE_SOURCES, type NodeSource } from "./nodes/node-sources.js";
@@ -220,8 +220,9 @@ function adminEvents(value: string, env: string): Config["adminEvents"] {
 /** host:port, or unix:///path (unix:/path) for a socket. */
 function adminListen(value: string, env: string): string {
   if (value.startsWith("unix:")) {
-    if (!/^unix:(\/\/)?\/./.test(value)) throw new ConfigError(env, value, "needs an absolute path: unix:///run/pnsmgr/admin.sock");
-    return value;
+    const address = unixAddress(value);
+    if (address === undefined) throw new ConfigError(env, value, "needs an absolute path: unix:///run/pnsmgr/admin.sock");
+    return address;
   }
   return listenAddress(value, env);
 }
@@ -234,17 +235,11 @@ function dialRules(value: string, env: string): string[] {
   }
 }
 
-function trueFalse(value: string, env: string): boolean {
-  if (value === "true") return true;
-  if (value === "false") return false;
-  throw new ConfigError(env, value, "is not true or false");
-}
-
 /** SPIFFE_ENDPOINT_SOCKET as NSM and go-spiffe write it: unix:///path (unix:/path and a bare path accepted). */
 function unixSocket(value: string, env: string): string {
-  const path = value.replace(/^unix:(\/\/)?/, "");
-  if (!path.startsWith("/")) throw new ConfigError(env, value, "needs a unix socket path (unix:///run/spire/sockets/agent.sock)");
-  return value;
+  const address = unixAddress(value, true);
+  if (address === undefined) throw new ConfigError(env, value, "needs a unix socket path (unix:///run/spire/sockets/agent.sock)");
+  return address;
 }
 
 function spiffeIdList(value: string, env: string): string[] {
@@ -323,7 +318,7 @@ export const OPTIONS = [
   { key: "mapIpFile", env: "NSM_MAP_IP_FILE_PATH", default: "map-ip.yaml", doc: "flat YAML IP map (internal -> external), watched", parse: text },
   { key: "maxTokenLifetimeMs", env: "NSM_MAX_TOKEN_LIFETIME", default: "10m", doc: "lifetime of this proxy's path tokens", parse: parseDuration },
   { key: "spiffeEndpointSocket", env: "SPIFFE_ENDPOINT_SOCKET", default: undefined, doc: "SPIFFE Workload API socket (unix:///path) of the SPIRE agent: mTLS on v1 and ES256 path tokens checked by NSM's policies", parse: unixSocket },
-  { key: "insecure", env: "PNSMGR_INSECURE", default: "false", doc: "true: plaintext v1 and HS256 sandbox tokens, nothing checked (demos, tests); only without SPIFFE_ENDPOINT_SOCKET", parse: trueFalse },
+  { key: "insecure", env: "PNSMGR_INSECURE", default: "false", doc: "true: plaintext v1 and HS256 sandbox tokens, nothing checked (demos, tests); only without SPIFFE_ENDPOINT_SOCKET", parse: onOff },
   { key: "tlsAuthorize", env: "PNSMGR_TLS_AUTHORIZE", default: "", doc: "mTLS peers allowed: comma list of trust domains (spiffe://td) and IDs (spiffe://td/path); empty: any ID of the own or a federated trust domain", parse: spiffeIdList },
   { key: "v0Tls", env: "PNSMGR_V0_TLS", default: "off", doc: "on: the seed's listeners (5005/5006) serve mTLS too (needs SPIFFE_ENDPOINT_SOCKET)", parse: onOff },
   { key: "svidTimeoutMs", env: "PNSMGR_SVID_TIMEOUT", default: "30s", doc: "how long start-up waits for the first X.509 SVID from the Workload API", parse: durationOrMs },

@@ -6,7 +6,7 @@
  */
 import { lstat, unlink } from "node:fs/promises";
 import { ConfigError } from "./config-values.js";
-import { parseHostPort } from "./domains/address.js";
+import { parseHostPort, unixAddress } from "./domains/address.js";
 
 export interface ListenOn {
   /** The first TCP address, host:port. */
@@ -26,9 +26,9 @@ export function parseListenOn(value: string, env: string): ListenOn {
 
 function listenEntry(entry: string, env: string, value: string): string {
   if (entry.startsWith("unix:")) {
-    const path = entry.startsWith("unix://") ? entry.slice("unix://".length) : entry.slice("unix:".length);
-    if (!path.startsWith("/")) throw new ConfigError(env, value, `${JSON.stringify(entry)}: a unix socket needs an absolute path (unix:///run/pnsmgr.sock)`);
-    return `unix://${path}`;
+    const address = unixAddress(entry);
+    if (address === undefined) throw new ConfigError(env, value, `${JSON.stringify(entry)}: a unix socket needs an absolute path (unix:///run/pnsmgr.sock)`);
+    return address;
   }
   const bare = entry.replace(/^tcp:\/\//, "");
   if (/^[a-z][a-z0-9+.-]*:\/\//i.test(bare)) throw new ConfigError(env, value, `${JSON.stringify(entry)}: only tcp:// and unix:// are served`);

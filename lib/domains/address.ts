@@ -26,6 +26,16 @@ export function parseHostPort(text: string, what = "address", listen = false): H
   return { host, port };
 }
 
+/**
+ * A unix socket address in grpc-js' form `unix:///abs/path`, from `unix:///abs/path` or `unix:/abs/path`
+ * (and a bare `/abs/path` when `bare`, as SPIFFE_ENDPOINT_SOCKET may be written); undefined when it
+ * names no absolute path.
+ */
+export function unixAddress(text: string, bare = false): string | undefined {
+  const path = text.startsWith("unix://") ? text.slice("unix://".length) : text.startsWith("unix:") ? text.slice("unix:".length) : bare ? text : undefined;
+  return path !== undefined && path.startsWith("/") && path.length > 1 ? `unix://${path}` : undefined;
+}
+
 export function parsePort(text: string, what: string): number {
   const port = /^\d{1,5}$/.test(text) ? Number(text) : NaN;
   if (!(port >= 1 && port <= 65535)) throw invalidArgument(`${what}: port ${quoted(text)} is not in 1-65535`);

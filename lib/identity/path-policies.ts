@@ -34,22 +34,22 @@ const payload = (token: string): JwtClaims | undefined => {
 
 const audiences = (claims: JwtClaims | undefined): readonly unknown[] => (Array.isArray(claims?.aud) ? claims.aud : []);
 
-const CHECKS: Record<PathPolicy, (input: PolicyInput) => boolean | Promise<boolean>> = {
-  tokens_valid: ({ tokens }) => tokens.every(token => payload(token) !== undefined),
-  tokens_chained: ({ tokens }) => {
-    if (tokens.length < 2) return true;
-    for (let x = 0; x + 1 < tokens.length; x++) {
-      const next = payload(tokens[x + 1]!)?.sub;
-      if (next === undefined || !audiences(payload(tokens[x]!)).includes(next)) return false;
+/** Each token's claims (undefined: not a JWT), decoded once for all policies of one check. */
+type Payloads = readonly (JwtClaims | undefined)[];
+
+const CHECKS: Record<PathPolicy, (input: PolicyInput, payloads: Payloads) => boolean | Promise<boolean>> = {
+  tokens_valid: (_, payloads) => payloads.every(claims => claims !== undefined),
+  tokens_chained: (_, payloads) => {
+    if (payloads.length < 2) return true;
+    for (let x = 0; x + 1 < payloads.length; x++) {
+      const next = payloads[x + 1]?.sub;
+      if (next === undefined || !audiences(payloads[x]).includes(next)) return false;
     }
     return true;
   },
-  tokens_expired: ({ tokens, now }) => {
+  tokens_expired: ({ now }, payloads) => {
     const seconds = (now ?? Date.now()) / 1000;
-    return tokens.every(token => {
-      const exp = payload(token)?.exp;
-      return typeof exp === "number" && seconds < exp;
-    });
+    return payloads.every(claims => typeof claims?.exp === "number" && seconds < claims.exp);
   },
   prev_token_signed: async ({ tokens, index, peerKey }) => {
     const token = tokens[index - 1];
@@ -64,13 +64,14 @@ const CHECKS: Record<PathPolicy, (input: PolicyInput) => boolean | Promise<boole
 };
 
 export async function checkPolicy(policy: PathPolicy, input: PolicyInput): Promise<boolean> {
-  return CHECKS[policy](input);
+  return CHECKS[policy](input, input.tokens.map(payload));
 }
 
 /** The first policy of `policies` the input fails, or undefined when all pass. */
 export async function firstFailedPolicy(input: PolicyInput, policies: readonly PathPolicy[] = SERVER_POLICIES): Promise<PathPolicy | undefined> {
+  const payloads = input.tokens.map(payload);
   for (const policy of policies) {
-    if (!(await checkPolicy(policy, input))) return policy;
+    if (!(await CHECKS[policy](input, payloads))) return policy;
   }
   return undefined;
 }

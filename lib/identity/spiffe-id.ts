@@ -4,6 +4,7 @@
  * and the one URI SAN of an X.509 SVID.
  */
 import type { X509Certificate } from "node:crypto";
+import { quoted } from "../pipeline/errors.js";
 
 const TRUST_DOMAIN = /^[a-z0-9._-]+$/;
 const SEGMENT = /^[a-zA-Z0-9._-]+$/;
@@ -17,15 +18,15 @@ export interface SpiffeId {
 
 /** Parses a SPIFFE ID; throws with the reason when it is not one. */
 export function parseSpiffeId(text: string): SpiffeId {
-  if (!text.startsWith("spiffe://")) throw new Error(`${short(text)} is not a SPIFFE ID (no spiffe:// scheme)`);
+  if (!text.startsWith("spiffe://")) throw new Error(`${quoted(text)} is not a SPIFFE ID (no spiffe:// scheme)`);
   const rest = text.slice("spiffe://".length);
   const slash = rest.indexOf("/");
   const trustDomain = slash < 0 ? rest : rest.slice(0, slash);
   const path = slash < 0 ? "" : rest.slice(slash);
-  if (!TRUST_DOMAIN.test(trustDomain)) throw new Error(`${short(text)} has no valid trust domain`);
+  if (!TRUST_DOMAIN.test(trustDomain)) throw new Error(`${quoted(text)} has no valid trust domain`);
   if (path !== "") {
     for (const segment of path.slice(1).split("/")) {
-      if (!SEGMENT.test(segment) || segment === "." || segment === "..") throw new Error(`${short(text)} has an invalid path segment`);
+      if (!SEGMENT.test(segment) || segment === "." || segment === "..") throw new Error(`${quoted(text)} has an invalid path segment`);
     }
   }
   return { trustDomain, path, text };
@@ -44,8 +45,4 @@ export function spiffeIdOfCertificate(cert: Pick<X509Certificate, "subjectAltNam
     .map(name => name.slice(4));
   if (uris.length !== 1) throw new Error(`an X.509 SVID has exactly one URI SAN (found ${uris.length})`);
   return parseSpiffeId(uris[0]!);
-}
-
-function short(text: string): string {
-  return JSON.stringify(text.length > 80 ? `${text.slice(0, 80)}…` : text);
 }

@@ -7,6 +7,7 @@ import { Client, Metadata, credentials, type ClientReadableStream } from "@grpc/
 import { SpiffeWorkloadAPIService, type X509SVIDResponse } from "../../../generated/spiffe/workload.js";
 import { materialFromResponse, type X509Source } from "../../identity/x509-source.js";
 import type { Logger } from "../../log.js";
+import { unixAddress } from "../../domains/address.js";
 
 export interface WorkloadApiOptions {
   /** SPIFFE_ENDPOINT_SOCKET: `unix:///path`, `unix:/path` or a bare absolute path. */
@@ -26,9 +27,9 @@ export interface WorkloadApiClient {
 
 /** The grpc-js target of a SPIFFE_ENDPOINT_SOCKET value; throws when it is not a unix socket. */
 export function workloadApiTarget(endpoint: string): string {
-  const path = endpoint.startsWith("unix://") ? endpoint.slice("unix://".length) : endpoint.startsWith("unix:") ? endpoint.slice("unix:".length) : endpoint;
-  if (!path.startsWith("/")) throw new Error(`SPIFFE_ENDPOINT_SOCKET must be unix:///absolute/path (got ${JSON.stringify(endpoint)})`);
-  return `unix://${path}`;
+  const target = unixAddress(endpoint, true);
+  if (target === undefined) throw new Error(`SPIFFE_ENDPOINT_SOCKET must be unix:///absolute/path (got ${JSON.stringify(endpoint)})`);
+  return target;
 }
 
 export function connectWorkloadApi(options: WorkloadApiOptions): WorkloadApiClient {
