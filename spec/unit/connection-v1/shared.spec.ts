@@ -27,6 +27,16 @@ import { testConfig } from "../../support/gateway.js";
 import { type Connection, type ConnectionEvent, ConnectionEventType, type MonitorScopeSelector, State } from "../../../generated/nsm/connection.js";
 import type { NetworkServiceRequest } from "../../../generated/nsm/networkservice.js";
 import { ctx, errorOf, fwdRequest, seg, sleep } from "./_support.js";
+import { waitFor } from "../../support/grpc.js";
+
+/** Polls an async condition (a log read) until it holds; five seconds at most. */
+async function waitForAsync(condition: () => Promise<boolean>, what: string): Promise<void> {
+  const deadline = Date.now() + 5000;
+  while (!(await condition())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await sleep(10);
+  }
+}
 
 type Op = "put" | "get" | "delete" | "list";
 
@@ -159,7 +169,7 @@ test("a record that cannot be written: a new connection fails UNAVAILABLE and is
   t.is(failed.code, Code.UNAVAILABLE);
   t.regex(failed.message, /v1 connection record not written/);
   t.deepEqual(a.table.entries(), []);
-  await sleep(20);
+  await waitFor(() => next.closes.length > 0, 5000, "the Close downstream");
   t.is(next.closes.length, 1, "the connection made downstream is closed again");
   t.is(next.closes[0]?.id, next.requests[0]!.connection!.id);
   t.is(a.events.length, 1, "no UPDATE for a connection that was refused");
@@ -172,7 +182,7 @@ test("a record that cannot be written: a new connection fails UNAVAILABLE and is
   t.is(a.table.get(ours)?.state, "established", "a failed refresh keeps the connection");
   t.is(a.events.at(-1)?.connections[ours]?.state, State.DOWN);
   t.is(next.closes.length, 1, "a refresh is not closed downstream");
-  await sleep(20);
+  await waitForAsync(async () => (await a.log.read()).at(-1)?.end?.reason === "state_store_unavailable", "the DOWN in the log");
   t.deepEqual((await a.log.read()).at(-1)?.end, {
     reason: "state_store_unavailable",
     hop: "proxy-1",
@@ -191,7 +201,7 @@ test("why it ended, in the log: a reselect's Close is reselected, a failed refre
   await errorOf(a.plane.request(refreshOf(first), ctx(token(60_000))));
   next.upstream.unary = failing;
   await firstValueFrom(a.plane.close(first, ctx(token(60_000))));
-  await sleep(20);
+  await waitForAsync(async () => (await a.log.read()).length >= 5, "five events in the log");
   t.deepEqual(
     (await a.log.read()).map(e => [e.type, e.end?.reason ?? null, e.end?.hop ?? null]),
     [
@@ -229,7 +239,7 @@ test("monitor through B: A's connection in the initial state, B's own downstream
   const ours = next.requests[0]!.connection!.id;
   t.is(next.monitors.length, 1, "A's downstream monitor");
   const watching = b.watch();
-  await sleep(10);
+  await waitFor(() => b.events.length > 0 && next.monitors.length === 2, 5000, "B's initial state and its own downstream monitor");
   t.is(b.events[0]?.type, ConnectionEventType.INITIAL_STATE_TRANSFER);
   t.deepEqual(Object.keys(b.events[0]!.connections), [ours]);
   t.is(next.monitors.length, 2, "B opened its own");
@@ -241,7 +251,7 @@ test("monitor through B: A's connection in the initial state, B's own downstream
 
   shared.failing.add("list");
   const failing = b.watch();
-  await sleep(10);
+  await waitFor(() => b.ended() !== undefined, 5000, "the stream's end");
   t.is((b.ended() as ProxyError).code, Code.UNAVAILABLE);
   failing.unsubscribe();
   stop();
@@ -277,7 +287,7 @@ test("expiry: A closes its own and deletes the record; B takes over closing one 
   const { next, shared, a, b, stop } = await twoReplicas();
   await firstValueFrom(a.plane.request(fwdRequest(), ctx(token(300))));
   const ours = next.requests[0]!.connection!.id;
-  await sleep(700);
+  await waitFor(() => next.closes.length > 0, 5000, "A's expiry");
   t.is(next.closes.length, 1, "A's own connection expired");
   t.is(await shared.inner.get(ours), undefined);
 
