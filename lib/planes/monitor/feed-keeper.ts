@@ -15,37 +15,22 @@
  * entry (clients' streams end with UNAVAILABLE, as an NSM client expects in order to heal) and
  * forgets the feed. When the store refuses an append, the upstream is dropped and opened again at
  * the next tick: its fresh INITIAL_STATE_TRANSFER makes up for the event that could not be logged.
+ *
+ * This file assembles the parts: feed-states.ts (the feed's states and moves, as a table),
+ * feed-effects.ts (what each move does), feed-lease.ts, feed-upstream.ts (one run of the upstream,
+ * each event encoded once and appended fenced), feed-rounds.ts (the periodic round), feed-wire.ts.
  */
-import { type Observable, Subscription, concatMap, defer, materialize } from "rxjs";
 import type { Logger } from "../../log.js";
-import { type FeedStore, feedLease } from "../../state/feed-store.js";
+import type { FeedStore } from "../../state/feed-store.js";
 import type { ReplicaRegistry } from "../../state/replica-registry.js";
-import { type ConnectionEvent, type Connection, ConnectionEvent as ConnectionEventCodec, ConnectionEventType } from "../../../generated/nsm/connection.js";
-import { eventInput } from "../record-events.js";
-import { EndReason, connectionEnd, seedEventEnd } from "../end-reasons.js";
-import { foldEvent, initialStateEvent } from "./connection-state.js";
+import { createFeedLeases } from "./feed-lease.js";
+import { type FeedTransition, createFeedStates } from "./feed-states.js";
+import { feedEffects } from "./feed-effects.js";
+import { feedRound, startFeedTicker } from "./feed-rounds.js";
+import type { FeedSource, FeedSpec } from "./feed-upstream.js";
 
-/** Fewest entries between two snapshots of a feed (a fresh client replays at most about this many). */
-export const SNAPSHOT_EVERY_MIN = 64;
-
-/** The log entry type that ends a feed's client streams. */
-export const UPSTREAM_LOST = "UPSTREAM_LOST";
-
-export interface FeedUpstream {
-  /** The remote the events come from (the log's `peer`). */
-  readonly peer: string;
-  /** The upstream's events, already as the feed's clients see them. */
-  readonly events: Observable<ConnectionEvent>;
-}
-
-/** Opens feeds of one kind from their spec. */
-export type FeedSource = (spec: FeedSpec) => FeedUpstream;
-
-export interface FeedSpec {
-  /** Which FeedSource opens it. */
-  readonly kind: string;
-  readonly [field: string]: unknown;
-}
+export { SNAPSHOT_EVERY_MIN, UPSTREAM_LOST, type FeedSource, type FeedSpec, type FeedUpstream } from "./feed-upstream.js";
+export { decode, decodeBytes, encode } from "./feed-wire.js";
 
 export interface FeedKeeperOptions {
   readonly feeds: FeedStore;
@@ -60,6 +45,8 @@ export interface FeedKeeperOptions {
   /** Between two ticks (default leaseMs / 3). */
   readonly tickMs?: number;
   readonly now?: () => number;
+  /** Told of every move of a feed here (a row of FEED_TRANSITIONS), as it happens. */
+  readonly onTransition?: (key: string, transition: FeedTransition) => void;
 }
 
 export interface FeedKeeper {
@@ -80,158 +67,24 @@ interface Attached {
 }
 
 export function createFeedKeeper(options: FeedKeeperOptions): FeedKeeper {
-  const { feeds, replicas, replicaId, leaseMs, lingerMs, log } = options;
-  const now = options.now ?? Date.now;
-  const running = new Map<string, Subscription>();
+  const { feeds, replicaId, lingerMs, log } = options;
+  const recording = { feeds, replicaId, sources: options.sources, now: options.now ?? Date.now };
+  const leases = createFeedLeases(options.replicas, replicaId, options.leaseMs);
   const attached = new Map<string, Attached>();
   let closed = false;
-  let ticking: Promise<void> | undefined;
-  let storeDown = false;
 
-  const lease = feedLease;
-
-  function start(key: string, specText: string): void {
-    if (closed || running.has(key)) return;
-    let spec: FeedSpec;
-    let upstream: FeedUpstream;
-    try {
-      spec = JSON.parse(specText) as FeedSpec;
-      const source = options.sources[spec.kind];
-      if (!source) throw new Error(`no source for feed kind ${JSON.stringify(spec.kind)}`);
-      upstream = source(spec);
-    } catch (error: unknown) {
-      // A spec this replica cannot open: end the feed for its clients rather than retry forever.
-      void endFeed(key, "", `monitor feed ${key} cannot be opened: ${(error as Error).message}`);
-      return;
-    }
-    const state = new Map<string, Connection>();
-    let first = true;
-    let sinceSnapshot = 0;
-    const append = async (event: ConnectionEvent) => {
-      foldEvent(state, event);
-      const input = { ...eventInput(event, upstream.peer, now(), seedEventEnd(event, upstream.peer)), wire: encode(event) };
-      // A snapshot costs O(connections): written with the feed's first event (a fresh client needs
-      // one), then once the entries since the last one reach a fraction of the state's size.
-      const due = sinceSnapshot === 0 || ++sinceSnapshot > Math.max(SNAPSHOT_EVERY_MIN, state.size / 8);
-      const position = await feeds.append(key, replicaId, input, due ? encode(initialStateEvent(state)) : undefined);
-      if (position === undefined) throw new LeaseLost();
-      if (due) sinceSnapshot = 1;
-    };
-    // Registered before subscribing: the upstream may fail at once, and its end must find the entry.
-    const holder = new Subscription();
-    running.set(key, holder);
-    const forget = () => {
-      if (running.get(key) === holder) running.delete(key);
-    };
-    const subscription = upstream.events
-      .pipe(
-        materialize(),
-        concatMap(note =>
-          defer(async () => {
-            if (note.kind === "N") {
-              // A peer that skips its initial state: the log still starts the feed with one.
-              if (first && note.value.type !== ConnectionEventType.INITIAL_STATE_TRANSFER) await append(initialStateEvent(new Map()));
-              first = false;
-              await append(note.value);
-              return;
-            }
-            const reason =
-              note.kind === "E"
-                ? `monitor stream ${upstream.peer} broke: ${(note.error as Error)?.message ?? String(note.error)}`
-                : `monitor stream ${upstream.peer} ended`;
-            forget();
-            await endFeed(key, upstream.peer, reason);
-          }),
-        ),
-      )
-      .subscribe({
-        complete: forget,
-        error: (error: unknown) => {
-          forget();
-          if (error instanceof LeaseLost) {
-            log.info("monitor feed taken over by another replica", { feed: key });
-            return;
-          }
-          // The store refused the event: drop the upstream; the next tick opens it again.
-          log.warn("monitor feed: event not recorded; the upstream will be opened again", { feed: key, error: (error as Error).message });
-        },
-      });
-    holder.add(subscription);
-  }
-
-  function stop(key: string): void {
-    running.get(key)?.unsubscribe();
-    running.delete(key);
-  }
-
-  /** Appends the UPSTREAM_LOST entry, forgets the feed and gives its lease up. */
-  async function endFeed(key: string, peer: string, reason: string): Promise<void> {
-    stop(key);
-    try {
-      const lost = { connectionIds: [], peer, type: UPSTREAM_LOST, payload: { feed: key, reason }, at: now(), end: connectionEnd(EndReason.upstreamLost, peer, reason) };
-      await feeds.append(key, replicaId, lost, encode(initialStateEvent(new Map())));
-      await feeds.remove(key);
-      await replicas.release(lease(key), replicaId);
-    } catch (error: unknown) {
-      log.warn("monitor feed: could not record the end of its upstream", { feed: key, reason, error: (error as Error).message });
-    }
-  }
-
-  /** Ends a feed of ours that no client has touched for lingerMs (checked by the store); true when ended. */
-  async function endIfIdle(key: string, idleMs: number): Promise<boolean> {
-    if (attached.has(key) || idleMs < lingerMs || !(await feeds.remove(key, lingerMs))) return false;
-    stop(key);
-    await replicas.release(lease(key), replicaId);
-    return true;
-  }
-
-  async function takeIfFree(key: string, spec: string, idleMs: number): Promise<void> {
-    if (running.has(key) || !(await replicas.tryAcquire(lease(key), replicaId, leaseMs))) return;
-    if (!(await endIfIdle(key, idleMs))) start(key, spec);
-  }
-
-  async function round(): Promise<void> {
-    for (const key of [...running.keys()]) {
-      if (!(await replicas.renew(lease(key), replicaId, leaseMs))) {
-        log.info("monitor feed lease lost; another replica runs it now", { feed: key });
-        stop(key);
-      }
-    }
-    if (attached.size > 0) await feeds.touch([...attached.keys()]);
-    const listed = await feeds.list();
-    const known = new Set(listed.map(feed => feed.key));
-    // A feed of ours that was ended (idle race, lost upstream) while a client of ours stays attached.
-    for (const [key, { spec }] of attached) if (!known.has(key)) await feeds.register(key, spec);
-    for (const feed of listed) {
-      if (closed) return;
-      if (running.has(feed.key)) await endIfIdle(feed.key, feed.idleMs);
-      else await takeIfFree(feed.key, feed.spec, feed.idleMs);
-    }
-    for (const [key, { spec }] of attached) if (!known.has(key)) await takeIfFree(key, spec, 0);
-  }
-
-  async function tick(): Promise<void> {
-    if (closed) return;
-    if (ticking) return ticking;
-    ticking = round().then(
-      () => {
-        if (storeDown) log.info("monitor feeds: state store reachable again");
-        storeDown = false;
-      },
-      (error: unknown) => {
-        if (!storeDown) log.warn("monitor feeds: state store not reachable; feeds are kept when it returns", { error: (error as Error).message });
-        storeDown = true;
-      },
-    );
-    try {
-      await ticking;
-    } finally {
-      ticking = undefined;
-    }
-  }
-
-  const timer = setInterval(() => void tick(), options.tickMs ?? Math.max(50, Math.floor(leaseMs / 3)));
-  timer.unref();
+  const unused = async (key: string, idleMs: number) => !attached.has(key) && idleMs >= lingerMs && (await feeds.remove(key, lingerMs));
+  const effects = feedEffects({ recording, leases, states: () => states, unused, closed: () => closed, log });
+  const states = createFeedStates(effects, (key, transition) => {
+    if (transition.from !== transition.to) log.debug("monitor feed", { feed: key, ...transition });
+    options.onTransition?.(key, transition);
+  });
+  /** Runs the feed here if nobody does (a closed keeper takes nothing). */
+  const want = async (key: string, spec: string, idleMs: number) => {
+    if (!closed) await states.fire(key, "wanted", { spec, idleMs });
+  };
+  const round = { feeds, leases, states, attached, want, unused, closed: () => closed, log };
+  const ticker = startFeedTicker(() => feedRound(round), options.tickMs ?? Math.max(50, Math.floor(options.leaseMs / 3)), log);
 
   return {
     async attach(key, spec) {
@@ -240,45 +93,21 @@ export function createFeedKeeper(options: FeedKeeperOptions): FeedKeeper {
       entry.clients++;
       attached.set(key, entry);
       await feeds.register(key, specText);
-      await takeIfFree(key, specText, 0);
+      await want(key, specText, 0);
     },
     detach(key) {
       const entry = attached.get(key);
       if (!entry || --entry.clients > 0) return;
       attached.delete(key);
-      if (lingerMs > 0 || !running.has(key)) return;
       // No linger: the feed ends with its last client (the single-replica default).
-      stop(key);
-      endIfIdle(key, 0).catch((error: unknown) => log.warn("monitor feed: could not end it", { feed: key, error: (error as Error).message }));
+      if (lingerMs === 0) void states.fire(key, "last client left");
     },
-    running: () => [...running.keys()],
-    tick,
+    running: () => states.keys("running"),
+    tick: () => ticker.tick(),
     async close() {
       closed = true;
-      clearInterval(timer);
-      await ticking?.catch(() => undefined);
-      const held = [...running.keys()];
-      for (const key of held) stop(key);
-      await Promise.all(held.map(key => replicas.release(lease(key), replicaId).catch(() => false)));
+      await ticker.stop();
+      await Promise.all(states.keys("running").map(key => Promise.resolve(states.fire(key, "keeper closed")).catch(() => false)));
     },
   };
-}
-
-class LeaseLost extends Error {
-  constructor() {
-    super("feed lease lost");
-  }
-}
-
-/** A ConnectionEvent as the log keeps it for delivery: protobuf bytes, base64. */
-export function encode(event: ConnectionEvent): string {
-  return Buffer.from(ConnectionEventCodec.encode(event).finish()).toString("base64");
-}
-
-export function decode(wire: string): ConnectionEvent {
-  return decodeBytes(Buffer.from(wire, "base64"));
-}
-
-export function decodeBytes(bytes: Uint8Array): ConnectionEvent {
-  return ConnectionEventCodec.decode(bytes);
 }
