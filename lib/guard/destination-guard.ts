@@ -66,28 +66,11 @@ export function createDestinationGuard(options: DestinationGuardOptions): Destin
   let ownPorts = new Set<number>();
   let ownAddresses = new Set<string>();
   let publicAddresses = new Set<string>();
-  const byRule = new Map<string, number>();
-  let total = 0;
-  const now = options.now ?? Date.now;
-  const logged = new Map<string, { at: number; suppressed: number }>();
+  const { refuse, refusals } = refusalCounter(options);
   // IP-literal addresses already allowed, as written: their decision depends only on the rules and this
   // gateway's listeners (which reset it), not on DNS, so the hot path does not parse and check them
   // again on every call to the same peer. Refusals are not kept: each is counted and logged.
   let allowedIps = new Map<string, Destination>();
-
-  function refuse(code: Code, address: string, rule: string, message: string): ProxyError {
-    total += 1;
-    byRule.set(rule, (byRule.get(rule) ?? 0) + 1);
-    // A hostile caller must not be able to flood the log: once per rule per window, with a count.
-    const last = logged.get(rule);
-    if (last && now() - last.at < (options.logWindowMs ?? 10_000)) last.suppressed += 1;
-    else {
-      options.log.warn("dial refused", { destination: address, rule, ...(last?.suppressed ? { suppressed: last.suppressed } : {}) });
-      if (logged.size > 1000) logged.clear();
-      logged.set(rule, { at: now(), suppressed: 0 });
-    }
-    return new ProxyError(code, message);
-  }
 
   function decideIp(ip: Ip, port: number, name: string | undefined): string | undefined {
     if (ownPorts.has(port) && (isLoopbackOrUnspecified(ip) || ownAddresses.has(ip.toString()))) return "own listener";
@@ -154,19 +137,52 @@ export function createDestinationGuard(options: DestinationGuardOptions): Destin
       allowedIps = new Map();
       ownPorts = new Set(ports.filter(p => p > 0));
       ownAddresses = new Set(localAddresses().flatMap(a => (ipaddr.isValid(a) ? [normalizeIp(a).toString()] : [])));
-      publicAddresses = new Set<string>();
-      for (const written of addresses) {
-        try {
-          const { host, port } = parseHostPort(written, "public address");
-          publicAddresses.add(`${host.toLowerCase()}:${port}`);
-          if (ipaddr.isValid(host)) publicAddresses.add(`${normalizeIp(host).toString()}:${port}`);
-        } catch {
-          // a public address without a port cannot be dialled back to us by this spelling
-        }
-      }
+      publicAddresses = spellingsOf(addresses);
     },
-    refusals: () => ({ total, byRule: new Map(byRule) }),
+    refusals,
   };
+}
+
+interface RefusalCounter extends Pick<DestinationGuard, "refusals"> {
+  /** Counts and logs a refusal; returns the error to throw. */
+  refuse(code: Code, address: string, rule: string, message: string): ProxyError;
+}
+
+/** Counts refusals by rule and logs them, each rule at most once per window with the count in between. */
+function refusalCounter(options: DestinationGuardOptions): RefusalCounter {
+  const byRule = new Map<string, number>();
+  let total = 0;
+  const now = options.now ?? Date.now;
+  const logged = new Map<string, { at: number; suppressed: number }>();
+  function refuse(code: Code, address: string, rule: string, message: string): ProxyError {
+    total += 1;
+    byRule.set(rule, (byRule.get(rule) ?? 0) + 1);
+    // A hostile caller must not be able to flood the log: once per rule per window, with a count.
+    const last = logged.get(rule);
+    if (last && now() - last.at < (options.logWindowMs ?? 10_000)) last.suppressed += 1;
+    else {
+      options.log.warn("dial refused", { destination: address, rule, ...(last?.suppressed ? { suppressed: last.suppressed } : {}) });
+      if (logged.size > 1000) logged.clear();
+      logged.set(rule, { at: now(), suppressed: 0 });
+    }
+    return new ProxyError(code, message);
+  }
+  return { refuse, refusals: () => ({ total, byRule: new Map(byRule) }) };
+}
+
+/** The host:port spellings of this gateway's public addresses (host lower-cased; an IP also normalised). */
+function spellingsOf(addresses: readonly string[]): Set<string> {
+  const spellings = new Set<string>();
+  for (const written of addresses) {
+    try {
+      const { host, port } = parseHostPort(written, "public address");
+      spellings.add(`${host.toLowerCase()}:${port}`);
+      if (ipaddr.isValid(host)) spellings.add(`${normalizeIp(host).toString()}:${port}`);
+    } catch {
+      // a public address without a port cannot be dialled back to us by this spelling
+    }
+  }
+  return spellings;
 }
 
 /** An operator's configured address (or `unix:` path): parsed, dialled as written, not subject to the rules. */

@@ -7,7 +7,7 @@
  * named and attributed after OpenTelemetry's RPC conventions, parented by the incoming W3C
  * traceparent and passed on as one. Loaded only by start.ts, only when something is switched on.
  */
-import { DiagLogLevel, ROOT_CONTEXT, SpanKind, diag, type DiagLogger, SpanStatusCode, type Attributes, type Histogram, type Span, type TextMapGetter, trace } from "@opentelemetry/api";
+import { DiagLogLevel, ROOT_CONTEXT, SpanKind, diag, type DiagLogger, SpanStatusCode, type Attributes, type Histogram, type Meter, type Span, type TextMapGetter, type Tracer, trace } from "@opentelemetry/api";
 import { W3CTraceContextPropagator } from "@opentelemetry/core";
 import { resourceFromAttributes } from "@opentelemetry/resources";
 import { MeterProvider, PeriodicExportingMetricReader, type IMetricReader } from "@opentelemetry/sdk-metrics";
@@ -82,8 +82,14 @@ interface RpcSide {
   readonly seconds: Histogram;
 }
 
-export function createOtelObserver(options: OtelObserverOptions): OtelObserver {
-  if (options.onError) diag.setLogger(rateLimited(options.onError), { logLevel: DiagLogLevel.ERROR, suppressOverrideMessage: true });
+/** The SDK's providers: metric readers (Prometheus, OTLP) on one MeterProvider, and a tracer when OTLP is on. */
+interface Providers {
+  readonly meters: MeterProvider;
+  readonly prometheus?: PrometheusExporter;
+  readonly tracer?: BasicTracerProvider;
+}
+
+function createProviders(options: OtelObserverOptions): Providers {
   const resource = resourceFromAttributes({ "service.name": options.serviceName });
   const readers: IMetricReader[] = [];
   const prometheus = options.prometheus ? new PrometheusExporter({ preventServerStart: true, withoutScopeInfo: true, withoutTargetInfo: true }) : undefined;
@@ -99,7 +105,6 @@ export function createOtelObserver(options: OtelObserverOptions): OtelObserver {
     );
   }
   const meters = new MeterProvider({ resource, readers });
-  const meter = meters.getMeter("pnsmgr");
   const tracer = options.otlp
     ? new BasicTracerProvider({
         resource,
@@ -108,32 +113,34 @@ export function createOtelObserver(options: OtelObserverOptions): OtelObserver {
         ],
       })
     : undefined;
-  const tracing = tracer?.getTracer("pnsmgr");
+  return { meters, prometheus, tracer };
+}
 
-  /**
-   * Counters as observable counters over plain numbers: a call costs a few increments, not an
-   * attribute lookup per add (which made the SDK's counters cost microseconds per call).
-   */
-  const side = (name: "server" | "client"): RpcSide => {
-    const methods = new Map<string, MethodCounts>();
-    const counter = (metric: string, description: string, read: (counts: MethodCounts, observe: (value: number, labels: Attributes) => void) => void) =>
-      meter.createObservableCounter(`grpc_${name}_${metric}`, { description }).addCallback(result => {
-        for (const counts of methods.values()) read(counts, (value, labels) => result.observe(value, labels));
-      });
-    counter("started_total", `Total number of RPCs started on the ${name}.`, (c, observe) => observe(c.started, c.labels));
-    counter("handled_total", `Total number of RPCs completed on the ${name}, regardless of success or failure.`, (c, observe) => {
-      for (const [code, value] of c.handled) observe(value, { ...c.labels, grpc_code: code });
+/**
+ * One side's gRPC metrics. Counters are observable counters over plain numbers: a call costs a few
+ * increments, not an attribute lookup per add (which made the SDK's counters cost microseconds per call).
+ */
+function rpcSide(meter: Meter, name: "server" | "client"): RpcSide {
+  const methods = new Map<string, MethodCounts>();
+  const counter = (metric: string, description: string, read: (counts: MethodCounts, observe: (value: number, labels: Attributes) => void) => void) =>
+    meter.createObservableCounter(`grpc_${name}_${metric}`, { description }).addCallback(result => {
+      for (const counts of methods.values()) read(counts, (value, labels) => result.observe(value, labels));
     });
-    counter("msg_received_total", `Total number of RPC stream messages received on the ${name}.`, (c, observe) => observe(c.received, c.labels));
-    counter("msg_sent_total", `Total number of gRPC stream messages sent by the ${name}.`, (c, observe) => observe(c.sent, c.labels));
-    const seconds = meter.createHistogram(`grpc_${name}_handling_seconds`, {
-      description: `Histogram of response latency (seconds) of gRPC that had been application-level handled by the ${name}.`,
-      advice: { explicitBucketBoundaries: DEFAULT_BUCKETS },
-    });
-    return { methods, seconds };
-  };
-  const server = side("server");
-  const client = side("client");
+  counter("started_total", `Total number of RPCs started on the ${name}.`, (c, observe) => observe(c.started, c.labels));
+  counter("handled_total", `Total number of RPCs completed on the ${name}, regardless of success or failure.`, (c, observe) => {
+    for (const [code, value] of c.handled) observe(value, { ...c.labels, grpc_code: code });
+  });
+  counter("msg_received_total", `Total number of RPC stream messages received on the ${name}.`, (c, observe) => observe(c.received, c.labels));
+  counter("msg_sent_total", `Total number of gRPC stream messages sent by the ${name}.`, (c, observe) => observe(c.sent, c.labels));
+  const seconds = meter.createHistogram(`grpc_${name}_handling_seconds`, {
+    description: `Histogram of response latency (seconds) of gRPC that had been application-level handled by the ${name}.`,
+    advice: { explicitBucketBoundaries: DEFAULT_BUCKETS },
+  });
+  return { methods, seconds };
+}
+
+/** pnsmgr's own metrics, and the gauges read at collection time. */
+function pnsmgrMetrics(meter: Meter, gauges: readonly GaugeSource[]) {
   const staleAnswers = meter.createCounter("pnsmgr_registry_stale_answers_total", { description: "Registry Finds answered from a remote domain's last good answer while its registry was out of reach, by domain." });
   const refusals = meter.createCounter("pnsmgr_refusals_total", { description: "Calls pnsmgr refused itself (bad input, policy, limits), by method, code and rule (the failed policy, mtls, destination, input)." });
   const ends = meter.createCounter("pnsmgr_connection_ends_total", { description: "Connections that went DOWN or were deleted, by reason (planes/end-reasons.ts)." });
@@ -141,59 +148,71 @@ export function createOtelObserver(options: OtelObserverOptions): OtelObserver {
     description: "Latency of state store (Redis) commands, by outcome.",
     advice: { explicitBucketBoundaries: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1] },
   });
-  for (const gauge of options.gauges ?? []) {
+  for (const gauge of gauges) {
     meter.createObservableGauge(gauge.name, { description: gauge.description }).addCallback(async result => {
       for (const reading of await gauge.read()) result.observe(reading.value, reading.labels);
     });
   }
+  return { staleAnswers, refusals, ends, stateSeconds };
+}
 
-  const countsOf = (rpc: RpcSide, path: string, type: GrpcType): MethodCounts => {
-    const key = `${type} ${path}`;
-    let counts = rpc.methods.get(key);
-    if (!counts) {
-      const [service, method] = splitMethod(path);
-      counts = { labels: { grpc_type: type, grpc_service: service, grpc_method: method }, started: 0, received: 0, sent: 0, handled: new Map() };
-      // Method paths come from registered services (grpc-js answers UNIMPLEMENTED to others), so this stays small.
-      rpc.methods.set(key, counts);
-    }
-    return counts;
-  };
-
-  function observe(rpc: RpcSide, kind: SpanKind, ctx: CallContext, path: string, type: GrpcType, span: Span | undefined): CallObservation {
-    const counts = countsOf(rpc, path, type);
-    const started = performance.now();
-    counts.started++;
-    let ended = false;
-    return {
-      ctx: span && kind === SpanKind.SERVER ? ctx.with(spanKey, span) : ctx,
-      received: () => void counts.received++,
-      sent: () => void counts.sent++,
-      end(code) {
-        if (ended) return;
-        ended = true;
-        const name = goCodeName(code);
-        counts.handled.set(name, (counts.handled.get(name) ?? 0) + 1);
-        rpc.seconds.record((performance.now() - started) / 1000, counts.labels);
-        if (span) {
-          span.setAttribute("rpc.grpc.status_code", code);
-          if (code !== 0) span.setStatus({ code: SpanStatusCode.ERROR, message: goCodeName(code) });
-          span.end();
-        }
-      },
-    };
-  }
-
-  function startSpan(kind: SpanKind, path: string, parent: ReturnType<typeof trace.setSpan> | typeof ROOT_CONTEXT, extra: Attributes = {}): Span | undefined {
-    if (!tracing) return undefined;
+function countsOf(rpc: RpcSide, path: string, type: GrpcType): MethodCounts {
+  const key = `${type} ${path}`;
+  let counts = rpc.methods.get(key);
+  if (!counts) {
     const [service, method] = splitMethod(path);
-    return tracing.startSpan(`${service}/${method}`, { kind, attributes: { "rpc.system": "grpc", "rpc.service": service, "rpc.method": method, ...extra } }, parent);
+    counts = { labels: { grpc_type: type, grpc_service: service, grpc_method: method }, started: 0, received: 0, sent: 0, handled: new Map() };
+    // Method paths come from registered services (grpc-js answers UNIMPLEMENTED to others), so this stays small.
+    rpc.methods.set(key, counts);
   }
+  return counts;
+}
+
+/** Counts one call on one side and ends its span (if any) with the call. */
+function observe(rpc: RpcSide, kind: SpanKind, ctx: CallContext, path: string, type: GrpcType, span: Span | undefined): CallObservation {
+  const counts = countsOf(rpc, path, type);
+  const started = performance.now();
+  counts.started++;
+  let ended = false;
+  return {
+    ctx: span && kind === SpanKind.SERVER ? ctx.with(spanKey, span) : ctx,
+    received: () => void counts.received++,
+    sent: () => void counts.sent++,
+    end(code) {
+      if (ended) return;
+      ended = true;
+      const name = goCodeName(code);
+      counts.handled.set(name, (counts.handled.get(name) ?? 0) + 1);
+      rpc.seconds.record((performance.now() - started) / 1000, counts.labels);
+      if (span) {
+        span.setAttribute("rpc.grpc.status_code", code);
+        if (code !== 0) span.setStatus({ code: SpanStatusCode.ERROR, message: goCodeName(code) });
+        span.end();
+      }
+    },
+  };
+}
+
+function startSpan(tracing: Tracer | undefined, kind: SpanKind, path: string, parent: ReturnType<typeof trace.setSpan> | typeof ROOT_CONTEXT, extra: Attributes = {}): Span | undefined {
+  if (!tracing) return undefined;
+  const [service, method] = splitMethod(path);
+  return tracing.startSpan(`${service}/${method}`, { kind, attributes: { "rpc.system": "grpc", "rpc.service": service, "rpc.method": method, ...extra } }, parent);
+}
+
+export function createOtelObserver(options: OtelObserverOptions): OtelObserver {
+  if (options.onError) diag.setLogger(rateLimited(options.onError), { logLevel: DiagLogLevel.ERROR, suppressOverrideMessage: true });
+  const { meters, prometheus, tracer } = createProviders(options);
+  const meter = meters.getMeter("pnsmgr");
+  const tracing = tracer?.getTracer("pnsmgr");
+  const server = rpcSide(meter, "server");
+  const client = rpcSide(meter, "client");
+  const { staleAnswers, refusals, ends, stateSeconds } = pnsmgrMetrics(meter, options.gauges ?? []);
 
   const observer: Observer = {
     active: true,
     serverCall(ctx, type) {
       const parent = tracing ? propagator.extract(ROOT_CONTEXT, ctx.metadata, metadataGetter) : ROOT_CONTEXT;
-      return observe(server, SpanKind.SERVER, ctx, ctx.method, type, startSpan(SpanKind.SERVER, ctx.method, parent));
+      return observe(server, SpanKind.SERVER, ctx, ctx.method, type, startSpan(tracing, SpanKind.SERVER, ctx.method, parent));
     },
     clientCall(address, path, type, ctx, setHeader) {
       let span: Span | undefined;
@@ -201,7 +220,7 @@ export function createOtelObserver(options: OtelObserverOptions): OtelObserver {
         const served = ctx.get(spanKey);
         const parent = served ? trace.setSpan(ROOT_CONTEXT, served) : propagator.extract(ROOT_CONTEXT, ctx.metadata, metadataGetter);
         const colon = address.lastIndexOf(":");
-        span = startSpan(SpanKind.CLIENT, path, parent, { "server.address": address.slice(0, colon).replace(/^\[(.*)\]$/, "$1"), "server.port": Number(address.slice(colon + 1)) });
+        span = startSpan(tracing, SpanKind.CLIENT, path, parent, { "server.address": address.slice(0, colon).replace(/^\[(.*)\]$/, "$1"), "server.port": Number(address.slice(colon + 1)) });
         if (span) propagator.inject(trace.setSpan(ROOT_CONTEXT, span), undefined, { set: (_carrier, key, value) => setHeader(key, value) });
       }
       return observe(client, SpanKind.CLIENT, ctx, path, type, span);

@@ -7,7 +7,7 @@
  * unsubscribing cancels them.
  */
 import { Client, type ChannelCredentials, type ChannelOptions, Metadata, credentials as grpcCredentials } from "@grpc/grpc-js";
-import { Observable } from "rxjs";
+import { Observable, type Subscriber } from "rxjs";
 import type { CallContext } from "../../pipeline/context.js";
 import { type Destination, type MethodDescriptor, type PinnedUpstream, outgoingMetadata } from "../../pipeline/upstream.js";
 import { fromUpstreamError } from "./status.js";
@@ -46,6 +46,29 @@ const RECONNECT_OPTIONS: ChannelOptions = {
 };
 
 export function createClientPool(options: ClientPoolOptions = {}): ClientPool {
+  const channels = createChannels(options);
+  return {
+    addresses: () => channels.addresses(),
+    renew: () => channels.renew(),
+    unary: <Req, Res>(destination: Destination, method: MethodDescriptor<Req, Res>, request: Req, ctx: CallContext) => unaryCall(channels, destination, method, request, ctx),
+    serverStream: <Req, Res>(destination: Destination, method: MethodDescriptor<Req, Res>, request: Req, ctx: CallContext) =>
+      serverStreamCall(channels, destination, method, request, ctx),
+    bidiStream: <Req, Res>(destination: Destination, method: MethodDescriptor<Req, Res>, requests: Observable<Req>, ctx: CallContext) =>
+      bidiStreamCall(channels, destination, method, requests, ctx),
+    close: () => channels.close(),
+  };
+}
+
+/** The pool's channels: one per dialled address and authority, in least-recently-used order. */
+interface Channels {
+  /** The channel to dial `destination` on, made if there is none (closing the oldest past `maxChannels`). */
+  get(destination: Destination): Client;
+  addresses(): string[];
+  renew(): void;
+  close(): void;
+}
+
+function createChannels(options: ClientPoolOptions): Channels {
   const creds = options.credentials ?? grpcCredentials.createInsecure();
   const maxChannels = options.maxChannels ?? 256;
   const channelOptions: ChannelOptions = {
@@ -59,26 +82,26 @@ export function createClientPool(options: ClientPoolOptions = {}): ClientPool {
   /** Channels replaced by renew(), closed once the calls starting on them have started. */
   const retiring = new Map<NodeJS.Timeout, Client[]>();
 
-  function client(destination: Destination): Client {
-    const { address, authority } = destination;
-    const key = authority === address ? address : `${address} (${authority})`;
-    const existing = clients.get(key);
-    if (existing) {
-      clients.delete(key);
-      clients.set(key, existing);
-      return existing;
-    }
-    const created = new Client(address, options.credentialsFor?.(destination) ?? creds, authority === address ? channelOptions : { ...channelOptions, "grpc.default_authority": authority });
-    clients.set(key, created);
-    if (clients.size > maxChannels) {
-      const [oldest, evicted] = clients.entries().next().value as [string, Client];
-      clients.delete(oldest);
-      evicted.close();
-    }
-    return created;
-  }
-
   return {
+    get(destination) {
+      const { address, authority } = destination;
+      const key = authority === address ? address : `${address} (${authority})`;
+      const existing = clients.get(key);
+      if (existing) {
+        clients.delete(key);
+        clients.set(key, existing);
+        return existing;
+      }
+      const created = new Client(address, options.credentialsFor?.(destination) ?? creds, authority === address ? channelOptions : { ...channelOptions, "grpc.default_authority": authority });
+      clients.set(key, created);
+      if (clients.size > maxChannels) {
+        const [oldest, evicted] = clients.entries().next().value as [string, Client];
+        clients.delete(oldest);
+        evicted.close();
+      }
+      return created;
+    },
+
     addresses: () => [...clients.keys()],
 
     renew() {
@@ -95,87 +118,6 @@ export function createClientPool(options: ClientPoolOptions = {}): ClientPool {
       retiring.set(timer, old);
     },
 
-    unary<Req, Res>(destination: Destination, method: MethodDescriptor<Req, Res>, request: Req, ctx: CallContext): Observable<Res> {
-      return new Observable<Res>(subscriber => {
-        const [metadata, observed] = outgoing(destination.authority, method.path, "unary", ctx);
-        const call = client(destination).makeUnaryRequest(
-          method.path,
-          method.requestSerialize,
-          method.responseDeserialize,
-          request,
-          metadata,
-          { deadline: ctx.deadline ?? Infinity },
-          (error, value) => {
-            observed?.end(error ? error.code : 0);
-            if (error) subscriber.error(fromUpstreamError(error, destination.authority));
-            else {
-              observed?.received();
-              subscriber.next(value as Res);
-              subscriber.complete();
-            }
-          },
-        );
-        observed?.sent();
-        return () => {
-          observed?.end(1);
-          call.cancel();
-        };
-      });
-    },
-
-    serverStream<Req, Res>(destination: Destination, method: MethodDescriptor<Req, Res>, request: Req, ctx: CallContext): Observable<Res> {
-      return new Observable<Res>(subscriber => {
-        const [metadata, observed] = outgoing(destination.authority, method.path, "server_stream", ctx);
-        const call = client(destination).makeServerStreamRequest(
-          method.path,
-          method.requestSerialize,
-          method.responseDeserialize,
-          request,
-          metadata,
-          { deadline: ctx.deadline ?? Infinity },
-        );
-        observed?.sent();
-        if (observed) observeStream(call, observed);
-        call.on("data", (value: Res) => subscriber.next(value));
-        call.on("error", (error: unknown) => subscriber.error(fromUpstreamError(error, destination.authority)));
-        call.on("status", (status: { code: number }) => {
-          if (status.code === 0) subscriber.complete();
-        });
-        return () => call.cancel();
-      });
-    },
-
-    bidiStream<Req, Res>(destination: Destination, method: MethodDescriptor<Req, Res>, requests: Observable<Req>, ctx: CallContext): Observable<Res> {
-      return new Observable<Res>(subscriber => {
-        const [metadata, observed] = outgoing(destination.authority, method.path, "bidi_stream", ctx);
-        const call = client(destination).makeBidiStreamRequest(
-          method.path,
-          method.requestSerialize,
-          method.responseDeserialize,
-          metadata,
-          { deadline: ctx.deadline ?? Infinity },
-        );
-        if (observed) observeStream(call, observed);
-        call.on("data", (value: Res) => subscriber.next(value));
-        call.on("error", (error: unknown) => subscriber.error(fromUpstreamError(error, destination.authority)));
-        call.on("status", (status: { code: number }) => {
-          if (status.code === 0) subscriber.complete();
-        });
-        const sending = requests.subscribe({
-          next: message => {
-            call.write(message);
-            observed?.sent();
-          },
-          error: () => call.cancel(),
-          complete: () => call.end(),
-        });
-        return () => {
-          sending.unsubscribe();
-          call.cancel();
-        };
-      });
-    },
-
     close() {
       for (const c of clients.values()) c.close();
       clients.clear();
@@ -186,6 +128,88 @@ export function createClientPool(options: ClientPoolOptions = {}): ClientPool {
       retiring.clear();
     },
   };
+}
+
+function unaryCall<Req, Res>(channels: Channels, destination: Destination, method: MethodDescriptor<Req, Res>, request: Req, ctx: CallContext): Observable<Res> {
+  return new Observable<Res>(subscriber => {
+    const [metadata, observed] = outgoing(destination.authority, method.path, "unary", ctx);
+    const call = channels.get(destination).makeUnaryRequest(
+      method.path,
+      method.requestSerialize,
+      method.responseDeserialize,
+      request,
+      metadata,
+      { deadline: ctx.deadline ?? Infinity },
+      (error, value) => {
+        observed?.end(error ? error.code : 0);
+        if (error) subscriber.error(fromUpstreamError(error, destination.authority));
+        else {
+          observed?.received();
+          subscriber.next(value as Res);
+          subscriber.complete();
+        }
+      },
+    );
+    observed?.sent();
+    return () => {
+      observed?.end(1);
+      call.cancel();
+    };
+  });
+}
+
+function serverStreamCall<Req, Res>(channels: Channels, destination: Destination, method: MethodDescriptor<Req, Res>, request: Req, ctx: CallContext): Observable<Res> {
+  return new Observable<Res>(subscriber => {
+    const [metadata, observed] = outgoing(destination.authority, method.path, "server_stream", ctx);
+    const call = channels.get(destination).makeServerStreamRequest(
+      method.path,
+      method.requestSerialize,
+      method.responseDeserialize,
+      request,
+      metadata,
+      { deadline: ctx.deadline ?? Infinity },
+    );
+    observed?.sent();
+    if (observed) observeStream(call, observed);
+    relayStream(call, subscriber, destination.authority);
+    return () => call.cancel();
+  });
+}
+
+function bidiStreamCall<Req, Res>(channels: Channels, destination: Destination, method: MethodDescriptor<Req, Res>, requests: Observable<Req>, ctx: CallContext): Observable<Res> {
+  return new Observable<Res>(subscriber => {
+    const [metadata, observed] = outgoing(destination.authority, method.path, "bidi_stream", ctx);
+    const call = channels.get(destination).makeBidiStreamRequest(
+      method.path,
+      method.requestSerialize,
+      method.responseDeserialize,
+      metadata,
+      { deadline: ctx.deadline ?? Infinity },
+    );
+    if (observed) observeStream(call, observed);
+    relayStream(call, subscriber, destination.authority);
+    const sending = requests.subscribe({
+      next: message => {
+        call.write(message);
+        observed?.sent();
+      },
+      error: () => call.cancel(),
+      complete: () => call.end(),
+    });
+    return () => {
+      sending.unsubscribe();
+      call.cancel();
+    };
+  });
+}
+
+/** Passes a stream's messages on, its error (as a status error naming `authority`), and an OK status as completion. */
+function relayStream<Res>(call: NodeJS.EventEmitter, subscriber: Subscriber<Res>, authority: string): void {
+  call.on("data", (value: Res) => subscriber.next(value));
+  call.on("error", (error: unknown) => subscriber.error(fromUpstreamError(error, authority)));
+  call.on("status", (status: { code: number }) => {
+    if (status.code === 0) subscriber.complete();
+  });
 }
 
 function metadataOf(ctx: CallContext): Metadata {

@@ -79,14 +79,6 @@ export function createSharedConnections(deps: SharedConnectionsDeps): SharedConn
   const now = deps.now ?? Date.now;
   let stopped = false;
 
-  const decode = (record: V1ConnectionRecord): Connection => Connection.fromJSON(record.connection);
-  const routeOf = (record: V1ConnectionRecord): Route => ({
-    nextHop: record.route.nextHop,
-    networkServiceEndpointName: record.route.networkServiceEndpointName,
-    networkService: record.route.networkService,
-    via: record.route.via === "discovered" ? "discovered" : "learned",
-  });
-
   /** The entry takes the record's connection and route, and looks at the record again after its expiry. */
   const follow = (entry: ConnectionEntry, record: V1ConnectionRecord, conn: Connection = decode(record)) => {
     const route = routeOf(record);
@@ -137,7 +129,55 @@ export function createSharedConnections(deps: SharedConnectionsDeps): SharedConn
       error: (error: unknown) => log.warn("v1: closing an expired connection failed downstream", { id: entry.id, error: String(error) }),
     });
 
-  const recordRequest: Element<NetworkServiceRequest, Connection> = named("share", next => (req, ctx) => {
+  return {
+    recordRequest: recordOnRequest(store, now),
+    async adopt(entry) {
+      const record = await store.get(entry.id);
+      if (stopped || record === undefined || record.expires <= now() || entry.state !== "new") return false;
+      follow(entry, record);
+      return true;
+    },
+    onExpire,
+    async initialConnections(selector) {
+      const records = await store.list(now());
+      if (stopped) return [];
+      const out: Connection[] = [];
+      for (const record of records) {
+        const conn = decode(record);
+        if (!matchesSelector(conn, selector)) continue;
+        out.push(conn);
+        if (table.get(record.id)) continue;
+        const entry = table.getOrCreate(record.id);
+        follow(entry, record, conn);
+        entry.downstream = deps.watch(record.route.nextHop, conn);
+      }
+      return out;
+    },
+    stop() {
+      stopped = true;
+    },
+  };
+}
+
+function decode(record: V1ConnectionRecord): Connection {
+  return Connection.fromJSON(record.connection);
+}
+
+function routeOf(record: V1ConnectionRecord): Route {
+  return {
+    nextHop: record.route.nextHop,
+    networkServiceEndpointName: record.route.networkServiceEndpointName,
+    networkService: record.route.networkService,
+    via: record.route.via === "discovered" ? "discovered" : "learned",
+  };
+}
+
+/**
+ * Request (between monitor-events and route): writes the record of a successful Request before it is
+ * answered, with a new stamp; a write that fails fails the Request with UNAVAILABLE.
+ */
+function recordOnRequest(store: V1ConnectionStore, now: () => number): Element<NetworkServiceRequest, Connection> {
+  return named("share", next => (req, ctx) => {
     const call = ctx.get(callState);
     const refresh = call?.entry?.state === "established";
     const expires = timestampMs(previousSegment(requestLens.get(req))?.expires);
@@ -166,35 +206,6 @@ export function createSharedConnections(deps: SharedConnectionsDeps): SharedConn
       }),
     );
   });
-
-  return {
-    recordRequest,
-    async adopt(entry) {
-      const record = await store.get(entry.id);
-      if (stopped || record === undefined || record.expires <= now() || entry.state !== "new") return false;
-      follow(entry, record);
-      return true;
-    },
-    onExpire,
-    async initialConnections(selector) {
-      const records = await store.list(now());
-      if (stopped) return [];
-      const out: Connection[] = [];
-      for (const record of records) {
-        const conn = decode(record);
-        if (!matchesSelector(conn, selector)) continue;
-        out.push(conn);
-        if (table.get(record.id)) continue;
-        const entry = table.getOrCreate(record.id);
-        follow(entry, record, conn);
-        entry.downstream = deps.watch(record.route.nextHop, conn);
-      }
-      return out;
-    },
-    stop() {
-      stopped = true;
-    },
-  };
 }
 
 /**

@@ -18,9 +18,9 @@
  * ids it does not know, the monitor's initial state includes recorded connections, and expiry looks
  * at the record before closing. Without one, the chains are exactly the ones above.
  */
-import type { Handler } from "../../../pipeline/element.js";
+import type { Element, Handler } from "../../../pipeline/element.js";
 import { chain } from "../../../pipeline/element.js";
-import { createCallContext } from "../../../pipeline/context.js";
+import { type CallContext, createCallContext } from "../../../pipeline/context.js";
 import { deadline } from "../../../pipeline/deadline.js";
 import { forwardUnary } from "../../../pipeline/forward.js";
 import type { PlaneDeps } from "../../deps.js";
@@ -43,7 +43,7 @@ import { expiryClose, expiryRequest } from "./expiry.js";
 import { downOnFailedRefresh, monitorClose, monitorRequest } from "./monitor-events.js";
 import { EndReason, closeReason } from "../../end-reasons.js";
 import { type NseDiscovery, registryNseDiscovery } from "./discover-nse.js";
-import { routeClose, routeRequest } from "./route.js";
+import { type RouteDeps, routeClose, routeRequest } from "./route.js";
 import { swapIpClient, swapIpServer } from "./swap-ip.js";
 import { clusterInfoLabels } from "./cluster-info.js";
 import { type MonitorServer, createMonitorServer } from "./monitor-server.js";
@@ -74,10 +74,8 @@ export interface V1ConnectionPlaneOptions {
 
 export function createV1ConnectionPlane(deps: PlaneDeps, options: V1ConnectionPlaneOptions = {}): V1ConnectionPlane {
   const { config, upstream, routes, ipMap, clusterInfo, log, publicUrl } = deps;
-  const baseTokens = deps.identity?.tokens ?? options.tokens ?? createHs256TokenGenerator({ lifetimeMs: config.maxTokenLifetimeMs });
-  const tokens: TokenGenerator = { issue: peer => baseTokens.issue(peer).then(own => (peer ? own : (lastIssued = own))) };
+  const { tokens, sendToNextHop, tokenMetadata } = planeTokens(deps, options);
   const identity = deps.identity;
-  const sendToNextHop = !identity;
   const tokenOptions = { sendToNextHop };
   const routeDeps = { routes, discovery: options.discovery ?? registryNseDiscovery(upstream, config.registryUrl), selfUrl: publicUrl };
   const table = createConnectionTable();
@@ -89,17 +87,6 @@ export function createV1ConnectionPlane(deps: PlaneDeps, options: V1ConnectionPl
     (event, peer, end) => recorder.record(event, peer, end),
     store ? selector => shared!.initialConnections(selector) : undefined,
   );
-  // Downstream monitor streams carry our token: the last one issued while it has a few seconds left, else
-  // a fresh one. Under mTLS the transport's per-call credentials carry it (naming the next hop).
-  let lastIssued: IssuedToken | undefined;
-  const tokenMap = (own: IssuedToken): ReadonlyMap<string, string> => new Map([[TOKEN_METADATA, own.token], [TOKEN_EXPIRES_METADATA, formatRfc3339Nano(own.expires)]]);
-  const tokenMetadata = (): ReadonlyMap<string, string> | Promise<ReadonlyMap<string, string>> => {
-    if (!sendToNextHop) return new Map();
-    if (lastIssued && lastIssued.expires - Date.now() > 5_000) return tokenMap(lastIssued);
-    return tokens.issue().then(own => tokenMap((lastIssued = own)));
-  };
-  // Have one at hand before the first downstream monitor opens (a replica adopting a connection has issued none).
-  if (sendToNextHop) void Promise.resolve(tokenMetadata()).catch(() => undefined);
   const watch = downstreamWatcher(upstream, (event, nextHop, end) => monitor.send(event, nextHop, { end }), tokenMetadata, config.name);
 
   const closeInner = chain<Connection, Empty>(
@@ -112,13 +99,7 @@ export function createV1ConnectionPlane(deps: PlaneDeps, options: V1ConnectionPl
   const closeEntry = closeEntryWith(closeInner);
   const internalContext = () => createCallContext({ method: NetworkServiceService.close.path, deadline: Date.now() + config.callTimeoutMs });
   const expiryContext = () => internalContext().with(closeReason, EndReason.expired);
-  // A new connection the next hop accepted but the caller was told failed: Closed along its route.
-  const closeDownstream = chain<Connection, Empty>(updateToken(tokens, closeLens, tokenOptions), routeClose(routeDeps))(forwardUnary(upstream, NetworkServiceService.close));
-  const orphans = createOrphanCloser<Connection>(log, "v1", (answer, ctx) => {
-    const call = ctx.get(callState);
-    if (!call?.route || call.entry?.state === "established") return undefined; // a failed refresh keeps its connection
-    return closeDownstream(answer, internalContext().with(callState, { entry: undefined, stored: call.route }));
-  });
+  const orphans = orphanCloser(deps, updateToken(tokens, closeLens, tokenOptions), routeDeps, internalContext);
   if (store) {
     shared = createSharedConnections({
       store,
@@ -181,4 +162,42 @@ export function createV1ConnectionPlane(deps: PlaneDeps, options: V1ConnectionPl
       recorder.close();
     },
   };
+}
+
+/** This proxy's path tokens, and the token metadata downstream monitor streams carry. */
+interface PlaneTokens {
+  readonly tokens: TokenGenerator;
+  /** Our token goes to the next hop in metadata; under mTLS the transport's per-call credentials carry it (naming the next hop). */
+  readonly sendToNextHop: boolean;
+  readonly tokenMetadata: () => ReadonlyMap<string, string> | Promise<ReadonlyMap<string, string>>;
+}
+
+function planeTokens(deps: PlaneDeps, options: V1ConnectionPlaneOptions): PlaneTokens {
+  const baseTokens = deps.identity?.tokens ?? options.tokens ?? createHs256TokenGenerator({ lifetimeMs: deps.config.maxTokenLifetimeMs });
+  const sendToNextHop = !deps.identity;
+  // Downstream monitor streams carry our token: the last one issued while it has a few seconds left, else a fresh one.
+  let lastIssued: IssuedToken | undefined;
+  const tokens: TokenGenerator = { issue: peer => baseTokens.issue(peer).then(own => (peer ? own : (lastIssued = own))) };
+  const tokenMap = (own: IssuedToken): ReadonlyMap<string, string> => new Map([[TOKEN_METADATA, own.token], [TOKEN_EXPIRES_METADATA, formatRfc3339Nano(own.expires)]]);
+  const tokenMetadata = (): ReadonlyMap<string, string> | Promise<ReadonlyMap<string, string>> => {
+    if (!sendToNextHop) return new Map();
+    if (lastIssued && lastIssued.expires - Date.now() > 5_000) return tokenMap(lastIssued);
+    return tokens.issue().then(own => tokenMap((lastIssued = own)));
+  };
+  // Have one at hand before the first downstream monitor opens (a replica adopting a connection has issued none).
+  if (sendToNextHop) void Promise.resolve(tokenMetadata()).catch(() => undefined);
+  return { tokens, sendToNextHop, tokenMetadata };
+}
+
+/**
+ * New connections the next hop accepted but the caller was told failed: Closed along their route (with
+ * our token updated), from a fresh context. A failed refresh keeps its connection.
+ */
+function orphanCloser(deps: PlaneDeps, updateCloseToken: Element<Connection, Empty>, routeDeps: RouteDeps, internalContext: () => CallContext): OrphanCloser<Connection> {
+  const closeDownstream = chain<Connection, Empty>(updateCloseToken, routeClose(routeDeps))(forwardUnary(deps.upstream, NetworkServiceService.close));
+  return createOrphanCloser<Connection>(deps.log, "v1", (answer, ctx) => {
+    const call = ctx.get(callState);
+    if (!call?.route || call.entry?.state === "established") return undefined; // a failed refresh keeps its connection
+    return closeDownstream(answer, internalContext().with(callState, { entry: undefined, stored: call.route }));
+  });
 }
