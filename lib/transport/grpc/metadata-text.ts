@@ -24,8 +24,15 @@ export function lastTextValues(metadata: Metadata | undefined): Map<string, stri
   return out;
 }
 
+/** Entries grpc-js refuses (a key or value HTTP/2 cannot carry) are left out rather than failing the call. */
 export function toGrpcMetadata(entries: ReadonlyMap<string, string>): Metadata {
   const metadata = new Metadata();
-  for (const [key, value] of entries) metadata.set(key, value);
+  for (const [key, value] of entries) {
+    try {
+      metadata.set(key, value);
+    } catch {
+      // not sendable: dropped
+    }
+  }
   return metadata;
 }
