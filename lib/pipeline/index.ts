@@ -5,3 +5,4 @@ export * from "./errors.js";
 export * from "./trace.js";
 export * from "./upstream.js";
 export * from "./forward.js";
+export * from "./next-hop-response.js";

@@ -4,13 +4,15 @@
  * the pinned address as it is, with the name the caller gave as the :authority, so no second
  * resolution can move a call elsewhere. Channels are kept in least-recently-used order and the
  * oldest is closed past `maxChannels`. Calls carry the context's deadline and outgoing metadata;
- * unsubscribing cancels them.
+ * unsubscribing cancels them. The next hop's response headers and trailers go to the elements that
+ * asked for them (next-hop-response.ts).
  */
 import { Client, type ChannelCredentials, type ChannelOptions, Metadata, credentials as grpcCredentials } from "@grpc/grpc-js";
 import { Observable, type Subscriber } from "rxjs";
 import type { CallContext } from "../../pipeline/context.js";
 import { type Destination, type MethodDescriptor, type PinnedUpstream, outgoingMetadata } from "../../pipeline/upstream.js";
 import { fromUpstreamError } from "./status.js";
+import { nextHopResponseWatch } from "./next-hop-response.js";
 import { type CallObservation, type GrpcType, observer } from "../../observability/observer.js";
 
 export interface ClientPoolOptions {
@@ -133,6 +135,7 @@ function createChannels(options: ClientPoolOptions): Channels {
 function unaryCall<Req, Res>(channels: Channels, destination: Destination, method: MethodDescriptor<Req, Res>, request: Req, ctx: CallContext): Observable<Res> {
   return new Observable<Res>(subscriber => {
     const [metadata, observed] = outgoing(destination.authority, method.path, "unary", ctx);
+    const response = nextHopResponseWatch(ctx);
     const call = channels.get(destination).makeUnaryRequest(
       method.path,
       method.requestSerialize,
@@ -140,16 +143,18 @@ function unaryCall<Req, Res>(channels: Channels, destination: Destination, metho
       request,
       metadata,
       { deadline: ctx.deadline ?? Infinity },
-      (error, value) => {
-        observed?.end(error ? error.code : 0);
-        if (error) subscriber.error(fromUpstreamError(error, destination.authority));
-        else {
-          observed?.received();
-          subscriber.next(value as Res);
-          subscriber.complete();
-        }
-      },
+      (error, value) =>
+        response.settle(() => {
+          observed?.end(error ? error.code : 0);
+          if (error) subscriber.error(fromUpstreamError(error, destination.authority));
+          else {
+            observed?.received();
+            subscriber.next(value as Res);
+            subscriber.complete();
+          }
+        }),
     );
+    response.watch(call);
     observed?.sent();
     return () => {
       observed?.end(1);
@@ -169,6 +174,7 @@ function serverStreamCall<Req, Res>(channels: Channels, destination: Destination
       metadata,
       { deadline: ctx.deadline ?? Infinity },
     );
+    nextHopResponseWatch(ctx).watch(call);
     observed?.sent();
     if (observed) observeStream(call, observed);
     relayStream(call, subscriber, destination.authority);
@@ -186,6 +192,7 @@ function bidiStreamCall<Req, Res>(channels: Channels, destination: Destination, 
       metadata,
       { deadline: ctx.deadline ?? Infinity },
     );
+    nextHopResponseWatch(ctx).watch(call);
     if (observed) observeStream(call, observed);
     relayStream(call, subscriber, destination.authority);
     const sending = requests.subscribe({

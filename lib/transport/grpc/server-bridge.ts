@@ -1,7 +1,8 @@
 /**
  * Bridges grpc-js server calls to pipeline handlers: builds the call context (method, peer,
  * metadata, deadline), subscribes to the handler's Observable, writes its values, maps its error to
- * a status, and unsubscribes when the caller cancels or its deadline passes.
+ * a status, and unsubscribes when the caller cancels or its deadline passes. The headers and trailers
+ * elements set in the context's `response` go out with the first message and with the status.
  */
 import type {
   Deadline,
@@ -19,6 +20,7 @@ import { type CallContext, createCallContext, sendReady, tlsPeer } from "../../p
 import type { Handler } from "../../pipeline/element.js";
 import { Code, ProxyError } from "../../pipeline/errors.js";
 import { toServiceError, toStatus } from "./status.js";
+import { firstTextValues, toGrpcMetadata } from "./metadata-text.js";
 import type { BridgeOptions } from "./bridge-options.js";
 import { type CallObservation, noteFailure, observer } from "../../observability/observer.js";
 
@@ -28,7 +30,7 @@ export function contextOf(call: AnyServerCall, options: BridgeOptions = {}): Cal
   const ctx = createCallContext({
     method: call.getPath(),
     peer: call.getPeer(),
-    metadata: textMetadata(call.metadata),
+    metadata: firstTextValues(call.metadata),
     deadline: deadlineMs(call.getDeadline()),
   });
   return options.tlsPeer ? ctx.with(tlsPeer, options.tlsPeer(call.getAuthContext().sslPeerCertificate)) : ctx;
@@ -57,8 +59,9 @@ export function serveUnary<Req, Res>(handler: Handler<Req, Res>, options: Bridge
     const answer = (error: unknown, value?: Res) => {
       if (answered) return;
       answered = true;
+      sendHeaders(call, ctx);
       if (error === null) {
-        callback(null, value);
+        callback(null, value, trailersOf(ctx));
         observed?.sent();
         observed?.end(0);
       } else {
@@ -66,7 +69,7 @@ export function serveUnary<Req, Res>(handler: Handler<Req, Res>, options: Bridge
         options.onFailure?.(ctx.method, e);
         noteFailure(ctx.method, e.code, e.message);
         observed?.end(e.code);
-        callback(toServiceError(error));
+        callback(withTrailers(toServiceError(error), ctx));
       }
     };
     // A caller that left before the handler ran never gets a "cancelled" event: do not start its call.
@@ -139,13 +142,15 @@ function relay<Res>(
   if (callerGone(call)) return;
   const subscription = new Subscription();
   if (teardown) subscription.add(teardown);
+  let headersSent = false;
   const fail = (error: unknown) => {
     subscription.unsubscribe();
     const e = ProxyError.from(error);
     options.onFailure?.(ctx.method, e);
     noteFailure(ctx.method, e.code, e.message);
     observed?.end(e.code);
-    call.emit("error", toStatus(e));
+    if (!headersSent) sendHeaders(call, ctx);
+    call.emit("error", withTrailers(toStatus(e), ctx));
   };
   const release = options.streamsPerPeer ? options.streamsPerPeer.acquire(ctx.peer) : () => undefined;
   if (release === undefined) {
@@ -162,6 +167,10 @@ function relay<Res>(
           fail(new ProxyError(Code.RESOURCE_EXHAUSTED, `${ctx.method}: caller reads too slowly (${maxQueued} messages queued)`));
           return;
         }
+        if (!headersSent) {
+          headersSent = true;
+          sendHeaders(call, ctx);
+        }
         call.write(value);
         observed?.sent();
       },
@@ -169,7 +178,8 @@ function relay<Res>(
       complete: () => {
         subscription.unsubscribe();
         observed?.end(0);
-        call.end();
+        if (!headersSent) sendHeaders(call, ctx);
+        call.end(trailersOf(ctx));
       },
     }),
   );
@@ -209,12 +219,20 @@ function drained(call: ServerWritableStream<unknown, unknown>): Promise<void> {
   });
 }
 
-function textMetadata(metadata: Metadata): ReadonlyMap<string, string> {
-  const out = new Map<string, string>();
-  for (const [key, value] of Object.entries(metadata.getMap())) {
-    if (typeof value === "string") out.set(key.toLowerCase(), value);
-  }
-  return out;
+/** The headers elements set for the caller, if any (grpc-js sends empty ones by itself; once sent, later ones are dropped). */
+function sendHeaders(call: AnyServerCall, ctx: CallContext): void {
+  if (ctx.response.headers.size > 0) call.sendMetadata(toGrpcMetadata(ctx.response.headers));
+}
+
+/** The trailers elements set for the caller; undefined (grpc-js's default, none) when there are none. */
+function trailersOf(ctx: CallContext): Metadata | undefined {
+  return ctx.response.trailers.size > 0 ? toGrpcMetadata(ctx.response.trailers) : undefined;
+}
+
+/** `status` (made afresh for this call) with the caller's trailers in place of its empty metadata. */
+function withTrailers<S extends { metadata: Metadata }>(status: S, ctx: CallContext): S {
+  const trailers = trailersOf(ctx);
+  return trailers === undefined ? status : Object.assign(status, { metadata: trailers });
 }
 
 function deadlineMs(deadline: Deadline): number | undefined {

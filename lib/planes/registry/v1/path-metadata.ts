@@ -10,8 +10,8 @@
  * This proxy adds no segment of its own; an SDK registry does not need one (without `path` it logs a
  * warning and starts a new path), and the SDK registries accept the path as carried. A `path`
  * that is not such JSON is INVALID_ARGUMENT here rather than silently dropped by the next registry.
- * The updated path an SDK registry returns in its response header is not relayed (the transport does
- * not expose response headers); the SDK's grpcmetadata client keeps its own path when it is missing.
+ * The updated path an SDK registry returns in its response header goes back to the caller through
+ * path-header.ts.
  */
 import { named, type Element } from "../../../pipeline/element.js";
 import { invalidArgument } from "../../../pipeline/errors.js";

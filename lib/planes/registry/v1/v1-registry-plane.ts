@@ -1,9 +1,10 @@
 /**
  * NSM v1 registry plane: what nsmgr-proxy and registry-proxy-dns did together, in one process.
  * Each handler is one chain, read top to bottom on the way out (answers pass back bottom to top).
- * Every chain starts with: deadline (Finds: only when not watching) → check → path-metadata, then
- * interdomain-branch sends calls whose names carry `@domain` to the interdomain chain and lets plain
- * calls go on to the local registry (NSM_REGISTRY_URL) unchanged.
+ * Every chain starts with: deadline (Finds: only when not watching) → check → [client-allowed, secured
+ * Register/Unregister] → path-metadata [→ path-header, Register/Unregister], then interdomain-branch
+ * sends calls whose names carry `@domain` to the interdomain chain and lets plain calls go on to the
+ * local registry (NSM_REGISTRY_URL) unchanged.
  *
  *   NS  Register/Unregister  @domain: ns-name-suffix → remote-registry-route → forward
  *   NS  Find                 @domain: ns-name-suffix → stale-answers → watch-reconnect → remote-registry-route
@@ -23,7 +24,7 @@
  * registry (one exposed port per domain) still works.
  */
 import type { PlaneDeps } from "../../deps.js";
-import { chain, type Handler } from "../../../pipeline/element.js";
+import { chain, type Element, type Handler } from "../../../pipeline/element.js";
 import { deadline } from "../../../pipeline/deadline.js";
 import { forwardServerStream, forwardUnary } from "../../../pipeline/forward.js";
 import { type SrvResolver, createSrvResolver } from "../../../domains/srv-resolve.js";
@@ -49,6 +50,7 @@ import { nsNameSuffix, nsQueryNameSuffix, nsUnregisterNameSuffix } from "./ns-na
 import { nseNameSuffix, nseQueryNameSuffix, nseUnregisterNameSuffix } from "./nse-name-suffix.js";
 import { dialAddressOf } from "../../../domains/nsm-url.js";
 import { passPathMetadata } from "./path-metadata.js";
+import { relayPathHeader } from "./path-header.js";
 import { authorizeRegistration } from "./authorize-registration.js";
 import { type RegistrationOwners, createRegistrationOwners } from "../../../identity/registration-owners.js";
 import { remoteProxyUrl } from "./remote-proxy-url.js";
@@ -75,68 +77,105 @@ export interface V1RegistryPlaneOptions {
 }
 
 export function createV1RegistryPlane(deps: PlaneDeps, options: V1RegistryPlaneOptions = {}): V1RegistryPlane {
-  // Under mTLS the transport's per-call credentials send our own token instead of the caller's.
-  const carryTokens = deps.identity === undefined;
-  // Secured mode: NSM's registry policy client_allowed on Register/Unregister (per kind of name, as the SDK keeps them).
-  const { identity } = deps;
-  const nsOwners = createRegistrationOwners();
-  const nseOwners = createRegistrationOwners();
-  const allowed = <Req extends { name: string; pathIds: string[] }, Res>(owners: RegistrationOwners, kind: "register" | "unregister") =>
-    identity ? [authorizeRegistration<Req, Res>(identity, owners, kind)] : [];
-  const { config, upstream, routes, ipMap, clusterInfo, publicUrl, log } = deps;
+  const { config } = deps;
   const resolver =
     options.resolver ??
     createSrvResolver({ dnsServer: config.dnsServer, cacheTtlMs: config.dnsCacheTtlMs, ...(deps.dns ? { dns: deps.dns } : {}), ...(deps.vet ? { vet: deps.vet } : {}) });
-  const localRegistry = config.registryUrl === undefined ? undefined : dialAddressOf(config.registryUrl, "NSM_REGISTRY_URL");
-  const toLocal = <Req, Res>() => configuredRoute<Req, Res>(localRegistry, "NSM_REGISTRY_URL", "local registry");
-  const toDomain = <Req, Res>() => remoteRegistryRoute<Req, Res>(resolver, config.registryService);
-  const bypass = { routes, publicUrl, isOwnUrl: (url: string) => url === publicUrl || url === swapUrl(publicUrl, ipMap) };
-  const ns = NetworkServiceRegistryService;
-  const nse = NetworkServiceEndpointRegistryService;
-  // A remote registry restarting: listing Finds answered from its last good answer, watches reconnected (both bounded).
-  const restartTolerant = <Req extends { watch: boolean }, Res>(entries: WatchEntries<Res>) => [
-    staleAnswers<Req, Res>({ staleForMs: config.registryStaleForMs, log }),
-    watchReconnect<Req, Res>(entries, { giveUpAfterMs: config.registryStaleForMs, listTimeoutMs: config.callTimeoutMs, log }),
-  ];
+  const parts = chainParts(deps, resolver);
+  return {
+    ...nsHandlers(parts),
+    ...nseHandlers(parts),
+    close() {
+      if (options.resolver === undefined) resolver.close();
+    },
+  };
+}
 
+/** The pieces the six chains share, made once per plane. */
+interface ChainParts {
+  readonly deps: PlaneDeps;
+  /** deadline → check → [client-allowed] → path-metadata → path-header: the start of a Register/Unregister chain. */
+  registration<Req extends { name: string; pathIds: string[] }, Res>(check: Element<Req, Res>, owners: RegistrationOwners, kind: "register" | "unregister"): Element<Req, Res>[];
+  /** The start of a Find chain: find-deadline → check → path-metadata. */
+  query<Req extends { watch: boolean }, Res>(check: Element<Req, Res>): Element<Req, Res>[];
+  toLocal<Req, Res>(): Element<Req, Res>;
+  toDomain<Req, Res>(): Element<Req, Res>;
+  /** A remote registry restarting: listing Finds answered from its last good answer, watches reconnected (both bounded). */
+  restartTolerant<Req extends { watch: boolean }, Res>(entries: WatchEntries<Res>): Element<Req, Res>[];
+  readonly resolver: SrvResolver;
+  readonly nsOwners: RegistrationOwners;
+  readonly nseOwners: RegistrationOwners;
+}
+
+function chainParts(deps: PlaneDeps, resolver: SrvResolver): ChainParts {
+  const { config, identity, log } = deps;
+  // Under mTLS the transport's per-call credentials send our own token instead of the caller's.
+  const carryTokens = identity === undefined;
+  const localRegistry = config.registryUrl === undefined ? undefined : dialAddressOf(config.registryUrl, "NSM_REGISTRY_URL");
+  return {
+    deps,
+    resolver,
+    // Secured mode: NSM's registry policy client_allowed on Register/Unregister (per kind of name, as the SDK keeps them).
+    nsOwners: createRegistrationOwners(),
+    nseOwners: createRegistrationOwners(),
+    registration: <Req extends { name: string; pathIds: string[] }, Res>(check: Element<Req, Res>, owners: RegistrationOwners, kind: "register" | "unregister") => [
+      deadline<Req, Res>(config.callTimeoutMs),
+      check,
+      ...(identity ? [authorizeRegistration<Req, Res>(identity, owners, kind)] : []),
+      passPathMetadata<Req, Res>(carryTokens),
+      relayPathHeader<Req, Res>(),
+    ],
+    query: <Req extends { watch: boolean }, Res>(check: Element<Req, Res>) => [findDeadline<Req, Res>(config.callTimeoutMs), check, passPathMetadata<Req, Res>(carryTokens)],
+    toLocal: <Req, Res>() => configuredRoute<Req, Res>(localRegistry, "NSM_REGISTRY_URL", "local registry"),
+    toDomain: <Req, Res>() => remoteRegistryRoute<Req, Res>(resolver, config.registryService),
+    restartTolerant: <Req extends { watch: boolean }, Res>(entries: WatchEntries<Res>) => [
+      staleAnswers<Req, Res>({ staleForMs: config.registryStaleForMs, log }),
+      watchReconnect<Req, Res>(entries, { giveUpAfterMs: config.registryStaleForMs, listTimeoutMs: config.callTimeoutMs, log }),
+    ],
+  };
+}
+
+type NsHandlers = Pick<V1RegistryPlane, "nsRegister" | "nsFind" | "nsUnregister">;
+
+function nsHandlers(p: ChainParts): NsHandlers {
+  const { upstream } = p.deps;
+  const ns = NetworkServiceRegistryService;
   return {
     nsRegister: chain(
-      deadline<NetworkService, NetworkService>(config.callTimeoutMs),
-      checkNsRegistration<NetworkService>(),
-      ...allowed<NetworkService, NetworkService>(nsOwners, "register"),
-      passPathMetadata(carryTokens),
-      interdomainBranch(domainOfNs, chain(nsNameSuffix(), toDomain())(forwardUnary(upstream, ns.register))),
-      toLocal(),
+      ...p.registration(checkNsRegistration<NetworkService>(), p.nsOwners, "register"),
+      interdomainBranch(domainOfNs, chain(nsNameSuffix(), p.toDomain())(forwardUnary(upstream, ns.register))),
+      p.toLocal(),
     )(forwardUnary(upstream, ns.register)),
 
     nsFind: chain(
-      findDeadline<NetworkServiceQuery, NetworkServiceResponse>(config.callTimeoutMs),
-      checkNsQuery(),
-      passPathMetadata(carryTokens),
+      ...p.query(checkNsQuery()),
       interdomainBranch(
         (q: NetworkServiceQuery) => (q.networkService === undefined ? undefined : domainOfNs(q.networkService)),
-        chain(nsQueryNameSuffix(), ...restartTolerant<NetworkServiceQuery, NetworkServiceResponse>(nsWatchEntries), toDomain(), watchEnd())(
+        chain(nsQueryNameSuffix(), ...p.restartTolerant<NetworkServiceQuery, NetworkServiceResponse>(nsWatchEntries), p.toDomain(), watchEnd())(
           forwardServerStream(upstream, ns.find),
         ),
       ),
-      toLocal(),
+      p.toLocal(),
       watchEnd(),
     )(forwardServerStream(upstream, ns.find)),
 
     nsUnregister: chain(
-      deadline<NetworkService, Empty>(config.callTimeoutMs),
-      checkNsRegistration<Empty>(),
-      ...allowed<NetworkService, Empty>(nsOwners, "unregister"),
-      passPathMetadata(carryTokens),
-      interdomainBranch(domainOfNs, chain(nsUnregisterNameSuffix(), toDomain())(forwardUnary(upstream, ns.unregister))),
-      toLocal(),
+      ...p.registration(checkNsRegistration<Empty>(), p.nsOwners, "unregister"),
+      interdomainBranch(domainOfNs, chain(nsUnregisterNameSuffix(), p.toDomain())(forwardUnary(upstream, ns.unregister))),
+      p.toLocal(),
     )(forwardUnary(upstream, ns.unregister)),
+  };
+}
 
+type NseHandlers = Pick<V1RegistryPlane, "nseRegister" | "nseFind" | "nseUnregister">;
+
+function nseHandlers(p: ChainParts): NseHandlers {
+  const { upstream, routes, ipMap, clusterInfo, publicUrl, config, log } = p.deps;
+  const bypass = { routes, publicUrl, isOwnUrl: (url: string) => url === publicUrl || url === swapUrl(publicUrl, ipMap) };
+  const nse = NetworkServiceEndpointRegistryService;
+  return {
     nseRegister: chain(
-      deadline<NetworkServiceEndpoint, NetworkServiceEndpoint>(config.callTimeoutMs),
-      checkNseRegistration<NetworkServiceEndpoint>(),
-      ...allowed<NetworkServiceEndpoint, NetworkServiceEndpoint>(nseOwners, "register"),
-      passPathMetadata(carryTokens),
+      ...p.registration(checkNseRegistration<NetworkServiceEndpoint>(), p.nseOwners, "register"),
       interdomainBranch(
         domainOfNse,
         chain(
@@ -144,46 +183,37 @@ export function createV1RegistryPlane(deps: PlaneDeps, options: V1RegistryPlaneO
           swapIpRegister(ipMap), //             our pod IP -> external IP
           clusterInfoLabels(clusterInfo), //    clusterName... into every label entry
           nseNameSuffix(),
-          toDomain(),
+          p.toDomain(),
         )(forwardUnary(upstream, nse.register)),
       ),
-      toLocal(),
+      p.toLocal(),
     )(forwardUnary(upstream, nse.register)),
 
     nseFind: chain(
-      findDeadline<NetworkServiceEndpointQuery, NetworkServiceEndpointResponse>(config.callTimeoutMs),
-      checkNseQuery(),
-      passPathMetadata(carryTokens),
+      ...p.query(checkNseQuery()),
       interdomainBranch(
         (q: NetworkServiceEndpointQuery) => (q.networkServiceEndpoint === undefined ? undefined : domainOfNse(q.networkServiceEndpoint)),
         chain(
-          interdomainBypassFind(bypass), //                         learns name -> url, url := ours
-          swapIpFind(ipMap), //                                     remote proxy's IP mapped, if known
-          remoteProxyUrl(resolver, config.nsmgrProxyService, log), // url := the domain's proxy (SRV), if any
+          interdomainBypassFind(bypass), //                           learns name -> url, url := ours
+          swapIpFind(ipMap), //                                       remote proxy's IP mapped, if known
+          remoteProxyUrl(p.resolver, config.nsmgrProxyService, log), // url := the domain's proxy (SRV), if any
           nseQueryNameSuffix(),
-          ...restartTolerant<NetworkServiceEndpointQuery, NetworkServiceEndpointResponse>(nseWatchEntries),
-          toDomain(),
+          ...p.restartTolerant<NetworkServiceEndpointQuery, NetworkServiceEndpointResponse>(nseWatchEntries),
+          p.toDomain(),
           watchEnd(),
         )(forwardServerStream(upstream, nse.find)),
       ),
-      toLocal(),
+      p.toLocal(),
       watchEnd(),
     )(forwardServerStream(upstream, nse.find)),
 
     nseUnregister: chain(
-      deadline<NetworkServiceEndpoint, Empty>(config.callTimeoutMs),
-      checkNseRegistration<Empty>(),
-      ...allowed<NetworkServiceEndpoint, Empty>(nseOwners, "unregister"),
-      passPathMetadata(carryTokens),
+      ...p.registration(checkNseRegistration<Empty>(), p.nseOwners, "unregister"),
       interdomainBranch(
         domainOfNse,
-        chain(interdomainBypassUnregister(bypass), swapIpUnregister(ipMap), nseUnregisterNameSuffix(), toDomain())(forwardUnary(upstream, nse.unregister)),
+        chain(interdomainBypassUnregister(bypass), swapIpUnregister(ipMap), nseUnregisterNameSuffix(), p.toDomain())(forwardUnary(upstream, nse.unregister)),
       ),
-      toLocal(),
+      p.toLocal(),
     )(forwardUnary(upstream, nse.unregister)),
-
-    close() {
-      if (options.resolver === undefined) resolver.close();
-    },
   };
 }
