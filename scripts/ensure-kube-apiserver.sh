@@ -26,10 +26,20 @@ if ! command -v etcd >/dev/null 2>&1; then
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends etcd-server >&2
 fi
 
-if [[ -x "$bin/kube-apiserver" ]]; then
-  echo "$bin/kube-apiserver"
-  exit 0
-fi
+# Prints the answer and stops when the binaries are already there.
+done_if_built() {
+  if [[ -x "$bin/kube-apiserver" ]]; then
+    echo "$bin/kube-apiserver"
+    exit 0
+  fi
+}
+done_if_built
+
+# Test runs started together on a machine without the cache: one builds, the others wait for it.
+mkdir -p "$(dirname "$bin")"
+exec 9>"$bin.lock"
+flock 9
+done_if_built
 
 if ! command -v go >/dev/null 2>&1; then
   echo "ensure-kube-apiserver: the Go toolchain ('go') is needed to build kube-apiserver $version" >&2

@@ -18,10 +18,21 @@ if kubectl="$(command -v kubectl)" && "$kubectl" kustomize --help >/dev/null 2>&
   echo "$kubectl kustomize"
   exit 0
 fi
-if [[ -x "$bin/kustomize" ]]; then
-  echo "$bin/kustomize build"
-  exit 0
-fi
+# Prints the answer and stops when the binaries are already there.
+done_if_built() {
+  if [[ -x "$bin/kustomize" ]]; then
+    echo "$bin/kustomize build"
+    exit 0
+  fi
+}
+done_if_built
+
+# Test runs started together on a machine without the cache: one builds, the others wait for it.
+mkdir -p "$(dirname "$bin")"
+exec 9>"$bin.lock"
+flock 9
+done_if_built
+
 if ! command -v go >/dev/null 2>&1; then
   echo "ensure-kustomize: neither kubectl nor the Go toolchain ('go') is here; one of them is needed to render manifests/" >&2
   exit 1

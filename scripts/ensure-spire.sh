@@ -12,10 +12,20 @@ version="v1.13.3"
 cache="${PNSMGR_CACHE_DIR:-$HOME/.cache/pnsmgr}"
 bin="$cache/spire-$version/bin"
 
-if [[ -x "$bin/spire-server" && -x "$bin/spire-agent" ]]; then
-  echo "$bin"
-  exit 0
-fi
+# Prints the answer and stops when the binaries are already there.
+done_if_built() {
+  if [[ -x "$bin/spire-server" && -x "$bin/spire-agent" ]]; then
+    echo "$bin"
+    exit 0
+  fi
+}
+done_if_built
+
+# Test runs started together on a machine without the cache: one builds, the others wait for it.
+mkdir -p "$(dirname "$bin")"
+exec 9>"$bin.lock"
+flock 9
+done_if_built
 
 if ! command -v go >/dev/null 2>&1; then
   echo "ensure-spire: the Go toolchain ('go') is needed to build SPIRE $version" >&2
