@@ -18,7 +18,8 @@ import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import { OPTIONS } from "../../lib/config.js";
 import { HealthCheckResponse_ServingStatus, HealthService } from "../../generated/nsm/health.js";
-import { callUnary, closeAll, waitFor } from "../support/grpc.js";
+import { callUnary, closeAll } from "../support/grpc.js";
+import { waitFor } from "../support/wait.js";
 import { type Resource, renderOverlay } from "../support/kustomize.js";
 import { startFakeKubeApi } from "../support/fake-kube-api.js";
 

@@ -180,11 +180,3 @@ export async function closeAll(): Promise<void> {
   servers.clear();
   if (leftOpen > 0) throw new Error(`${leftOpen} stream(s) were left open by the test`);
 }
-
-export async function waitFor(condition: () => boolean, timeoutMs = 5000, what = "condition"): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise(r => setTimeout(r, 10));
-  }
-}

@@ -9,7 +9,8 @@ import { NetworkServiceService } from "../../../generated/nsm/networkservice.js"
 import { verifyJwt } from "../../../lib/tokens/jwt.js";
 import { SANDBOX_SECRET } from "../../../lib/tokens/hs256.js";
 import { timestampMs } from "../../../lib/tokens/time.js";
-import { callError, callUnary, closeAll, openServerStream, type StreamHandle, waitFor } from "../../support/grpc.js";
+import { callError, callUnary, closeAll, openServerStream, type StreamHandle } from "../../support/grpc.js";
+import { waitFor } from "../../support/wait.js";
 import { stopGateways } from "../../support/gateway.js";
 import { DOMAIN1_NODE, DOMAIN2_NODE, freePort, fwdRequest, fwdToken, removeFiles, segment, startTopology, stopRoutedProxies } from "./_topology.js";
 

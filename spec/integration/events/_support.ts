@@ -21,6 +21,7 @@ import { startTestGateway } from "../../support/gateway.js";
 import { type FakeV1Nsmgr, startFakeV1Nsmgr } from "../../support/fake-v1-nsmgr.js";
 import { startFakeNseRegistry } from "../../support/fake-v1-registry-lite.js";
 import { fwdRequest, fwdToken, segment as v1Segment } from "../connection-v1/_topology.js";
+import { sleep, within } from "../../support/wait.js";
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..", "..", "..");
 
@@ -95,18 +96,6 @@ export function killClis(): void {
   for (const child of children) if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
   children.clear();
 }
-
-export function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  return Promise.race([
-    promise.finally(() => clearTimeout(timer)),
-    new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`${what}: not within ${ms} ms`)), ms);
-    }),
-  ]);
-}
-
-export const sleep = (ms: number) => new Promise(resolve => setTimeout(resolve, ms));
 
 /** The store's entries once it holds at least `count` (the recorder appends asynchronously). */
 export async function storedEvents(gateway: Gateway, count: number, timeoutMs = 5000): Promise<EventEntry[]> {

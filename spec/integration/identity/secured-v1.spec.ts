@@ -16,7 +16,8 @@ import { type FakeV1Nsmgr, startFakeV1Nsmgr } from "../../support/fake-v1-nsmgr.
 import { type FakeV1Registry, startFakeV1Registry } from "../../support/fake-v1-registry.js";
 import { NetworkServiceEndpointRegistryService } from "../../../generated/nsm/registry.js";
 import { startTestGateway, stopGateways } from "../../support/gateway.js";
-import { callUnary, closeAll, openServerStream, waitFor } from "../../support/grpc.js";
+import { callUnary, closeAll, openServerStream } from "../../support/grpc.js";
+import { waitFor } from "../../support/wait.js";
 import type { Gateway } from "../../../lib/gateway.js";
 import { verifyJwt, decodeJwt } from "../../../lib/tokens/jwt.js";
 import { formatRfc3339Nano } from "../../../lib/tokens/time.js";

@@ -9,7 +9,8 @@ import { ConnectionEvent, ConnectionEventType, MonitorConnectionService, type Mo
 import type { Config } from "../../../lib/config.js";
 import { eventPositionOf } from "../../../lib/transport/grpc/event-positions.js";
 import { NetworkServiceService } from "../../../generated/nsm/networkservice.js";
-import { callUnary, closeAll, openServerStream, waitFor } from "../../support/grpc.js";
+import { callUnary, closeAll, openServerStream } from "../../support/grpc.js";
+import { waitFor } from "../../support/wait.js";
 import { startTestGateway, stopGateways } from "../../support/gateway.js";
 import { startFakeClusterInfo, startFakeNsmgr } from "../../support/fake-nsmgr.js";
 import { seedRequest } from "../../support/seed-requests.js";

@@ -5,7 +5,8 @@
  */
 import test from "ava";
 import { status } from "@grpc/grpc-js";
-import { callError, callUnary, closeAll, openServerStream, waitFor } from "../../support/grpc.js";
+import { callError, callUnary, closeAll, openServerStream } from "../../support/grpc.js";
+import { waitFor } from "../../support/wait.js";
 import { startTestGateway, stopGateways } from "../../support/gateway.js";
 import type { Config } from "../../../lib/config.js";
 import { closeFakeDns, startFakeDns } from "../../support/fake-dns.js";
