@@ -1,8 +1,9 @@
 /**
  * Test domains in a few lines, as NSM's sandbox builds them (not a test file): each domain is a real
  * pnsmgr gateway on 127.0.0.1 with what a test asks for around it (its registry, an NSMgr behind it,
- * a real redis-server for its state, map-ip / clusterinfo files, learned routes), the domains found
- * through one fake DNS server by SRV, and everything torn down by one t.teardown, last started first.
+ * a real redis-server for its state, map-ip / clusterinfo files, learned routes, node IPs), or a
+ * remote seed (v0) domain of stand-in NSMgrs and a ClusterInfo; the domains found through one fake DNS
+ * server by SRV, and everything torn down by one t.teardown, last started first.
  *
  *   const world = await sandbox(t)
  *     .domain("domain-2", d => d.nsmgr({ endpoints: ["nse"] }).gateway({ name: "proxy-2" }))
@@ -17,12 +18,16 @@ import { join } from "node:path";
 import type { Config } from "../../lib/config.js";
 import { type Gateway, startGateway } from "../../lib/gateway.js";
 import { silentLogger } from "../../lib/log.js";
+import type { NodeInfo } from "../../lib/nodes/node-map.js";
 import { stateOptionsFromEnv } from "../../lib/state/state.js";
+import type { NodeIPConfiguration } from "../../generated/seed/clusterinfo.js";
 import { type FakeDns, startFakeDns } from "./fake-dns.js";
+import { type FakeNsmgr, type FakeNsmgrOptions, startFakeClusterInfo, startFakeNsmgr } from "./fake-nsmgr.js";
 import { type FakeV1Nsmgr, type FakeV1NsmgrOptions, startFakeV1Nsmgr } from "./fake-v1-nsmgr.js";
 import { type FakeV1Registry, startFakeV1Registry } from "./fake-v1-registry.js";
 import { type FakeNseRegistry, startFakeNseRegistry } from "./fake-v1-registry-lite.js";
 import { testConfig } from "./gateway.js";
+import type { TestServer } from "./grpc.js";
 import { freePort } from "./ports.js";
 import { type RedisProcess, startRedis } from "./redis.js";
 
@@ -42,10 +47,13 @@ export interface Domain {
   readonly nseRegistry: FakeNseRegistry;
   /** The real redis-server holding the gateway's shared state. */
   readonly redis: RedisProcess;
+  /** A seed (v0) domain's stand-in NSMgrs, in the order asked for, and its ClusterInfo. */
+  readonly seedNsmgrs: FakeNsmgr[];
+  readonly clusterInfo: TestServer;
 }
 
 export interface World {
-  /** The fake DNS server every gateway asks (started by `dns()` or `publish` on any domain). */
+  /** The fake DNS server every gateway asks (started when any domain is published). */
   readonly dns: FakeDns;
   domain(name: string): Domain;
   /** Stops everything (t.teardown does it too); last started first. */
@@ -61,6 +69,10 @@ export interface GatewayExtras {
   readonly routes?: (world: World) => Record<string, string>;
   /** Listen on a free port that is known in advance and publish `tcp://<publicHost>:<port>` as the v1 URL. */
   readonly publicHost?: string;
+  /** A seed domain built before: its ClusterInfo's port becomes the gateway's remote port (PROXY_NSMD_K8S_REMOTE_PORT). */
+  readonly seedRemote?: string;
+  /** This domain's nodes (the node map the seed plane localizes with). */
+  readonly nodes?: readonly NodeInfo[];
 }
 
 export interface PublishOptions {
@@ -70,7 +82,7 @@ export interface PublishOptions {
   readonly proxyHost?: string;
 }
 
-type Part = "registry" | "nsmgr" | "redis" | "gateway" | "publish";
+type Part = "registry" | "nsmgr" | "seed" | "redis" | "gateway" | "publish";
 
 /** What one domain is made of, in a few calls. */
 export class DomainBuilder {
@@ -79,6 +91,7 @@ export class DomainBuilder {
   gatewayOverrides: Partial<Config> = {};
   gatewayExtras: GatewayExtras = {};
   publishOptions: PublishOptions = {};
+  seedOptions: { nsmgrs: FakeNsmgrOptions[]; nodes: NodeIPConfiguration[] } = { nsmgrs: [], nodes: [] };
 
   /** A full fake v1 registry as the domain's registry (the gateway's NSM_REGISTRY_URL, before an NSMgr's tiny one). */
   registry(): this {
@@ -90,6 +103,13 @@ export class DomainBuilder {
   nsmgr(options: FakeV1NsmgrOptions = {}): this {
     this.parts.add("nsmgr");
     this.nsmgrOptions = options;
+    return this;
+  }
+
+  /** A remote seed (v0) domain: stand-in NSMgrs, and a ClusterInfo answering for `nodes`. */
+  seedNsmgrs(nsmgrs: FakeNsmgrOptions[], nodes: NodeIPConfiguration[]): this {
+    this.parts.add("seed");
+    this.seedOptions = { nsmgrs, nodes };
     return this;
   }
 
@@ -119,17 +139,16 @@ interface Teardown {
   teardown(fn: () => Promise<void> | void): void;
 }
 
+/** How to stop what was started, in the order started. */
+type Started = (() => Promise<void> | void)[];
+
+/** The parts of a domain while it is being built. */
+type Parts = { -readonly [K in keyof Domain]?: Domain[K] };
+
 export class SandboxBuilder {
   private readonly plans: [string, DomainBuilder][] = [];
-  private withDns = false;
 
   constructor(private readonly t: Teardown) {}
-
-  /** A fake DNS server every gateway asks (implied by a published domain). */
-  dns(): this {
-    this.withDns = true;
-    return this;
-  }
 
   domain(name: string, build: (domain: DomainBuilder) => DomainBuilder): this {
     this.plans.push([name, build(new DomainBuilder())]);
@@ -137,16 +156,19 @@ export class SandboxBuilder {
   }
 
   async build(): Promise<World> {
-    const started: (() => Promise<void> | void)[] = [];
+    const started: Started = [];
     const stop = async () => {
-      for (const undo of started.splice(0).reverse()) await undo();
+      // Every part is stopped even when one fails to; the first failure is reported.
+      const failures: unknown[] = [];
+      for (const undo of started.splice(0).reverse()) await Promise.resolve(undo()).catch((error: unknown) => failures.push(error));
+      if (failures.length > 0) throw failures[0];
     };
     this.t.teardown(stop);
     const domains = new Map<string, Domain>();
     let dns: FakeDns | undefined;
     const world: World = {
       get dns() {
-        if (!dns) throw new Error("sandbox: no DNS server (call dns() or publish a domain)");
+        if (!dns) throw new Error("sandbox: no DNS server (publish a domain)");
         return dns;
       },
       domain(name) {
@@ -156,7 +178,7 @@ export class SandboxBuilder {
       },
       stop,
     };
-    if (this.withDns || this.plans.some(([, plan]) => plan.parts.has("publish"))) {
+    if (this.plans.some(([, plan]) => plan.parts.has("publish"))) {
       const server = await startFakeDns();
       started.push(() => server.close());
       dns = server;
@@ -172,9 +194,9 @@ export function sandbox(t: Teardown): SandboxBuilder {
 }
 
 /** The domain as the test sees it: reading a part it did not ask for is a mistake in the test, said at once. */
-function domainOf(name: string, parts: Partial<Record<keyof Domain, unknown>>): Domain {
+function domainOf(name: string, parts: Parts): Domain {
   const domain = { name };
-  for (const key of ["gateway", "url", "port", "registry", "nsmgr", "nseRegistry", "redis"] as const) {
+  for (const key of ["gateway", "url", "port", "registry", "nsmgr", "nseRegistry", "redis", "seedNsmgrs", "clusterInfo"] as const) {
     Object.defineProperty(domain, key, {
       enumerable: true,
       get: () => {
@@ -186,8 +208,8 @@ function domainOf(name: string, parts: Partial<Record<keyof Domain, unknown>>): 
   return domain as Domain;
 }
 
-async function buildDomain(name: string, plan: DomainBuilder, world: World, dns: FakeDns | undefined, started: (() => Promise<void> | void)[]): Promise<Domain> {
-  const parts: Partial<Record<keyof Domain, unknown>> = { name };
+async function buildDomain(name: string, plan: DomainBuilder, world: World, dns: FakeDns | undefined, started: Started): Promise<Domain> {
+  const parts: Parts = { name };
   if (plan.parts.has("registry")) {
     const registry = await startFakeV1Registry();
     started.push(() => registry.kill());
@@ -198,7 +220,20 @@ async function buildDomain(name: string, plan: DomainBuilder, world: World, dns:
     started.push(() => nsmgr.server.kill());
     const nseRegistry = await startFakeNseRegistry(Object.fromEntries((plan.nsmgrOptions.endpoints ?? []).map(nse => [nse, nsmgr.url])));
     started.push(() => nseRegistry.server.kill());
-    Object.assign(parts, { nsmgr, nseRegistry });
+    parts.nsmgr = nsmgr;
+    parts.nseRegistry = nseRegistry;
+  }
+  if (plan.parts.has("seed")) {
+    const seedNsmgrs: FakeNsmgr[] = [];
+    for (const options of plan.seedOptions.nsmgrs) {
+      const nsmgr = await startFakeNsmgr(options);
+      started.push(() => nsmgr.server.kill());
+      seedNsmgrs.push(nsmgr);
+    }
+    const clusterInfo = await startFakeClusterInfo(plan.seedOptions.nodes);
+    started.push(() => clusterInfo.kill());
+    parts.seedNsmgrs = seedNsmgrs;
+    parts.clusterInfo = clusterInfo;
   }
   if (plan.parts.has("redis")) {
     const redis = await startRedis();
@@ -207,7 +242,9 @@ async function buildDomain(name: string, plan: DomainBuilder, world: World, dns:
   }
   if (plan.parts.has("gateway")) {
     const gateway = await startDomainGateway(name, plan, parts, world, dns, started);
-    Object.assign(parts, { gateway, url: `tcp://${gateway.v1Address}`, port: Number(gateway.v1Address.slice(gateway.v1Address.lastIndexOf(":") + 1)) });
+    parts.gateway = gateway;
+    parts.url = `tcp://${gateway.v1Address}`;
+    parts.port = Number(gateway.v1Address.slice(gateway.v1Address.lastIndexOf(":") + 1));
   }
   if (plan.parts.has("publish") && dns) publish(dns, name, plan.publishOptions, parts);
   return domainOf(name, parts);
@@ -216,10 +253,10 @@ async function buildDomain(name: string, plan: DomainBuilder, world: World, dns:
 async function startDomainGateway(
   name: string,
   plan: DomainBuilder,
-  parts: Partial<Record<keyof Domain, unknown>>,
+  parts: Parts,
   world: World,
   dns: FakeDns | undefined,
-  started: (() => Promise<void> | void)[],
+  started: Started,
 ): Promise<Gateway> {
   const extras = plan.gatewayExtras;
   const dir = mkdtempSync(join(tmpdir(), `pnsmgr-sandbox-${name}-`));
@@ -233,31 +270,33 @@ async function startDomainGateway(
     files.clusterInfoFile = join(dir, "clusterinfo.yaml");
     writeFileSync(files.clusterInfoFile, `clusterName: ${extras.clusterName}\n`);
   }
-  const registry = (parts.registry as FakeV1Registry | undefined)?.address ?? (parts.nseRegistry as FakeNseRegistry | undefined)?.url.slice("tcp://".length);
+  const registryUrl = parts.registry ? `tcp://${parts.registry.address}` : parts.nseRegistry?.url;
   const port = extras.publicHost === undefined ? undefined : await freePort();
   // Not startTestGateway: the sandbox stops its own gateways (stopGateways() would stop them twice).
   const config = testConfig({
-    ...(registry ? { registryUrl: `tcp://${registry}` } : {}),
+    ...(registryUrl === undefined ? {} : { registryUrl }),
     ...(dns ? { dnsServer: dns.address } : {}),
-    ...(parts.redis ? { state: stateOptionsFromEnv({ REDIS_URL: (parts.redis as RedisProcess).url }) } : {}),
+    ...(parts.redis ? { state: stateOptionsFromEnv({ REDIS_URL: parts.redis.url }) } : {}),
     ...(port === undefined ? {} : { v1ListenAddress: `127.0.0.1:${port}`, v1PublicUrl: `tcp://${extras.publicHost}:${port}` }),
+    ...(extras.seedRemote === undefined ? {} : { remotePort: world.domain(extras.seedRemote).clusterInfo.port }),
     ...files,
     ...plan.gatewayOverrides,
   });
   const gateway = await startGateway(config, { log: silentLogger });
   started.push(() => gateway.stop(100));
+  if (extras.nodes) gateway.nodes.replace(extras.nodes);
   for (const [nse, url] of Object.entries(extras.routes?.(world) ?? {})) await gateway.routes.set(nse, url);
   return gateway;
 }
 
-function publish(dns: FakeDns, name: string, options: PublishOptions, parts: Partial<Record<keyof Domain, unknown>>): void {
-  const registry = parts.registry as FakeV1Registry | undefined;
+function publish(dns: FakeDns, name: string, options: PublishOptions, parts: Parts): void {
+  const registry = parts.registry;
   if (registry) {
     const host = options.registryHost ?? `registry-lb.${name}.test`;
     dns.srv(`registry.nsm-system.${name}`, host, registry.port).a(host, "127.0.0.1");
   }
   if (parts.port !== undefined) {
     const host = options.proxyHost ?? `proxy-lb.${name}.test`;
-    dns.srv(`nsmgr-proxy.nsm-system.${name}`, host, parts.port as number).a(host, "127.0.0.1");
+    dns.srv(`nsmgr-proxy.nsm-system.${name}`, host, parts.port).a(host, "127.0.0.1");
   }
 }

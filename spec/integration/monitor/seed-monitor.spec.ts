@@ -3,7 +3,7 @@
  * and shown the client's way, DELETE when the endpoint dies, UNAVAILABLE when the remote NSMgr dies,
  * the upstream cancelled when the client leaves, one upstream shared by many clients.
  */
-import test from "ava";
+import test, { type ExecutionContext } from "ava";
 import { status } from "@grpc/grpc-js";
 import { ConnectionEvent, ConnectionEventType, MonitorConnectionService, type MonitorScopeSelector } from "../../../generated/nsm/connection.js";
 import type { Config } from "../../../lib/config.js";
@@ -11,29 +11,27 @@ import { eventPositionOf } from "../../../lib/transport/grpc/event-positions.js"
 import { NetworkServiceService } from "../../../generated/nsm/networkservice.js";
 import { callUnary, closeAll, openServerStream } from "../../support/grpc.js";
 import { waitFor } from "../../support/wait.js";
-import { startTestGateway, stopGateways } from "../../support/gateway.js";
-import { startFakeClusterInfo, startFakeNsmgr } from "../../support/fake-nsmgr.js";
+import { sandbox } from "../../support/sandbox.js";
 import { seedRequest } from "../../support/seed-requests.js";
 
 test.afterEach.always(async () => {
-  await stopGateways();
   await closeAll();
 });
 
 const segment = (name: string) => ({ name, id: "", token: "", expires: undefined, metrics: {} });
 const selectorFor = (remoteNsm: string): MonitorScopeSelector => ({ pathSegments: [segment("nsmgr-1"), segment(remoteNsm)], networkServices: [] });
 
-async function setup(overrides: Partial<Config> = {}) {
-  const remote = await startFakeNsmgr({ name: "nsmgr-2", dstIP: "10.2.0.7" });
-  const clusterInfo = await startFakeClusterInfo([{ nodeName: "r", internalIP: "10.2.0.7", externalIP: "198.51.100.7" }]);
-  const gateway = await startTestGateway({ remotePort: clusterInfo.port, ...overrides });
-  gateway.nodes.replace([{ name: "node-1", internalIP: "10.1.0.5", externalIP: "203.0.113.5" }]);
-  const remoteNsm = `nsmgr-2@${remote.address}`;
-  return { remote, gateway, remoteNsm };
+async function setup(t: ExecutionContext, overrides: Partial<Config> = {}) {
+  const world = await sandbox(t)
+    .domain("domain-2", d => d.seedNsmgrs([{ name: "nsmgr-2", dstIP: "10.2.0.7" }], [{ nodeName: "r", internalIP: "10.2.0.7", externalIP: "198.51.100.7" }]))
+    .domain("domain-1", d => d.gateway(overrides, { seedRemote: "domain-2", nodes: [{ name: "node-1", internalIP: "10.1.0.5", externalIP: "203.0.113.5" }] }))
+    .build();
+  const remote = world.domain("domain-2").seedNsmgrs[0]!;
+  return { remote, gateway: world.domain("domain-1").gateway, remoteNsm: `nsmgr-2@${remote.address}` };
 }
 
 test.serial("initial state, then UPDATE and DELETE, each once, in the client's terms", async t => {
-  const { remote, gateway, remoteNsm } = await setup();
+  const { remote, gateway, remoteNsm } = await setup(t);
   const conn = await callUnary(gateway.apiAddress, NetworkServiceService.request, seedRequest(remoteNsm));
 
   const stream = openServerStream(gateway.apiAddress, MonitorConnectionService.monitorConnections, selectorFor(remoteNsm));
@@ -63,7 +61,7 @@ test.serial("initial state, then UPDATE and DELETE, each once, in the client's t
 });
 
 test.serial("an empty initial state is transferred too", async t => {
-  const { gateway, remoteNsm } = await setup();
+  const { gateway, remoteNsm } = await setup(t);
   const stream = openServerStream(gateway.apiAddress, MonitorConnectionService.monitorConnections, selectorFor(remoteNsm));
   const initial = await stream.next();
   t.is(initial.type, ConnectionEventType.INITIAL_STATE_TRANSFER);
@@ -72,7 +70,7 @@ test.serial("an empty initial state is transferred too", async t => {
 });
 
 test.serial("remote NSMgr dies: the client's stream ends with UNAVAILABLE, not OK", async t => {
-  const { remote, gateway, remoteNsm } = await setup();
+  const { remote, gateway, remoteNsm } = await setup(t);
   const stream = openServerStream(gateway.apiAddress, MonitorConnectionService.monitorConnections, selectorFor(remoteNsm));
   await stream.next();
   remote.server.kill();
@@ -82,7 +80,7 @@ test.serial("remote NSMgr dies: the client's stream ends with UNAVAILABLE, not O
 });
 
 test.serial("client leaves: the upstream stream is cancelled", async t => {
-  const { remote, gateway, remoteNsm } = await setup();
+  const { remote, gateway, remoteNsm } = await setup(t);
   const stream = openServerStream(gateway.apiAddress, MonitorConnectionService.monitorConnections, selectorFor(remoteNsm));
   await stream.next();
   t.is(remote.monitorCount(), 1);
@@ -92,7 +90,7 @@ test.serial("client leaves: the upstream stream is cancelled", async t => {
 });
 
 test.serial("clients asking the same remote share one upstream; a late one starts from the current state", async t => {
-  const { remote, gateway, remoteNsm } = await setup();
+  const { remote, gateway, remoteNsm } = await setup(t);
   const first = openServerStream(gateway.apiAddress, MonitorConnectionService.monitorConnections, selectorFor(remoteNsm));
   await first.next();
   const conn = await callUnary(gateway.apiAddress, NetworkServiceService.request, seedRequest(remoteNsm));
@@ -113,7 +111,7 @@ test.serial("clients asking the same remote share one upstream; a late one start
 });
 
 test.serial("bad selectors get INVALID_ARGUMENT", async t => {
-  const { gateway } = await setup();
+  const { gateway } = await setup(t);
   const cases: [MonitorScopeSelector, RegExp][] = [
     [{ pathSegments: [segment("nsmgr-1")], networkServices: [] }, /1 path segment/],
     [{ pathSegments: [], networkServices: [] }, /0 path segment/],
@@ -134,7 +132,7 @@ const monitorWithPositions = {
 };
 
 test.serial("events carry their log position; resuming after one sends what followed it, once, without a new initial state", async t => {
-  const { remote, gateway, remoteNsm } = await setup();
+  const { remote, gateway, remoteNsm } = await setup(t);
   const first = openServerStream(gateway.apiAddress, monitorWithPositions, selectorFor(remoteNsm));
   const initial = await first.next();
   const conn = await callUnary(gateway.apiAddress, NetworkServiceService.request, seedRequest(remoteNsm));
@@ -161,7 +159,7 @@ test.serial("events carry their log position; resuming after one sends what foll
 });
 
 test.serial("a resume position that is not one, or that the log has trimmed past, is refused with a reason", async t => {
-  const { gateway, remoteNsm } = await setup({ state: { kind: "memory", events: { maxLen: 3, maxAgeMs: 3_600_000, trim: "exact" } } });
+  const { gateway, remoteNsm } = await setup(t, { state: { kind: "memory", events: { maxLen: 3, maxAgeMs: 3_600_000, trim: "exact" } } });
   const bad = openServerStream(gateway.apiAddress, MonitorConnectionService.monitorConnections, selectorFor(remoteNsm), { metadata: { "pnsmgr-resume-after": "yesterday" } });
   const badEnd = await bad.status;
   t.is(badEnd.code, status.INVALID_ARGUMENT);
