@@ -5,15 +5,13 @@
  */
 import test from "ava";
 import { type ChildProcess, spawn } from "node:child_process";
-import { dirname, join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { OPTIONS } from "../../lib/config.js";
 import { HealthCheckResponse_ServingStatus, HealthService } from "../../generated/nsm/health.js";
 import { callUnary, closeAll } from "../support/grpc.js";
 import { LOOPBACK_ENV } from "../support/loopback.js";
 import { within } from "../support/wait.js";
+import { ROOT } from "../support/root.js";
 
-const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
 
 interface Cli {
   readonly child: ChildProcess;

@@ -12,7 +12,8 @@ import { callUnary, closeAll } from "../support/grpc.js";
 import { waitFor } from "../support/wait.js";
 import { sandbox } from "../support/sandbox.js";
 import { seedRequest } from "../support/seed-requests.js";
-import { fwdRequest, fwdToken, segment } from "./connection-v1/_topology.js";
+import { fwdRequest, fwdToken } from "./connection-v1/_topology.js";
+import { segment } from "../support/wire.js";
 
 test.afterEach.always(async () => {
   await closeAll();

@@ -10,11 +10,12 @@ import type { ExecutionContext } from "ava";
 import type { Gateway } from "../../../lib/gateway.js";
 import { createHs256TokenGenerator } from "../../../lib/tokens/hs256.js";
 import { formatRfc3339Nano } from "../../../lib/tokens/time.js";
-import type { Connection, Mechanism, PathSegment } from "../../../generated/nsm/connection.js";
+import type { Connection, Mechanism } from "../../../generated/nsm/connection.js";
 import type { NetworkServiceRequest } from "../../../generated/nsm/networkservice.js";
 import type { FakeV1Nsmgr } from "../../support/fake-v1-nsmgr.js";
 import type { FakeNseRegistry } from "../../support/fake-v1-registry-lite.js";
 import { sandbox } from "../../support/sandbox.js";
+import { segment } from "../../support/wire.js";
 
 export const DOMAIN1_NODE = { internal: "10.1.0.5", external: "203.0.113.5" };
 export const DOMAIN2_NODE = { internal: "10.2.0.7", external: "198.51.100.7" };
@@ -48,7 +49,6 @@ export async function startTopology(t: ExecutionContext, options: { proxy1TokenL
   return { nsmgr2: two.nsmgr, registry2: two.nseRegistry, proxy2Address: two.gateway.v1Address, proxy1: world.domain("domain-1").gateway };
 }
 
-export const segment = (name: string, id: string): PathSegment => ({ name, id, token: "", expires: undefined, metrics: {} });
 export const vxlan = (src: string): Mechanism => ({ cls: "REMOTE", type: "VXLAN", parameters: { src_ip: src } });
 
 /** What fwd-1 sends to proxy-1 for "ns@domain-2" on endpoint "nse@domain-2". */

@@ -12,7 +12,8 @@ import { timestampMs } from "../../../lib/tokens/time.js";
 import { callError, callUnary, closeAll, openServerStream, type StreamHandle } from "../../support/grpc.js";
 import { waitFor } from "../../support/wait.js";
 import { freePort } from "../../support/ports.js";
-import { DOMAIN1_NODE, DOMAIN2_NODE, fwdRequest, fwdToken, segment, startTopology } from "./_topology.js";
+import { DOMAIN1_NODE, DOMAIN2_NODE, fwdRequest, fwdToken, startTopology } from "./_topology.js";
+import { segment } from "../../support/wire.js";
 
 test.afterEach.always(async () => {
   await closeAll();

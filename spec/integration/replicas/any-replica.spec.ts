@@ -24,7 +24,8 @@ import { startFakeV1Nsmgr } from "../../support/fake-v1-nsmgr.js";
 import { startFakeNseRegistry } from "../../support/fake-v1-registry-lite.js";
 import { type RedisProcess, redisCommand, startRedis, stopAllRedis } from "../../support/redis.js";
 import { type Replica, startReplicas, stopReplicas } from "../../support/replicas.js";
-import { DOMAIN2_NODE, fwdRequest, fwdToken, segment } from "../connection-v1/_topology.js";
+import { DOMAIN2_NODE, fwdRequest, fwdToken } from "../connection-v1/_topology.js";
+import { segment } from "../../support/wire.js";
 
 let redis: RedisProcess | undefined;
 
