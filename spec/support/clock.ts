@@ -3,6 +3,10 @@
  * fake, so a test says "500 ms pass" and sees what a timer did, deterministically and at once.
  * setImmediate, process.nextTick and promises stay real, so pending callbacks still run between ticks.
  *
+ * Real work (WebCrypto signing a token, I/O) does not wait for fake time, and fake time does not wait
+ * for it: before moving the clock past a point, wait for the real work due before it with
+ * untilWithoutTime (e.g. the call that reached the next hop), else a later timer (a deadline) may fire first.
+ *
  * The clock is global to the worker: a test that installs one must be `test.serial` (ava runs serial
  * tests of a file before the concurrent ones, so they never overlap), and the clock is restored at the
  * test's end by t.teardown.

@@ -184,10 +184,12 @@ test.serial("Requests for one connection run one at a time", async t => {
   const order: string[] = [];
   const a = firstValueFrom(plane.request({ connection: first, mechanismPreferences: [] }, ctx(fwdToken))).then(() => order.push("a"));
   const b = firstValueFrom(plane.close(first, ctx(fwdToken))).then(() => order.push("b"));
-  await clock.settle();
+  await clock.untilWithoutTime(() => next.requests.length === 2, "the refresh at the next hop (after signing our token: real work)");
   await clock.tickAsync(40);
+  await clock.settle(); // time for a Close that did not wait to sign its token and arrive
   t.is(next.closes.length, 0, "Close waits for the Request in flight");
-  await clock.until(() => order.length === 2, 1000, "the Request and the Close to end");
+  await clock.tickAsync(40);
+  await clock.untilWithoutTime(() => order.length === 2, "the Request and then the Close to end");
   t.deepEqual(order, ["a", "b"]);
   t.is(next.closes.length, 1);
   watching.unsubscribe();

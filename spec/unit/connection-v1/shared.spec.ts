@@ -256,6 +256,7 @@ test.serial("expiry: A follows B's refresh instead of closing; a connection clos
   const ours = next.requests[0]!.connection!.id;
   await clock.outcome(firstValueFrom(b.plane.request(refreshOf(first), ctx(token(60_000)))));
   await clock.tickAsync(700);
+  await clock.settle(); // a Close begun by a timer would need real work (a token) to reach the next hop
   t.is(next.closes.length, 0, "A's timer saw B's refresh");
   t.is(a.table.get(ours)?.state, "established");
   t.is(a.table.get(ours)?.stamp, undefined, "A no longer holds the last write");
@@ -268,6 +269,7 @@ test.serial("expiry: A follows B's refresh instead of closing; a connection clos
   await clock.outcome(firstValueFrom(b.plane.close(other, ctx())));
   t.is(next.closes.length, 1);
   await clock.tickAsync(700);
+  await clock.settle(); // a Close begun by a timer would need real work (a token) to reach the next hop
   t.is(next.closes.length, 1, "A did not close it again");
   t.is(a.table.get(otherId), undefined);
   t.is(a.events.at(-1)?.type, ConnectionEventType.DELETE);
