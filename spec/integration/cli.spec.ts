@@ -5,14 +5,13 @@
  */
 import test from "ava";
 import { type ChildProcess, spawn } from "node:child_process";
-import { dirname, join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { OPTIONS } from "../../lib/config.js";
 import { HealthCheckResponse_ServingStatus, HealthService } from "../../generated/nsm/health.js";
 import { callUnary, closeAll } from "../support/grpc.js";
 import { LOOPBACK_ENV } from "../support/loopback.js";
+import { within } from "../support/wait.js";
+import { ROOT } from "../support/root.js";
 
-const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
 
 interface Cli {
   readonly child: ChildProcess;
@@ -45,16 +44,6 @@ function startCli(vars: Record<string, string>): Cli {
     }),
   );
   return { child, stderr: () => stderr, stdout: () => stdout, exited };
-}
-
-function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  return Promise.race([
-    promise.finally(() => clearTimeout(timer)),
-    new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`${what}: not within ${ms} ms`)), ms);
-    }),
-  ]);
 }
 
 /** Waits for a log line containing `text`; fails early when the process exits first. */

@@ -14,7 +14,8 @@ import { HealthCheckResponse_ServingStatus, HealthService } from "../../generate
 import { callError, callUnary, closeAll } from "../support/grpc.js";
 import { startTestGateway, stopGateways } from "../support/gateway.js";
 import { seedRequest } from "../support/seed-requests.js";
-import { fwdRequest, fwdToken, segment } from "./connection-v1/_topology.js";
+import { fwdRequest, fwdToken } from "./connection-v1/_topology.js";
+import { segment } from "../support/wire.js";
 
 test.afterEach.always(async () => {
   await stopGateways();

@@ -8,13 +8,12 @@ import { callError, closeAll, openServerStream } from "../support/grpc.js";
 import { startTestGateway, stopGateways } from "../support/gateway.js";
 import { startFakeNsmgr } from "../support/fake-nsmgr.js";
 import { seedRequest } from "../support/seed-requests.js";
+import { segment } from "../support/wire.js";
 
 test.afterEach.always(async () => {
   await stopGateways();
   await closeAll();
 });
-
-const segment = (name: string) => ({ name, id: "", token: "", expires: undefined, metrics: {} });
 
 test.serial("a drain ends open monitor streams with UNAVAILABLE at once instead of waiting out the grace period", async t => {
   const remote = await startFakeNsmgr();

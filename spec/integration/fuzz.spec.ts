@@ -30,7 +30,8 @@ import { startFakeV1Nsmgr } from "../support/fake-v1-nsmgr.js";
 import { startFakeNseRegistry } from "../support/fake-v1-registry-lite.js";
 import { type Replica, startReplicas, stopReplicas } from "../support/replicas.js";
 import { seedRequest } from "../support/seed-requests.js";
-import { fwdRequest, fwdToken, segment } from "./connection-v1/_topology.js";
+import { fwdRequest, fwdToken } from "./connection-v1/_topology.js";
+import { segment } from "../support/wire.js";
 
 const SEED = Number(process.env.FUZZ_SEED ?? 20_261_202);
 const RUNS = Number(process.env.FUZZ_RUNS ?? 210);

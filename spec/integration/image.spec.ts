@@ -14,15 +14,15 @@ import { type ChildProcess, execFile, spawn } from "node:child_process";
 import { cpSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, symlinkSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import { OPTIONS } from "../../lib/config.js";
 import { HealthCheckResponse_ServingStatus, HealthService } from "../../generated/nsm/health.js";
-import { callUnary, closeAll, waitFor } from "../support/grpc.js";
+import { callUnary, closeAll } from "../support/grpc.js";
+import { waitFor } from "../support/wait.js";
 import { type Resource, renderOverlay } from "../support/kustomize.js";
 import { startFakeKubeApi } from "../support/fake-kube-api.js";
+import { ROOT } from "../support/root.js";
 
-const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
 // Outside the repository, so that resolution walking up from the app never reaches its node_modules.
 const WORK = mkdtempSync(join(tmpdir(), "pnsmgr-image-spec-"));
 const APP = join(WORK, "app");

@@ -6,21 +6,17 @@
  */
 import test from "ava";
 import type { ServiceError } from "@grpc/grpc-js";
-import { loadConfig } from "../../lib/config.js";
 import { NetworkServiceService } from "../../generated/nsm/networkservice.js";
 import { startFakeNsmgr } from "../support/fake-nsmgr.js";
-import { startFakeV1Nsmgr } from "../support/fake-v1-nsmgr.js";
-import { startFakeNseRegistry } from "../support/fake-v1-registry-lite.js";
-import { startTestGateway, stopGateways } from "../support/gateway.js";
-import { callUnary, closeAll, waitFor } from "../support/grpc.js";
-import { startRedis, stopAllRedis } from "../support/redis.js";
+import { callUnary, closeAll } from "../support/grpc.js";
+import { waitFor } from "../support/wait.js";
+import { sandbox } from "../support/sandbox.js";
 import { seedRequest } from "../support/seed-requests.js";
-import { fwdRequest, fwdToken, segment } from "./connection-v1/_topology.js";
+import { fwdRequest, fwdToken } from "./connection-v1/_topology.js";
+import { segment } from "../support/wire.js";
 
 test.afterEach.always(async () => {
-  await stopGateways();
   await closeAll();
-  await stopAllRedis();
 });
 
 /** Sends `total` calls, `concurrency` at a time; kills Redis once `killAfter` have been answered. */
@@ -48,9 +44,8 @@ async function traffic(total: number, concurrency: number, killAfter: number, ki
 }
 
 test.serial("seed: Requests accepted by the remote whose record write failed are Closed there", async t => {
-  const redis = await startRedis();
+  const { redis, gateway } = (await sandbox(t).domain("domain-1", d => d.redis().gateway()).build()).domain("domain-1");
   const remote = await startFakeNsmgr();
-  const gateway = await startTestGateway({ state: loadConfig({ REDIS_URL: redis.url }).state });
   const { answered, failures } = await traffic(300, 20, 100, () => redis.kill(), () =>
     callUnary(gateway.apiAddress, NetworkServiceService.request, seedRequest(`nsmgr-2@${remote.address}`), { deadlineMs: 5000 }),
   );
@@ -65,12 +60,12 @@ test.serial("seed: Requests accepted by the remote whose record write failed are
 });
 
 test.serial("v1: new connections accepted by the next hop whose record write failed are Closed there", async t => {
-  const redis = await startRedis();
   // The next hop holds its answers for 1.5 s: Redis dies while at least ten accepted Requests wait there,
   // so their record writes fail after the next hop accepted them (no timing luck needed).
-  const nsmgr = await startFakeV1Nsmgr({ name: "nsmgr-2", endpoints: ["nse"], answerDelayMs: 1500 });
-  const registry = await startFakeNseRegistry({ nse: nsmgr.url });
-  const gateway = await startTestGateway({ name: "proxy-2", registryUrl: registry.url, state: loadConfig({ REDIS_URL: redis.url }).state });
+  const world = await sandbox(t)
+    .domain("domain-2", d => d.redis().nsmgr({ name: "nsmgr-2", endpoints: ["nse"], answerDelayMs: 1500 }).gateway({ name: "proxy-2" }))
+    .build();
+  const { redis, nsmgr, gateway } = world.domain("domain-2");
   const request = (i: number) => {
     const id = `fwd-1-id-${i}`;
     return fwdRequest({ id, networkServiceEndpointName: "nse", networkService: "ns", path: { index: 2, pathSegments: [segment("nsc", `nsc-${i}`), segment("nsmgr-1", `nsmgr-1-${i}`), segment("fwd-1", id)] } });

@@ -5,11 +5,9 @@
  */
 import { LOOPBACK_ENV } from "./loopback.js";
 import { type ChildProcess, spawn } from "node:child_process";
-import { dirname, join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { knownVariables } from "../../lib/config-report.js";
+import { ROOT } from "./root.js";
 
-const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
 const children = new Set<ChildProcess>();
 process.once("exit", () => {
   for (const child of children) child.kill("SIGKILL");

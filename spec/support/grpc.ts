@@ -125,6 +125,22 @@ export function openServerStream<Req, Res>(address: string, method: Method<Req, 
   const call = (options.client ?? clientFor(address)).makeServerStreamRequest(method.path, method.requestSerialize, method.responseDeserialize, request, metadataOf(options), {
     deadline: options.deadlineMs === undefined ? Infinity : Date.now() + options.deadlineMs,
   });
+  const handle: StreamHandle<Res> = {
+    ...receivedMessages<Res>(call, method.path, () => openStreams.delete(handle as StreamHandle<unknown>)),
+    cancel() {
+      call.cancel();
+    },
+  };
+  openStreams.add(handle as StreamHandle<unknown>);
+  return handle;
+}
+
+/** A client stream's side that reads: what it received, taken one at a time by next(), and its status. */
+export function receivedMessages<Res>(
+  call: NodeJS.EventEmitter,
+  path: string,
+  onEnd: () => void,
+): Pick<StreamHandle<Res>, "received" | "next" | "status"> {
   const received: Res[] = [];
   let taken = 0;
   let ended = false;
@@ -135,38 +151,31 @@ export function openServerStream<Req, Res>(address: string, method: Method<Req, 
     wake();
   });
   call.on("error", () => undefined);
-  const handle: StreamHandle<Res> = {
-    received,
-    status: new Promise<StatusObject>(resolve =>
-      call.on("status", (s: StatusObject) => {
-        ended = true;
-        openStreams.delete(handle as StreamHandle<unknown>);
-        wake();
-        resolve(s);
-      }),
-    ),
-    async next(timeoutMs = 5000) {
-      const deadline = Date.now() + timeoutMs;
-      while (taken >= received.length) {
-        if (ended) throw new Error(`${method.path}: stream ended before message ${taken + 1}`);
-        const left = deadline - Date.now();
-        if (left <= 0) throw new Error(`${method.path}: no message ${taken + 1} within ${timeoutMs} ms`);
-        await new Promise<void>(resolve => {
-          const t = setTimeout(resolve, left);
-          waiters.push(() => {
-            clearTimeout(t);
-            resolve();
-          });
+  const status = new Promise<StatusObject>(resolve =>
+    call.on("status", (s: StatusObject) => {
+      ended = true;
+      onEnd();
+      wake();
+      resolve(s);
+    }),
+  );
+  const next = async (timeoutMs = 5000): Promise<Res> => {
+    const deadline = Date.now() + timeoutMs;
+    while (taken >= received.length) {
+      if (ended) throw new Error(`${path}: stream ended before message ${taken + 1}`);
+      const left = deadline - Date.now();
+      if (left <= 0) throw new Error(`${path}: no message ${taken + 1} within ${timeoutMs} ms`);
+      await new Promise<void>(resolve => {
+        const t = setTimeout(resolve, left);
+        waiters.push(() => {
+          clearTimeout(t);
+          resolve();
         });
-      }
-      return received[taken++] as Res;
-    },
-    cancel() {
-      call.cancel();
-    },
+      });
+    }
+    return received[taken++] as Res;
   };
-  openStreams.add(handle as StreamHandle<unknown>);
-  return handle;
+  return { received, next, status };
 }
 
 /** Closes every client and server the test opened; throws if a client stream was left open. */
@@ -179,12 +188,4 @@ export async function closeAll(): Promise<void> {
   await Promise.all([...servers].map(s => new Promise<void>(resolve => s.tryShutdown(() => resolve()))));
   servers.clear();
   if (leftOpen > 0) throw new Error(`${leftOpen} stream(s) were left open by the test`);
-}
-
-export async function waitFor(condition: () => boolean, timeoutMs = 5000, what = "condition"): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise(r => setTimeout(r, 10));
-  }
 }

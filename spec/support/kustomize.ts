@@ -6,11 +6,10 @@
 import { execFileSync } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { dirname, join, relative } from "node:path";
-import { fileURLToPath } from "node:url";
+import { join, relative } from "node:path";
 import { parseAllDocuments } from "yaml";
+import { ROOT } from "./root.js";
 
-export const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
 export const MANIFESTS = join(ROOT, "manifests");
 
 export interface Resource {

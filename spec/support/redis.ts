@@ -6,6 +6,7 @@
  */
 import { type ChildProcess, spawn } from "node:child_process";
 import { freePort } from "./ports.js";
+import { waitFor as pollUntil } from "./wait.js";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { createConnection } from "node:net";
 import { tmpdir } from "node:os";
@@ -185,18 +186,9 @@ async function track(port: number, dir: string, start: () => ChildProcess, ready
   return handle;
 }
 
-async function waitFor(check: () => Promise<boolean>, timeoutMs: number, what: string): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      if (await check()) return;
-    } catch (error: unknown) {
-      last = error;
-    }
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}${last ? `: ${String(last)}` : ""}`);
-    await new Promise(resolve => setTimeout(resolve, 50));
-  }
+/** Polls a redis-server readiness check; errors (connection refused while it starts) mean "not yet". */
+function waitFor(check: () => Promise<boolean>, timeoutMs: number, what: string): Promise<void> {
+  return pollUntil(check, timeoutMs, what, { everyMs: 50, tolerate: () => true });
 }
 
 // ---- a minimal RESP client: one command per connection ----

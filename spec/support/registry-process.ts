@@ -4,11 +4,9 @@
  * the test process exits.
  */
 import { type ChildProcess, spawn } from "node:child_process";
-import { dirname, join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { NetworkServiceEndpoint } from "../../generated/nsm/registry.js";
+import { ROOT } from "./root.js";
 
-const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
 const children = new Set<ChildProcess>();
 process.once("exit", () => {
   for (const child of children) child.kill("SIGKILL");

@@ -27,7 +27,7 @@ import {
   type RemoveNSERequest,
 } from "../../generated/seed/registry.js";
 import type { Empty } from "../../generated/seed/google/protobuf/empty.js";
-import { type Method, type TestServer, startTestServer } from "./grpc.js";
+import { type Method, type TestServer, receivedMessages, startTestServer } from "./grpc.js";
 
 /** An error a fake answers with. */
 export interface FakeError {
@@ -221,46 +221,12 @@ export function openBidiStream<Req, Res>(address: string, method: Method<Req, Re
   const call = client.makeBidiStreamRequest(method.path, method.requestSerialize, method.responseDeserialize, new Metadata(), {
     deadline: options.deadlineMs === undefined ? Infinity : Date.now() + options.deadlineMs,
   });
-  const received: Res[] = [];
-  let taken = 0;
-  let ended = false;
-  const waiters: (() => void)[] = [];
-  const wake = () => waiters.splice(0).forEach(w => w());
-  call.on("data", (value: Res) => {
-    received.push(value);
-    wake();
-  });
-  call.on("error", () => undefined);
   const handle: BidiHandle<Req, Res> = {
-    received,
+    ...receivedMessages<Res>(call, method.path, () => openBidi.delete(handle as BidiHandle<unknown, unknown>)),
     write: message => {
       call.write(message);
     },
     end: () => call.end(),
-    status: new Promise<StatusObject>(resolve =>
-      call.on("status", (s: StatusObject) => {
-        ended = true;
-        openBidi.delete(handle as BidiHandle<unknown, unknown>);
-        wake();
-        resolve(s);
-      }),
-    ),
-    async next(timeoutMs = 5000) {
-      const deadline = Date.now() + timeoutMs;
-      while (taken >= received.length) {
-        if (ended) throw new Error(`${method.path}: stream ended before message ${taken + 1}`);
-        const left = deadline - Date.now();
-        if (left <= 0) throw new Error(`${method.path}: no message ${taken + 1} within ${timeoutMs} ms`);
-        await new Promise<void>(resolve => {
-          const t = setTimeout(resolve, left);
-          waiters.push(() => {
-            clearTimeout(t);
-            resolve();
-          });
-        });
-      }
-      return received[taken++] as Res;
-    },
     cancel: () => call.cancel(),
   };
   openBidi.add(handle as BidiHandle<unknown, unknown>);

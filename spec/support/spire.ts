@@ -20,6 +20,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { freePort } from "./ports.js";
+import { waitFor as pollUntil } from "./wait.js";
 
 export interface SpireEntryOptions {
   readonly trustDomain: string;
@@ -487,17 +488,9 @@ function waitForSocket(path: string, child: ChildProcess, what: string, diagnost
 
 class ExitedError extends Error {}
 
-async function waitFor(check: () => Promise<boolean>, timeoutMs: number, what: string, diagnostics: () => string): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    try {
-      if (await check()) return;
-    } catch (error: unknown) {
-      if (error instanceof ExitedError) throw new Error(`${error.message}\n${diagnostics()}`);
-    }
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}\n${diagnostics()}`);
-    await new Promise(resolve => setTimeout(resolve, 100));
-  }
+/** Polls a SPIRE readiness check; a process that exited ends the wait at once, other errors mean "not yet". */
+function waitFor(check: () => Promise<boolean>, timeoutMs: number, what: string, diagnostics: () => string): Promise<void> {
+  return pollUntil(check, timeoutMs, what, { everyMs: 100, tolerate: error => !(error instanceof ExitedError), diagnostics });
 }
 
 function readTail(file: string, bytes = 2000): string {

@@ -6,11 +6,10 @@
  */
 import test from "ava";
 import { readFileSync, readdirSync } from "node:fs";
-import { dirname, join } from "node:path";
-import { fileURLToPath } from "node:url";
+import { join } from "node:path";
 import { parse } from "yaml";
+import { ROOT } from "../support/root.js";
 
-const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
 const read = (file: string) => readFileSync(join(ROOT, file), "utf8");
 
 const ENTRY = "dist/lib/main.js";

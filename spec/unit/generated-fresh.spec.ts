@@ -6,11 +6,10 @@ import test from "ava";
 import { execFile } from "node:child_process";
 import { cp, mkdir, mkdtemp, readFile, readdir, rm, symlink } from "node:fs/promises";
 import { tmpdir } from "node:os";
-import { dirname, join, relative } from "node:path";
-import { fileURLToPath } from "node:url";
+import { join, relative } from "node:path";
 import { promisify } from "node:util";
+import { ROOT } from "../support/root.js";
 
-const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
 const run = promisify(execFile);
 
 async function filesUnder(dir: string): Promise<string[]> {

@@ -347,7 +347,7 @@ test("v1: the IP map (ConfigMap map-ip) and NSM's cluster-info are mounted where
 test("the image's EXPOSE covers every container port", async t => {
   const { readFileSync } = await import("node:fs");
   const { join } = await import("node:path");
-  const { ROOT } = await import("../support/kustomize.js");
+  const { ROOT } = await import("../support/root.js");
   const exposed = new Set(
     readFileSync(join(ROOT, "Dockerfile"), "utf8")
       .split("\n")

@@ -9,23 +9,22 @@ import { NetworkServiceService } from "../../../generated/nsm/networkservice.js"
 import { verifyJwt } from "../../../lib/tokens/jwt.js";
 import { SANDBOX_SECRET } from "../../../lib/tokens/hs256.js";
 import { timestampMs } from "../../../lib/tokens/time.js";
-import { callError, callUnary, closeAll, openServerStream, type StreamHandle, waitFor } from "../../support/grpc.js";
-import { stopGateways } from "../../support/gateway.js";
-import { DOMAIN1_NODE, DOMAIN2_NODE, freePort, fwdRequest, fwdToken, removeFiles, segment, startTopology, stopRoutedProxies } from "./_topology.js";
+import { callError, callUnary, closeAll, openServerStream, type StreamHandle } from "../../support/grpc.js";
+import { waitFor } from "../../support/wait.js";
+import { freePort } from "../../support/ports.js";
+import { DOMAIN1_NODE, DOMAIN2_NODE, fwdRequest, fwdToken, startTopology } from "./_topology.js";
+import { segment } from "../../support/wire.js";
 
 test.afterEach.always(async () => {
-  await stopRoutedProxies();
-  await stopGateways();
   await closeAll();
 });
-test.after.always(() => removeFiles());
 
 const EIGHT = ["nsc", "nsmgr-1", "fwd-1", "proxy-1", "proxy-2", "nsmgr-2", "fwd-2", "nse"];
 const watchFwd1 = (address: string): StreamHandle<ConnectionEvent> =>
   openServerStream(address, MonitorConnectionService.monitorConnections, { pathSegments: [segment("fwd-1", "fwd-1-id")], networkServices: [] });
 
 test.serial("Request: 8 segments, ids, tokens and expiries, names stripped at proxy-2 and restored, IPs swapped both ways, cluster labels", async t => {
-  const { proxy1, nsmgr2, registry2 } = await startTopology();
+  const { proxy1, nsmgr2, registry2 } = await startTopology(t);
   const answer = await callUnary(proxy1.v1Address, NetworkServiceService.request, fwdRequest(), { metadata: await fwdToken() });
 
   t.deepEqual(answer.path?.pathSegments.map(s => s.name), EIGHT);
@@ -57,7 +56,7 @@ test.serial("Request: 8 segments, ids, tokens and expiries, names stripped at pr
 });
 
 test.serial("refresh reuses every id; Close goes through both proxies to nsmgr-2", async t => {
-  const { proxy1, nsmgr2 } = await startTopology();
+  const { proxy1, nsmgr2 } = await startTopology(t);
   const first = await callUnary(proxy1.v1Address, NetworkServiceService.request, fwdRequest(), { metadata: await fwdToken() });
   const second = await callUnary(proxy1.v1Address, NetworkServiceService.request, { connection: first, mechanismPreferences: fwdRequest().mechanismPreferences }, { metadata: await fwdToken() });
   t.deepEqual(second.path?.pathSegments.map(s => s.id), first.path?.pathSegments.map(s => s.id));
@@ -74,7 +73,7 @@ test.serial("refresh reuses every id; Close goes through both proxies to nsmgr-2
 });
 
 test.serial("monitor: initial state at once, UPDATE on Request, DOWN when nsmgr-2's monitor breaks, DELETE on Close", async t => {
-  const { proxy1, nsmgr2 } = await startTopology();
+  const { proxy1, nsmgr2 } = await startTopology(t);
   const stream = watchFwd1(proxy1.v1Address);
   const initial = await stream.next();
   t.is(initial.type, ConnectionEventType.INITIAL_STATE_TRANSFER);
@@ -104,7 +103,7 @@ test.serial("monitor: initial state at once, UPDATE on Request, DOWN when nsmgr-
 });
 
 test.serial("monitor: an endpoint that dies below nsmgr-2 shows as DOWN at proxy-1; a refresh heals it", async t => {
-  const { proxy1, nsmgr2 } = await startTopology();
+  const { proxy1, nsmgr2 } = await startTopology(t);
   const stream = watchFwd1(proxy1.v1Address);
   await stream.next();
   const answer = await callUnary(proxy1.v1Address, NetworkServiceService.request, fwdRequest(), { metadata: await fwdToken() });
@@ -126,7 +125,7 @@ test.serial("monitor: an endpoint that dies below nsmgr-2 shows as DOWN at proxy
 });
 
 test.serial("expiry at proxy-1: no refresh before fwd-1's token expires closes down to nsmgr-2 and reports DELETE", async t => {
-  const { proxy1, nsmgr2 } = await startTopology();
+  const { proxy1, nsmgr2 } = await startTopology(t);
   const stream = watchFwd1(proxy1.v1Address);
   await stream.next();
   await callUnary(proxy1.v1Address, NetworkServiceService.request, fwdRequest(), { metadata: await fwdToken(1200) });
@@ -139,7 +138,7 @@ test.serial("expiry at proxy-1: no refresh before fwd-1's token expires closes d
 });
 
 test.serial("expiry at proxy-2: proxy-1's short token lifetime lets proxy-2 close nsmgr-2; proxy-1 reports DOWN", async t => {
-  const { proxy1, nsmgr2 } = await startTopology({ proxy1TokenLifetimeMs: 1000 });
+  const { proxy1, nsmgr2 } = await startTopology(t, { proxy1TokenLifetimeMs: 1000 });
   const stream = watchFwd1(proxy1.v1Address);
   await stream.next();
   const answer = await callUnary(proxy1.v1Address, NetworkServiceService.request, fwdRequest(), { metadata: await fwdToken() });
@@ -154,7 +153,7 @@ test.serial("expiry at proxy-2: proxy-1's short token lifetime lets proxy-2 clos
 
 test.serial("errors: unknown NSE NOT_FOUND (from proxy-2's registry), unreachable next hop UNAVAILABLE, malformed input INVALID_ARGUMENT; the proxy keeps serving", async t => {
   const dead = await freePort();
-  const { proxy1, proxy2Address } = await startTopology({ extraRoutes: proxy2 => ({ "missing@domain-2": proxy2, "dead@domain-2": `tcp://127.0.0.1:${dead}` }) });
+  const { proxy1, proxy2Address } = await startTopology(t, { extraRoutes: proxy2 => ({ "missing@domain-2": proxy2, "dead@domain-2": `tcp://127.0.0.1:${dead}` }) });
   const request = NetworkServiceService.request;
 
   const missing = await callError(proxy1.v1Address, request, fwdRequest({ networkServiceEndpointName: "missing@domain-2" }), { metadata: await fwdToken() });

@@ -4,9 +4,8 @@
  * monitor scenario through a gateway that leaves a known set of events in its log.
  */
 import { type ChildProcess, spawn } from "node:child_process";
-import { dirname, join } from "node:path";
-import { fileURLToPath } from "node:url";
-import { ConnectionEventType, MonitorConnectionService, type MonitorScopeSelector, type ConnectionEvent } from "../../../generated/nsm/connection.js";
+import { join } from "node:path";
+import { ConnectionEventType, MonitorConnectionService, type ConnectionEvent } from "../../../generated/nsm/connection.js";
 import { NetworkServiceService } from "../../../generated/nsm/networkservice.js";
 import type { Gateway } from "../../../lib/gateway.js";
 import type { EventEntry } from "../../../lib/state/event-log.js";
@@ -20,9 +19,11 @@ import type { Connection } from "../../../generated/nsm/connection.js";
 import { startTestGateway } from "../../support/gateway.js";
 import { type FakeV1Nsmgr, startFakeV1Nsmgr } from "../../support/fake-v1-nsmgr.js";
 import { startFakeNseRegistry } from "../../support/fake-v1-registry-lite.js";
-import { fwdRequest, fwdToken, segment as v1Segment } from "../connection-v1/_topology.js";
+import { fwdRequest, fwdToken } from "../connection-v1/_topology.js";
+import { sleep, within } from "../../support/wait.js";
+import { seedSelector, segment } from "../../support/wire.js";
+import { ROOT } from "../../support/root.js";
 
-const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..", "..", "..");
 
 export interface Cli {
   readonly child: ChildProcess;
@@ -96,18 +97,6 @@ export function killClis(): void {
   children.clear();
 }
 
-export function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  return Promise.race([
-    promise.finally(() => clearTimeout(timer)),
-    new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`${what}: not within ${ms} ms`)), ms);
-    }),
-  ]);
-}
-
-export const sleep = (ms: number) => new Promise(resolve => setTimeout(resolve, ms));
-
 /** The store's entries once it holds at least `count` (the recorder appends asynchronously). */
 export async function storedEvents(gateway: Gateway, count: number, timeoutMs = 5000): Promise<EventEntry[]> {
   const deadline = Date.now() + timeoutMs;
@@ -119,8 +108,6 @@ export async function storedEvents(gateway: Gateway, count: number, timeoutMs = 
   }
 }
 
-const segment = (name: string) => ({ name, id: "", token: "", expires: undefined, metrics: {} });
-export const selectorFor = (remoteNsm: string): MonitorScopeSelector => ({ pathSegments: [segment("nsmgr-1"), segment(remoteNsm)], networkServices: [] });
 
 export interface SeedRemote {
   readonly nsmgr: FakeNsmgr;
@@ -138,7 +125,7 @@ export async function startRemotes(): Promise<{ remotePort: number; a: Omit<Seed
 }
 
 export function watch(gateway: Gateway, remote: Omit<SeedRemote, "stream">): SeedRemote {
-  return { ...remote, stream: openServerStream(gateway.apiAddress, MonitorConnectionService.monitorConnections, selectorFor(remote.nsm)) };
+  return { ...remote, stream: openServerStream(gateway.apiAddress, MonitorConnectionService.monitorConnections, seedSelector(remote.nsm)) };
 }
 
 export interface SeedScenario {
@@ -201,7 +188,7 @@ export async function v1Connection(options: GatewayOptions = {}, tokenLifetimeMs
   const nsmgr = await startFakeV1Nsmgr({ name: "nsmgr-2", endpoints: ["nse"] });
   const registry = await startFakeNseRegistry({ nse: nsmgr.url });
   const gateway = await startTestGateway({ name: "proxy-1", registryUrl: registry.url }, options);
-  const stream = openServerStream(gateway.v1Address, MonitorConnectionService.monitorConnections, { pathSegments: [v1Segment("fwd-1", "fwd-1-id")], networkServices: [] });
+  const stream = openServerStream(gateway.v1Address, MonitorConnectionService.monitorConnections, { pathSegments: [segment("fwd-1", "fwd-1-id")], networkServices: [] });
   await stream.next();
   const answer = await callUnary(gateway.v1Address, NetworkServiceService.request, fwdRequest(), { metadata: await fwdToken(tokenLifetimeMs) });
   await stream.next();

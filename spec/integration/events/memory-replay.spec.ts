@@ -19,7 +19,8 @@ import { EventsService } from "../../../generated/pnsmgr/admin.js";
 import { startTestGateway, stopGateways } from "../../support/gateway.js";
 import { freePort } from "../../support/ports.js";
 import { seedRequest } from "../../support/seed-requests.js";
-import { killClis, linesOf, parsed, runEventsCli, seedScenario, sleep, startEventsCli, startRemotes, storedEvents, watch, within } from "./_support.js";
+import { killClis, linesOf, parsed, runEventsCli, seedScenario, startEventsCli, startRemotes, storedEvents, watch } from "./_support.js";
+import { sleep, within } from "../../support/wait.js";
 
 test.afterEach.always(async () => {
   killClis();

@@ -13,7 +13,8 @@ import { type RedisStateOptions, type StateStore, createStateStore, stateOptions
 import { callUnary, closeAll } from "../../support/grpc.js";
 import { startTestGateway, stopGateways } from "../../support/gateway.js";
 import { startRedis, stopAllRedis } from "../../support/redis.js";
-import { killClis, linesOf, parsed, runEventsCli, seedScenario, sleep, startEventsCli, startRemotes, storedEvents, v1Connection, within } from "./_support.js";
+import { killClis, linesOf, parsed, runEventsCli, seedScenario, startEventsCli, startRemotes, storedEvents, v1Connection } from "./_support.js";
+import { sleep, within } from "../../support/wait.js";
 import { fwdToken } from "../connection-v1/_topology.js";
 
 const stores = new Set<StateStore>();

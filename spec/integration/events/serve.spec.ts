@@ -3,7 +3,8 @@
  * exits 0), and `pnsmgr events` reads the event log of that separate process through its listeners.
  */
 import test from "ava";
-import { killClis, runEventsCli, startPnsmgr, within } from "./_support.js";
+import { killClis, runEventsCli, startPnsmgr } from "./_support.js";
+import { within } from "../../support/wait.js";
 import { LOOPBACK_ENV } from "../../support/loopback.js";
 
 test.afterEach.always(() => killClis());

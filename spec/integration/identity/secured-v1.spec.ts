@@ -16,13 +16,15 @@ import { type FakeV1Nsmgr, startFakeV1Nsmgr } from "../../support/fake-v1-nsmgr.
 import { type FakeV1Registry, startFakeV1Registry } from "../../support/fake-v1-registry.js";
 import { NetworkServiceEndpointRegistryService } from "../../../generated/nsm/registry.js";
 import { startTestGateway, stopGateways } from "../../support/gateway.js";
-import { callUnary, closeAll, openServerStream, waitFor } from "../../support/grpc.js";
+import { callUnary, closeAll, openServerStream } from "../../support/grpc.js";
+import { waitFor } from "../../support/wait.js";
 import type { Gateway } from "../../../lib/gateway.js";
 import { verifyJwt, decodeJwt } from "../../../lib/tokens/jwt.js";
 import { formatRfc3339Nano } from "../../../lib/tokens/time.js";
 import { NetworkServiceService, type NetworkServiceRequest } from "../../../generated/nsm/networkservice.js";
-import { ConnectionEventType, MonitorConnectionService, State, type Connection, type PathSegment } from "../../../generated/nsm/connection.js";
+import { ConnectionEventType, MonitorConnectionService, State, type Connection } from "../../../generated/nsm/connection.js";
 import { HealthService, HealthCheckResponse_ServingStatus } from "../../../generated/nsm/health.js";
+import { segment } from "../../support/wire.js";
 
 const GATEWAY_ID = "spiffe://cluster1.test/pnsmgr";
 const PEER_ID = "spiffe://cluster2.test/peer";
@@ -77,7 +79,6 @@ test.after.always(async () => {
 const exp = (inSeconds = 600) => Math.floor(Date.now() / 1000) + inSeconds;
 const randomKey = () => generateKeyPairSync("ec", { namedCurve: "P-256" }).privateKey;
 const sign = (claims: Record<string, unknown>, key: Parameters<SignJWT["sign"]>[0]) => new SignJWT(claims).setProtectedHeader({ alg: "ES256", typ: "JWT" }).sign(key);
-const segment = (name: string, id: string, token = ""): PathSegment => ({ name, id, token, expires: undefined, metrics: {} });
 
 interface Tokens {
   /** The caller's metadata token. */

@@ -9,7 +9,8 @@ import { type ServiceError, status } from "@grpc/grpc-js";
 import { type Spire, nodeSelectors, startSpire } from "../../support/spire.js";
 import { type SpiffeWorkload, startSpiffeWorkload } from "../../support/spiffe-workload.js";
 import { startTestGateway, stopGateways } from "../../support/gateway.js";
-import { callUnary, closeAll, waitFor } from "../../support/grpc.js";
+import { callUnary, closeAll } from "../../support/grpc.js";
+import { waitFor } from "../../support/wait.js";
 import { createLogger } from "../../../lib/log.js";
 import { HealthService, HealthCheckResponse_ServingStatus } from "../../../generated/nsm/health.js";
 

@@ -3,39 +3,36 @@
  * and shown the client's way, DELETE when the endpoint dies, UNAVAILABLE when the remote NSMgr dies,
  * the upstream cancelled when the client leaves, one upstream shared by many clients.
  */
-import test from "ava";
+import test, { type ExecutionContext } from "ava";
 import { status } from "@grpc/grpc-js";
-import { ConnectionEvent, ConnectionEventType, MonitorConnectionService, type MonitorScopeSelector } from "../../../generated/nsm/connection.js";
+import { ConnectionEventType, MonitorConnectionService, type MonitorScopeSelector } from "../../../generated/nsm/connection.js";
 import type { Config } from "../../../lib/config.js";
-import { eventPositionOf } from "../../../lib/transport/grpc/event-positions.js";
 import { NetworkServiceService } from "../../../generated/nsm/networkservice.js";
-import { callUnary, closeAll, openServerStream, waitFor } from "../../support/grpc.js";
-import { startTestGateway, stopGateways } from "../../support/gateway.js";
-import { startFakeClusterInfo, startFakeNsmgr } from "../../support/fake-nsmgr.js";
+import { callUnary, closeAll, openServerStream } from "../../support/grpc.js";
+import { waitFor } from "../../support/wait.js";
+import { sandbox } from "../../support/sandbox.js";
 import { seedRequest } from "../../support/seed-requests.js";
+import { monitorWithPositions, seedSelector, segment } from "../../support/wire.js";
 
 test.afterEach.always(async () => {
-  await stopGateways();
   await closeAll();
 });
 
-const segment = (name: string) => ({ name, id: "", token: "", expires: undefined, metrics: {} });
-const selectorFor = (remoteNsm: string): MonitorScopeSelector => ({ pathSegments: [segment("nsmgr-1"), segment(remoteNsm)], networkServices: [] });
 
-async function setup(overrides: Partial<Config> = {}) {
-  const remote = await startFakeNsmgr({ name: "nsmgr-2", dstIP: "10.2.0.7" });
-  const clusterInfo = await startFakeClusterInfo([{ nodeName: "r", internalIP: "10.2.0.7", externalIP: "198.51.100.7" }]);
-  const gateway = await startTestGateway({ remotePort: clusterInfo.port, ...overrides });
-  gateway.nodes.replace([{ name: "node-1", internalIP: "10.1.0.5", externalIP: "203.0.113.5" }]);
-  const remoteNsm = `nsmgr-2@${remote.address}`;
-  return { remote, gateway, remoteNsm };
+async function setup(t: ExecutionContext, overrides: Partial<Config> = {}) {
+  const world = await sandbox(t)
+    .domain("domain-2", d => d.seedNsmgrs([{ name: "nsmgr-2", dstIP: "10.2.0.7" }], [{ nodeName: "r", internalIP: "10.2.0.7", externalIP: "198.51.100.7" }]))
+    .domain("domain-1", d => d.gateway(overrides, { seedRemote: "domain-2", nodes: [{ name: "node-1", internalIP: "10.1.0.5", externalIP: "203.0.113.5" }] }))
+    .build();
+  const remote = world.domain("domain-2").seedNsmgrs[0]!;
+  return { remote, gateway: world.domain("domain-1").gateway, remoteNsm: `nsmgr-2@${remote.address}` };
 }
 
 test.serial("initial state, then UPDATE and DELETE, each once, in the client's terms", async t => {
-  const { remote, gateway, remoteNsm } = await setup();
+  const { remote, gateway, remoteNsm } = await setup(t);
   const conn = await callUnary(gateway.apiAddress, NetworkServiceService.request, seedRequest(remoteNsm));
 
-  const stream = openServerStream(gateway.apiAddress, MonitorConnectionService.monitorConnections, selectorFor(remoteNsm));
+  const stream = openServerStream(gateway.apiAddress, MonitorConnectionService.monitorConnections, seedSelector(remoteNsm));
   const initial = await stream.next();
   t.is(initial.type, ConnectionEventType.INITIAL_STATE_TRANSFER);
   const shown = initial.connections[conn.id];
@@ -62,8 +59,8 @@ test.serial("initial state, then UPDATE and DELETE, each once, in the client's t
 });
 
 test.serial("an empty initial state is transferred too", async t => {
-  const { gateway, remoteNsm } = await setup();
-  const stream = openServerStream(gateway.apiAddress, MonitorConnectionService.monitorConnections, selectorFor(remoteNsm));
+  const { gateway, remoteNsm } = await setup(t);
+  const stream = openServerStream(gateway.apiAddress, MonitorConnectionService.monitorConnections, seedSelector(remoteNsm));
   const initial = await stream.next();
   t.is(initial.type, ConnectionEventType.INITIAL_STATE_TRANSFER);
   t.deepEqual(initial.connections, {});
@@ -71,8 +68,8 @@ test.serial("an empty initial state is transferred too", async t => {
 });
 
 test.serial("remote NSMgr dies: the client's stream ends with UNAVAILABLE, not OK", async t => {
-  const { remote, gateway, remoteNsm } = await setup();
-  const stream = openServerStream(gateway.apiAddress, MonitorConnectionService.monitorConnections, selectorFor(remoteNsm));
+  const { remote, gateway, remoteNsm } = await setup(t);
+  const stream = openServerStream(gateway.apiAddress, MonitorConnectionService.monitorConnections, seedSelector(remoteNsm));
   await stream.next();
   remote.server.kill();
   const end = await stream.status;
@@ -81,8 +78,8 @@ test.serial("remote NSMgr dies: the client's stream ends with UNAVAILABLE, not O
 });
 
 test.serial("client leaves: the upstream stream is cancelled", async t => {
-  const { remote, gateway, remoteNsm } = await setup();
-  const stream = openServerStream(gateway.apiAddress, MonitorConnectionService.monitorConnections, selectorFor(remoteNsm));
+  const { remote, gateway, remoteNsm } = await setup(t);
+  const stream = openServerStream(gateway.apiAddress, MonitorConnectionService.monitorConnections, seedSelector(remoteNsm));
   await stream.next();
   t.is(remote.monitorCount(), 1);
   stream.cancel();
@@ -91,14 +88,14 @@ test.serial("client leaves: the upstream stream is cancelled", async t => {
 });
 
 test.serial("clients asking the same remote share one upstream; a late one starts from the current state", async t => {
-  const { remote, gateway, remoteNsm } = await setup();
-  const first = openServerStream(gateway.apiAddress, MonitorConnectionService.monitorConnections, selectorFor(remoteNsm));
+  const { remote, gateway, remoteNsm } = await setup(t);
+  const first = openServerStream(gateway.apiAddress, MonitorConnectionService.monitorConnections, seedSelector(remoteNsm));
   await first.next();
   const conn = await callUnary(gateway.apiAddress, NetworkServiceService.request, seedRequest(remoteNsm));
   const update = await first.next();
   t.is(update.type, ConnectionEventType.UPDATE);
 
-  const late = openServerStream(gateway.apiAddress, MonitorConnectionService.monitorConnections, selectorFor(remoteNsm));
+  const late = openServerStream(gateway.apiAddress, MonitorConnectionService.monitorConnections, seedSelector(remoteNsm));
   const lateInitial = await late.next();
   t.is(lateInitial.type, ConnectionEventType.INITIAL_STATE_TRANSFER);
   t.truthy(lateInitial.connections[conn.id], "the late client sees the connection made before it joined");
@@ -112,11 +109,11 @@ test.serial("clients asking the same remote share one upstream; a late one start
 });
 
 test.serial("bad selectors get INVALID_ARGUMENT", async t => {
-  const { gateway } = await setup();
+  const { gateway } = await setup(t);
   const cases: [MonitorScopeSelector, RegExp][] = [
     [{ pathSegments: [segment("nsmgr-1")], networkServices: [] }, /1 path segment/],
     [{ pathSegments: [], networkServices: [] }, /0 path segment/],
-    [selectorFor("nsmgr-2"), /has no "@"/],
+    [seedSelector("nsmgr-2"), /has no "@"/],
   ];
   for (const [selector, message] of cases) {
     const stream = openServerStream(gateway.apiAddress, MonitorConnectionService.monitorConnections, selector);
@@ -127,14 +124,9 @@ test.serial("bad selectors get INVALID_ARGUMENT", async t => {
 });
 
 /** MonitorConnections read with each event's log position (the same bytes decoded twice). */
-const monitorWithPositions = {
-  ...MonitorConnectionService.monitorConnections,
-  responseDeserialize: (bytes: Buffer) => ({ event: ConnectionEvent.decode(bytes), position: eventPositionOf(bytes) }),
-};
-
 test.serial("events carry their log position; resuming after one sends what followed it, once, without a new initial state", async t => {
-  const { remote, gateway, remoteNsm } = await setup();
-  const first = openServerStream(gateway.apiAddress, monitorWithPositions, selectorFor(remoteNsm));
+  const { remote, gateway, remoteNsm } = await setup(t);
+  const first = openServerStream(gateway.apiAddress, monitorWithPositions, seedSelector(remoteNsm));
   const initial = await first.next();
   const conn = await callUnary(gateway.apiAddress, NetworkServiceService.request, seedRequest(remoteNsm));
   const up = await first.next();
@@ -145,7 +137,7 @@ test.serial("events carry their log position; resuming after one sends what foll
   t.is(new Set(positions).size, 3);
 
   // A second client that was sent `up` and missed `down`.
-  const resumed = openServerStream(gateway.apiAddress, monitorWithPositions, selectorFor(remoteNsm), { metadata: { "pnsmgr-resume-after": up.position } });
+  const resumed = openServerStream(gateway.apiAddress, monitorWithPositions, seedSelector(remoteNsm), { metadata: { "pnsmgr-resume-after": up.position } });
   const next = await resumed.next();
   t.is(next.position, down.position, "the first event after the position");
   t.is(next.event.type, ConnectionEventType.UPDATE);
@@ -160,19 +152,19 @@ test.serial("events carry their log position; resuming after one sends what foll
 });
 
 test.serial("a resume position that is not one, or that the log has trimmed past, is refused with a reason", async t => {
-  const { gateway, remoteNsm } = await setup({ state: { kind: "memory", events: { maxLen: 3, maxAgeMs: 3_600_000, trim: "exact" } } });
-  const bad = openServerStream(gateway.apiAddress, MonitorConnectionService.monitorConnections, selectorFor(remoteNsm), { metadata: { "pnsmgr-resume-after": "yesterday" } });
+  const { gateway, remoteNsm } = await setup(t, { state: { kind: "memory", events: { maxLen: 3, maxAgeMs: 3_600_000, trim: "exact" } } });
+  const bad = openServerStream(gateway.apiAddress, MonitorConnectionService.monitorConnections, seedSelector(remoteNsm), { metadata: { "pnsmgr-resume-after": "yesterday" } });
   const badEnd = await bad.status;
   t.is(badEnd.code, status.INVALID_ARGUMENT);
   t.regex(badEnd.details, /"yesterday" is not of the form <ms>-<seq>/);
 
-  const stream = openServerStream(gateway.apiAddress, monitorWithPositions, selectorFor(remoteNsm));
+  const stream = openServerStream(gateway.apiAddress, monitorWithPositions, seedSelector(remoteNsm));
   const initial = await stream.next();
   for (let i = 0; i < 4; i++) {
     await callUnary(gateway.apiAddress, NetworkServiceService.request, seedRequest(remoteNsm));
     await stream.next();
   }
-  const trimmed = openServerStream(gateway.apiAddress, MonitorConnectionService.monitorConnections, selectorFor(remoteNsm), {
+  const trimmed = openServerStream(gateway.apiAddress, MonitorConnectionService.monitorConnections, seedSelector(remoteNsm), {
     metadata: { "pnsmgr-resume-after": initial.position },
   });
   const end = await trimmed.status;

@@ -14,7 +14,8 @@ import { type KubernetesNodes, watchKubernetesNodes } from "../../../lib/nodes/k
 import { ClusterInfoService, NodeIPConfiguration } from "../../../generated/seed/clusterinfo.js";
 import { type KubeApiserver, found, startKubeApiserver } from "../../support/kube-apiserver.js";
 import { renderOverlay } from "../../support/kustomize.js";
-import { callUnary, closeAll, waitFor } from "../../support/grpc.js";
+import { callUnary, closeAll } from "../../support/grpc.js";
+import { waitFor } from "../../support/wait.js";
 import { startTestGateway, stopGateways } from "../../support/gateway.js";
 
 const binaries = found();

@@ -13,7 +13,8 @@ import { createNodeMap } from "../../../lib/nodes/node-map.js";
 import { type KubernetesNodes, watchKubernetesNodes } from "../../../lib/nodes/kubernetes-nodes.js";
 import { ClusterInfoService, NodeIPConfiguration } from "../../../generated/seed/clusterinfo.js";
 import { type FakeKubeApi, startFakeKubeApi } from "../../support/fake-kube-api.js";
-import { callUnary, closeAll, waitFor } from "../../support/grpc.js";
+import { callUnary, closeAll } from "../../support/grpc.js";
+import { waitFor } from "../../support/wait.js";
 import { startTestGateway, stopGateways } from "../../support/gateway.js";
 
 const apis = new Set<FakeKubeApi>();

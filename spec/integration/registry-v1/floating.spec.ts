@@ -4,52 +4,36 @@
  * registry in DNS; a client side in domain 1 finds it through proxy 1. Proxy 2 publishes its public
  * url mapped by its IP map, with its cluster labels.
  */
-import test from "ava";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { freePort } from "../../support/ports.js";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
+import test, { type ExecutionContext } from "ava";
 import { status } from "@grpc/grpc-js";
-import { callUnary, closeAll, openServerStream, waitFor } from "../../support/grpc.js";
-import { startTestGateway, stopGateways } from "../../support/gateway.js";
-import { closeFakeDns, startFakeDns } from "../../support/fake-dns.js";
-import { startFakeV1Registry } from "../../support/fake-v1-registry.js";
+import { callUnary, closeAll, openServerStream } from "../../support/grpc.js";
+import { waitFor } from "../../support/wait.js";
+import { sandbox } from "../../support/sandbox.js";
 import { NetworkService, NetworkServiceEndpoint, NetworkServiceEndpointRegistryService as NSE, NetworkServiceRegistryService as NS } from "../../../generated/nsm/registry.js";
 
-const dirs: string[] = [];
-
 test.afterEach.always(async () => {
-  await stopGateways();
   await closeAll();
-  await closeFakeDns();
-  for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
 });
 
-
-async function floating() {
-  const dir = mkdtempSync(join(tmpdir(), "pnsmgr-floating-"));
-  dirs.push(dir);
-  // proxy 2 knows itself by its pod IP; the IP map turns that into the address others reach
-  writeFileSync(join(dir, "map-ip.yaml"), "10.99.0.2: 127.0.0.1\n");
-  writeFileSync(join(dir, "clusterinfo.yaml"), "clusterName: cluster-2\n");
-  const dns = await startFakeDns();
-  const registry1 = await startFakeV1Registry();
-  const registry2 = await startFakeV1Registry();
-  const floatingRegistry = await startFakeV1Registry();
-  const port2 = await freePort();
-  const proxy2 = await startTestGateway({
-    name: "proxy2",
-    dnsServer: dns.address,
-    registryUrl: `tcp://${registry2.address}`,
-    v1ListenAddress: `127.0.0.1:${port2}`,
-    v1PublicUrl: `tcp://10.99.0.2:${port2}`,
-    mapIpFile: join(dir, "map-ip.yaml"),
-    clusterInfoFile: join(dir, "clusterinfo.yaml"),
-  });
-  const proxy1 = await startTestGateway({ name: "proxy1", dnsServer: dns.address, registryUrl: `tcp://${registry1.address}` });
-  // the floating domain is a registry only: no nsmgr-proxy SRV record
-  dns.srv("registry.nsm-system.floating.test", "registry.floating.test", floatingRegistry.port).a("registry.floating.test", "127.0.0.1");
-  return { dns, registry1, registry2, floatingRegistry, proxy1, proxy2, proxy1Url: `tcp://${proxy1.v1Address}`, proxy2External: `tcp://127.0.0.1:${port2}` };
+async function floating(t: ExecutionContext) {
+  const world = await sandbox(t)
+    // the floating domain is a registry only: no nsmgr-proxy SRV record
+    .domain("floating.test", d => d.registry().published({ registryHost: "registry.floating.test" }))
+    // proxy 2 knows itself by its pod IP; the IP map turns that into the address others reach
+    .domain("cluster2", d => d.registry().gateway({ name: "proxy2" }, { publicHost: "10.99.0.2", ipMap: [["10.99.0.2", "127.0.0.1"]], clusterName: "cluster-2" }))
+    .domain("cluster1", d => d.registry().gateway({ name: "proxy1" }))
+    .build();
+  const [one, two] = [world.domain("cluster1"), world.domain("cluster2")];
+  return {
+    dns: world.dns,
+    registry1: one.registry,
+    registry2: two.registry,
+    floatingRegistry: world.domain("floating.test").registry,
+    proxy1: one.gateway,
+    proxy2: two.gateway,
+    proxy1Url: one.url,
+    proxy2External: `tcp://127.0.0.1:${two.port}`,
+  };
 }
 
 const pod = NetworkServiceEndpoint.fromPartial({
@@ -60,7 +44,7 @@ const pod = NetworkServiceEndpoint.fromPartial({
 });
 
 test.serial("Register through proxy 2 publishes proxy 2's external url, cluster labels and stripped names; the answer is the NSE as registered", async t => {
-  const { proxy2, floatingRegistry, proxy2External } = await floating();
+  const { proxy2, floatingRegistry, proxy2External } = await floating(t);
   const answer = await callUnary(proxy2.v1Address, NSE.register, pod);
   const published = floatingRegistry.nses.get("pod");
   t.like(published, {
@@ -77,7 +61,7 @@ test.serial("Register through proxy 2 publishes proxy 2's external url, cluster 
 });
 
 test.serial("domain 1 finds the floating NSE through proxy 1 (no proxy SRV: the published url is what proxy 1 routes to); watchers see Unregister", async t => {
-  const { proxy1, proxy2, floatingRegistry, dns, proxy1Url } = await floating();
+  const { proxy1, proxy2, floatingRegistry, dns, proxy1Url } = await floating(t);
   await callUnary(proxy2.v1Address, NSE.register, pod);
 
   const watch = openServerStream(proxy1.v1Address, NSE.find, { networkServiceEndpoint: NetworkServiceEndpoint.fromPartial({ name: "pod@floating.test" }), watch: true });
@@ -94,7 +78,7 @@ test.serial("domain 1 finds the floating NSE through proxy 1 (no proxy SRV: the 
 });
 
 test.serial("Unregister through proxy 2 reaches the floating registry stripped, with proxy 2's external url", async t => {
-  const { proxy2, floatingRegistry, proxy2External } = await floating();
+  const { proxy2, floatingRegistry, proxy2External } = await floating(t);
   await callUnary(proxy2.v1Address, NSE.register, pod);
   await callUnary(proxy2.v1Address, NSE.unregister, pod);
   t.like(floatingRegistry.callsOf("nse.unregister")[0]?.request, { name: "pod", url: proxy2External });

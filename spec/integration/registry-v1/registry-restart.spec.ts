@@ -7,7 +7,8 @@
  */
 import test from "ava";
 import { setTimeout as sleep } from "node:timers/promises";
-import { callUnary, closeAll, openServerStream, waitFor } from "../../support/grpc.js";
+import { callUnary, closeAll, openServerStream } from "../../support/grpc.js";
+import { waitFor } from "../../support/wait.js";
 import { startTestGateway, stopGateways } from "../../support/gateway.js";
 import { timestamp } from "../../support/fake-v1-registry.js";
 import { type RegistryProcess, startRegistryProcess } from "../../support/registry-process.js";

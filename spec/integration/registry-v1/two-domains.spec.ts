@@ -3,13 +3,13 @@
  * gateway, found through a real (fake) DNS server on 127.0.0.1. Proxy 1 resolves domain "cluster2" by
  * SRV and calls registry 2 directly, as registry-proxy-dns did.
  */
-import test from "ava";
+import test, { type ExecutionContext } from "ava";
 import { status } from "@grpc/grpc-js";
-import { callError, callUnary, closeAll, openServerStream, waitFor } from "../../support/grpc.js";
-import { startTestGateway, stopGateways } from "../../support/gateway.js";
+import { callError, callUnary, closeAll, openServerStream } from "../../support/grpc.js";
+import { waitFor } from "../../support/wait.js";
 import type { Config } from "../../../lib/config.js";
-import { closeFakeDns, startFakeDns } from "../../support/fake-dns.js";
-import { startFakeV1Registry, timestamp } from "../../support/fake-v1-registry.js";
+import { type SandboxBuilder, sandbox } from "../../support/sandbox.js";
+import { timestamp } from "../../support/fake-v1-registry.js";
 import {
   NetworkService,
   NetworkServiceEndpoint,
@@ -18,29 +18,25 @@ import {
 } from "../../../generated/nsm/registry.js";
 
 test.afterEach.always(async () => {
-  await stopGateways();
   await closeAll();
-  await closeFakeDns();
 });
 
-/** `proxy1Overrides`: e.g. registryStaleForMs 0 for the behaviour without restart tolerance. */
-async function twoDomains(proxy1Overrides: Partial<Config> = {}) {
-  const dns = await startFakeDns();
-  const registry1 = await startFakeV1Registry();
-  const registry2 = await startFakeV1Registry();
-  const proxy2 = await startTestGateway({ name: "proxy2", dnsServer: dns.address, registryUrl: `tcp://${registry2.address}` });
-  const proxy1 = await startTestGateway({ name: "proxy1", dnsServer: dns.address, registryUrl: `tcp://${registry1.address}`, ...proxy1Overrides });
-  const proxy2Port = Number(proxy2.v1Address.split(":").pop());
-  // the SRV targets are other names than the SRV names: pnsmgr must look up the target
-  dns.srv("registry.nsm-system.cluster2", "registry-lb.cluster2.test", registry2.port).a("registry-lb.cluster2.test", "127.0.0.1");
-  dns.srv("nsmgr-proxy.nsm-system.cluster2", "proxy-lb.cluster2.test", proxy2Port).a("proxy-lb.cluster2.test", "127.0.0.1");
-  return { dns, registry1, registry2, proxy1, proxy2, proxy1Url: `tcp://${proxy1.v1Address}`, proxy2Port };
+/** Two domains with a registry each; cluster2 published in DNS. `proxy1Overrides`: e.g. registryStaleForMs 0 for the behaviour without restart tolerance. */
+async function twoDomains(t: ExecutionContext, proxy1Overrides: Partial<Config> = {}, more: (world: SandboxBuilder) => SandboxBuilder = w => w) {
+  const world = await more(
+    sandbox(t)
+      .domain("cluster2", d => d.registry().gateway({ name: "proxy2" }).published())
+      .domain("cluster1", d => d.registry().gateway({ name: "proxy1", ...proxy1Overrides })),
+  ).build();
+  // the SRV targets (registry-lb.cluster2.test, proxy-lb.cluster2.test) are other names than the SRV names: pnsmgr must look up the target
+  const [one, two] = [world.domain("cluster1"), world.domain("cluster2")];
+  return { world, dns: world.dns, registry1: one.registry, registry2: two.registry, proxy1: one.gateway, proxy2: two.gateway, proxy1Url: one.url, proxy2Port: two.port };
 }
 
 const ns = (name: string) => NetworkService.fromPartial({ name, payload: "ETHERNET" });
 
 test.serial("NS Register, Find and Unregister of ns@cluster2 through proxy 1 reach registry 2 as ns and answer as ns@cluster2", async t => {
-  const { proxy1, registry1, registry2, dns } = await twoDomains();
+  const { proxy1, registry1, registry2, dns } = await twoDomains(t);
   const registered = await callUnary(proxy1.v1Address, NS.register, ns("icmp@cluster2"));
   t.is(registered.name, "icmp@cluster2");
   t.deepEqual([...registry2.nss.keys()], ["icmp"]);
@@ -57,7 +53,7 @@ test.serial("NS Register, Find and Unregister of ns@cluster2 through proxy 1 rea
 });
 
 test.serial("NSE Find by ns@cluster2: names re-suffixed, url = proxy 1, registration times kept exactly", async t => {
-  const { proxy1, registry2, proxy1Url } = await twoDomains();
+  const { proxy1, registry2, proxy1Url } = await twoDomains(t);
   const expirationTime = timestamp(Date.now() + 3_600_123);
   const initialRegistrationTime = timestamp(Date.now() - 5_000);
   registry2.putNse(
@@ -85,7 +81,7 @@ test.serial("NSE Find by ns@cluster2: names re-suffixed, url = proxy 1, registra
 });
 
 test.serial("NSE watch through proxy 1 relays later registrations and deletions; cancelling ends registry 2's watch", async t => {
-  const { proxy1, registry2, proxy1Url } = await twoDomains();
+  const { proxy1, registry2, proxy1Url } = await twoDomains(t);
   registry2.putNse(NetworkServiceEndpoint.fromPartial({ name: "nse-1", networkServiceNames: ["icmp"], url: "tcp://10.244.1.5:5001" }));
   const watch = openServerStream(proxy1.v1Address, NSE.find, {
     networkServiceEndpoint: NetworkServiceEndpoint.fromPartial({ networkServiceNames: ["icmp@cluster2"] }),
@@ -105,7 +101,7 @@ test.serial("NSE watch through proxy 1 relays later registrations and deletions;
 });
 
 test.serial("NS watch without restart tolerance (PNSMGR_REGISTRY_STALE_FOR=0): when registry 2 dies the client's stream ends UNAVAILABLE, not OK", async t => {
-  const { proxy1, registry2 } = await twoDomains({ registryStaleForMs: 0 });
+  const { proxy1, registry2 } = await twoDomains(t, { registryStaleForMs: 0 });
   registry2.putNs(ns("icmp"));
   const watch = openServerStream(proxy1.v1Address, NS.find, { networkService: ns("icmp@cluster2"), watch: true }, { deadlineMs: 8000 });
   t.is((await watch.next()).networkService?.name, "icmp@cluster2");
@@ -118,7 +114,7 @@ test.serial("NS watch without restart tolerance (PNSMGR_REGISTRY_STALE_FOR=0): w
 });
 
 test.serial("without restart tolerance (PNSMGR_REGISTRY_STALE_FOR=0) a watch that registry 2 ends with OK ends UNAVAILABLE at the client", async t => {
-  const { proxy1, registry2 } = await twoDomains({ registryStaleForMs: 0 });
+  const { proxy1, registry2 } = await twoDomains(t, { registryStaleForMs: 0 });
   const watch = openServerStream(proxy1.v1Address, NS.find, { networkService: ns("icmp@cluster2"), watch: true }, { deadlineMs: 8000 });
   await waitFor(() => registry2.openWatches() === 1, 2000, "registry 2's watch");
   registry2.endWatches();
@@ -128,7 +124,7 @@ test.serial("without restart tolerance (PNSMGR_REGISTRY_STALE_FOR=0) a watch tha
 });
 
 test.serial("plain names go to the local registry untouched; an ip:port domain is dialled without DNS", async t => {
-  const { proxy1, registry1, registry2, dns } = await twoDomains();
+  const { proxy1, registry1, registry2, dns } = await twoDomains(t);
   await callUnary(proxy1.v1Address, NS.register, ns("local-svc"));
   t.deepEqual([...registry1.nss.keys()], ["local-svc"]);
   const local = NetworkServiceEndpoint.fromPartial({ name: "nse-local", networkServiceNames: ["local-svc"], url: "tcp://10.244.0.9:5001" });
@@ -142,7 +138,7 @@ test.serial("plain names go to the local registry untouched; an ip:port domain i
 });
 
 test.serial("one port per domain: a domain whose registry SRV names pnsmgr is served through it to its registry", async t => {
-  const { proxy1, registry2, dns, proxy2Port } = await twoDomains();
+  const { proxy1, registry2, dns, proxy2Port } = await twoDomains(t);
   dns.srv("registry.nsm-system.edge2", "pnsmgr.edge2.test", proxy2Port).a("pnsmgr.edge2.test", "127.0.0.1");
   registry2.putNs(ns("icmp"));
   const find = openServerStream(proxy1.v1Address, NS.find, { networkService: ns("icmp@edge2"), watch: false });
@@ -151,7 +147,7 @@ test.serial("one port per domain: a domain whose registry SRV names pnsmgr is se
 });
 
 test.serial("DNS failures: no such domain is NOT_FOUND, a failing DNS server UNAVAILABLE; both name the domain", async t => {
-  const { proxy1, dns } = await twoDomains();
+  const { proxy1, dns } = await twoDomains(t);
   const missing = await callError(proxy1.v1Address, NS.register, ns("icmp@nowhere"));
   t.is(missing.code, status.NOT_FOUND);
   t.regex(missing.details, /domain "nowhere"/);
@@ -165,7 +161,7 @@ test.serial("DNS failures: no such domain is NOT_FOUND, a failing DNS server UNA
 });
 
 test.serial("malformed calls are INVALID_ARGUMENT and reach no registry", async t => {
-  const { proxy1, registry1, registry2 } = await twoDomains();
+  const { proxy1, registry1, registry2 } = await twoDomains(t);
   const cases: [string, Promise<{ code: number; details: string }>][] = [
     ["NS without name", callError(proxy1.v1Address, NS.register, ns(""))],
     ["NS icmp@", callError(proxy1.v1Address, NS.unregister, ns("icmp@"))],
@@ -180,7 +176,7 @@ test.serial("malformed calls are INVALID_ARGUMENT and reach no registry", async 
 });
 
 test.serial("path metadata and the caller's token reach registry 2 unchanged; a malformed path is INVALID_ARGUMENT", async t => {
-  const { proxy1, registry2 } = await twoDomains();
+  const { proxy1, registry2 } = await twoDomains(t);
   const path = JSON.stringify({ Index: 1, PathSegments: [{ token: "nsmgr1-token" }, { token: "registry1-token" }] });
   const metadata = { path, "nsm-client-token": "registry1-token", "nsm-client-token-expires": "2031-01-01T00:00:00Z" };
   await callUnary(proxy1.v1Address, NSE.register, NetworkServiceEndpoint.fromPartial({ name: "nse@cluster2", url: "tcp://10.0.1.1:5001", pathIds: ["id-0", "id-1"] }), { metadata });
@@ -193,7 +189,7 @@ test.serial("path metadata and the caller's token reach registry 2 unchanged; a 
 });
 
 test.serial("registry 2's error codes reach the client", async t => {
-  const { proxy1, registry2 } = await twoDomains();
+  const { proxy1, registry2 } = await twoDomains(t);
   registry2.failNext("ns.register", status.PERMISSION_DENIED, "client_allowed says no");
   const error = await callError(proxy1.v1Address, NS.register, ns("icmp@cluster2"));
   t.is(error.code, status.PERMISSION_DENIED);
@@ -202,8 +198,8 @@ test.serial("registry 2's error codes reach the client", async t => {
 
 test.serial("DNS answers are cached for their TTL: 20 NSE Finds of ns@cluster2 ask DNS once per name, not once per Find", async t => {
   const queriesFor = async (overrides: { dnsCacheTtlMs: number }) => {
-    const { dns, registry2 } = await twoDomains();
-    const proxy = await startTestGateway({ name: "proxy-cache", dnsServer: dns.address, ...overrides });
+    const { world, dns, registry2 } = await twoDomains(t, {}, w => w.domain("cache", d => d.gateway({ name: "proxy-cache", ...overrides })));
+    const proxy = world.domain("cache").gateway;
     registry2.putNse(NetworkServiceEndpoint.fromPartial({ name: "nse-1", networkServiceNames: ["icmp"], url: "tcp://10.244.1.5:5001" }));
     const before = dns.queries.length;
     for (let i = 0; i < 20; i++) {
@@ -211,8 +207,7 @@ test.serial("DNS answers are cached for their TTL: 20 NSE Finds of ns@cluster2 a
       t.is((await find.status).code, status.OK);
     }
     const asked = dns.queries.slice(before);
-    await stopGateways();
-    await closeFakeDns();
+    await world.stop();
     return asked;
   };
   const cached = await queriesFor({ dnsCacheTtlMs: 30_000 });

@@ -5,7 +5,8 @@
 import test from "ava";
 import { status } from "@grpc/grpc-js";
 import { NSERegistration, NetworkServiceDiscoveryService, NetworkServiceRegistryService } from "../../../generated/seed/registry.js";
-import { callError, callUnary, closeAll, waitFor } from "../../support/grpc.js";
+import { callError, callUnary, closeAll } from "../../support/grpc.js";
+import { waitFor } from "../../support/wait.js";
 import { startTestGateway, stopGateways } from "../../support/gateway.js";
 import { closeBidiStreams, openBidiStream, startFakeNsmrs } from "../../support/seed-registry-fakes.js";
 

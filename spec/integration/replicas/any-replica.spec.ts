@@ -15,7 +15,8 @@ import { status } from "@grpc/grpc-js";
 import { type Connection, type ConnectionEvent, ConnectionEventType, MonitorConnectionService, State } from "../../../generated/nsm/connection.js";
 import { NetworkServiceService } from "../../../generated/nsm/networkservice.js";
 import { NetworkServiceEndpoint, NetworkServiceEndpointRegistryService as NSE } from "../../../generated/nsm/registry.js";
-import { callUnary, closeAll, openServerStream, type StreamHandle, waitFor } from "../../support/grpc.js";
+import { callUnary, closeAll, openServerStream, type StreamHandle } from "../../support/grpc.js";
+import { waitFor } from "../../support/wait.js";
 import { startTestGateway, stopGateways } from "../../support/gateway.js";
 import { closeFakeDns, startFakeDns } from "../../support/fake-dns.js";
 import { startFakeV1Registry } from "../../support/fake-v1-registry.js";
@@ -23,7 +24,8 @@ import { startFakeV1Nsmgr } from "../../support/fake-v1-nsmgr.js";
 import { startFakeNseRegistry } from "../../support/fake-v1-registry-lite.js";
 import { type RedisProcess, redisCommand, startRedis, stopAllRedis } from "../../support/redis.js";
 import { type Replica, startReplicas, stopReplicas } from "../../support/replicas.js";
-import { DOMAIN2_NODE, fwdRequest, fwdToken, segment } from "../connection-v1/_topology.js";
+import { DOMAIN2_NODE, fwdRequest, fwdToken } from "../connection-v1/_topology.js";
+import { segment } from "../../support/wire.js";
 
 let redis: RedisProcess | undefined;
 

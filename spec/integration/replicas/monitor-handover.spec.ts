@@ -11,13 +11,14 @@
 import test from "ava";
 import { randomUUID } from "node:crypto";
 import { status } from "@grpc/grpc-js";
-import { type Connection, ConnectionEvent, ConnectionEventType, MonitorConnectionService, type MonitorScopeSelector } from "../../../generated/nsm/connection.js";
-import { eventPositionOf } from "../../../lib/transport/grpc/event-positions.js";
+import { type Connection, ConnectionEventType, type MonitorScopeSelector } from "../../../generated/nsm/connection.js";
 import { comparePositions } from "../../../lib/state/event-log.js";
-import { closeAll, openServerStream, waitFor } from "../../support/grpc.js";
+import { closeAll, openServerStream } from "../../support/grpc.js";
+import { waitFor } from "../../support/wait.js";
 import { type FakeNsmgr, startFakeNsmgr } from "../../support/fake-nsmgr.js";
 import { type RedisProcess, redisCommand, startRedis, stopAllRedis } from "../../support/redis.js";
 import { type Replica, startReplicas, stopReplicas } from "../../support/replicas.js";
+import { type PositionedEvent, monitorWithPositions, segment } from "../../support/wire.js";
 
 let redis: RedisProcess | undefined;
 
@@ -31,19 +32,6 @@ test.afterEach.always(async () => {
 test.after.always(async () => {
   await stopAllRedis();
 });
-
-interface Received {
-  readonly event: ConnectionEvent;
-  readonly position: string;
-}
-
-/** MonitorConnections as a client that reads positions: the same bytes, decoded twice. */
-const monitorWithPositions = {
-  ...MonitorConnectionService.monitorConnections,
-  responseDeserialize: (bytes: Buffer): Received => ({ event: ConnectionEvent.decode(bytes), position: eventPositionOf(bytes) }),
-};
-
-const segment = (name: string) => ({ name, id: "", token: "", expires: undefined, metrics: {} });
 
 function connection(n: number): Connection {
   return {
@@ -59,7 +47,7 @@ function connection(n: number): Connection {
   } as Connection;
 }
 
-const nOf = (r: Received) => Number(r.event.connections["conn-1"]?.labels.n);
+const nOf = (r: PositionedEvent) => Number(r.event.connections["conn-1"]?.labels.n);
 
 async function setup(t: { timeout(ms: number): void }) {
   t.timeout(60_000);

@@ -11,10 +11,9 @@ import { type EventEntry, type EventInput, type EventLogBounds, comparePositions
 import { type FeedInfo, feedLease } from "../../../lib/state/feed-store.js";
 import type { StateStore } from "../../../lib/state/state.js";
 import { STALE_V1_RECORD_MS, type V1ConnectionRecord } from "../../../lib/state/v1-connection-store.js";
+import { sleep } from "../../support/wait.js";
 
 export type StoreFactory = (options?: { events?: Partial<EventLogBounds> }) => Promise<StateStore>;
-
-const sleep = (ms: number) => new Promise(resolve => setTimeout(resolve, ms));
 
 function record(id: string, extra: Partial<ConnectionRecord> = {}): ConnectionRecord {
   return { id, nextHop: "10.0.0.1:5001", networkService: "icmp@domain-b", remoteNsm: "nsmgr@10.0.0.1:5001", updatedAt: 1_700_000_000_000, ...extra };

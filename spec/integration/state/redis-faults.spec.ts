@@ -16,8 +16,7 @@ import { createRedisStateStore } from "../../../lib/state/redis-state.js";
 import type { RedisStateOptions, StateStore } from "../../../lib/state/state.js";
 import { sentinelMaster, startRedis, startSentinel, stopAllRedis } from "../../support/redis.js";
 import { freePort } from "../../support/ports.js";
-
-const sleep = (ms: number) => new Promise(resolve => setTimeout(resolve, ms));
+import { sleep } from "../../support/wait.js";
 
 function record(id: string): ConnectionRecord {
   return { id, nextHop: "10.0.0.1:5001", networkService: "icmp@domain-b", remoteNsm: "nsmgr@10.0.0.1:5001", updatedAt: Date.now() };

@@ -16,8 +16,7 @@ import { type EventEntry, type EventInput, defaultEventLogBounds } from "../../.
 import { FOLLOW_CONNECTION_NAME, createRedisStateStore } from "../../../lib/state/redis-state.js";
 import type { StateStore } from "../../../lib/state/state.js";
 import { type RedisProcess, redisCommand, startRedis, stopAllRedis } from "../../support/redis.js";
-
-const sleep = (ms: number) => new Promise(resolve => setTimeout(resolve, ms));
+import { sleep } from "../../support/wait.js";
 
 test.after.always(async () => {
   await stopAllRedis();

@@ -8,7 +8,8 @@ import { connect, constants } from "node:http2";
 import { NetworkServiceRequest, NetworkServiceService } from "../../../generated/nsm/networkservice.js";
 import { startFakeNsmgr } from "../../support/fake-nsmgr.js";
 import { startTestGateway, stopGateways } from "../../support/gateway.js";
-import { closeAll, waitFor } from "../../support/grpc.js";
+import { closeAll } from "../../support/grpc.js";
+import { waitFor } from "../../support/wait.js";
 import { seedRequest } from "../../support/seed-requests.js";
 
 test.afterEach.always(async () => {

@@ -9,18 +9,18 @@ import { connect } from "node:net";
 import { HealthCheckResponse_ServingStatus, HealthService } from "../../../generated/nsm/health.js";
 import { MonitorConnectionService, type MonitorScopeSelector } from "../../../generated/nsm/connection.js";
 import { Client, Metadata, credentials } from "@grpc/grpc-js";
-import { callUnary, closeAll, openServerStream, waitFor } from "../../support/grpc.js";
+import { callUnary, closeAll, openServerStream } from "../../support/grpc.js";
+import { waitFor } from "../../support/wait.js";
 import { startTestGateway, stopGateways } from "../../support/gateway.js";
 import { startFakeNsmgr } from "../../support/fake-nsmgr.js";
 import { serverOptions } from "../../../lib/server.js";
 import { testConfig } from "../../support/gateway.js";
+import { segment } from "../../support/wire.js";
 
 test.afterEach.always(async () => {
   await stopGateways();
   await closeAll();
 });
-
-const segment = (name: string) => ({ name, id: "", token: "", expires: undefined, metrics: {} });
 
 test("the default listener options ping every 30 s, drop an unanswered ping after 10 s and idle connections after 5 min", t => {
   t.like(serverOptions(testConfig()), { "grpc.keepalive_time_ms": 30_000, "grpc.keepalive_timeout_ms": 10_000, "grpc.max_connection_idle_ms": 300_000 });

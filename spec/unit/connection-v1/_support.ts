@@ -38,14 +38,3 @@ export function fwdRequest(overrides: Partial<Connection> = {}, preferences: Mec
 }
 
 export { errorOf } from "../../support/observables.js";
-
-/** Deep-freezes a value, so an element that edits its input throws in the test. */
-export function frozen<T>(value: T): T {
-  if (typeof value === "object" && value !== null) {
-    for (const v of Object.values(value)) frozen(v);
-    Object.freeze(value);
-  }
-  return value;
-}
-
-export const sleep = (ms: number) => new Promise(resolve => setTimeout(resolve, ms));

@@ -7,7 +7,8 @@ import { expiryClose, expiryDelay, expiryRequest } from "../../../lib/planes/con
 import { type ConnectionEntry, callState, createConnectionTable } from "../../../lib/planes/connection/v1/connection-table.js";
 import { updatePathRequest } from "../../../lib/planes/connection/v1/update-path.js";
 import type { NetworkServiceRequest } from "../../../generated/nsm/networkservice.js";
-import { ctx, errorOf, fwdConnection, fwdRequest, seg, sleep } from "./_support.js";
+import { ctx, errorOf, fwdConnection, fwdRequest, seg } from "./_support.js";
+import { fakeClock } from "../../support/clock.js";
 
 function withPrevExpiry(ms: number | undefined): NetworkServiceRequest {
   const base = fwdConnection();
@@ -33,7 +34,8 @@ test("a previous segment without expiry, an expired one, or none at all is INVAL
   t.regex(first.message, /no segment before this proxy/);
 });
 
-test("after a successful Request the timer fires onExpire; a refresh resets it; Close stops it", async t => {
+test.serial("after a successful Request the timer fires onExpire; a refresh resets it; Close stops it", async t => {
+  const clock = fakeClock(t);
   const table = createConnectionTable();
   const entry = table.getOrCreate("p1");
   const expired: ConnectionEntry[] = [];
@@ -43,28 +45,28 @@ test("after a successful Request the timer fires onExpire; a refresh resets it; 
 
   await firstValueFrom(request(withPrevExpiry(400), withEntry));
   t.truthy(entry.expiryTimer);
-  await sleep(30);
+  await clock.tickAsync(30);
   await firstValueFrom(request(withPrevExpiry(1000), withEntry));
-  const refreshed = Date.now();
-  await sleep(250);
-  t.is(expired.length, 0, "the refresh moved the timer");
-  while (expired.length === 0 && Date.now() - refreshed < 3000) await sleep(10);
-  t.deepEqual(expired, [entry]);
-  t.true(Date.now() - refreshed >= 450, "fires at half of 1000 ms (the deadline is longer)");
+  await clock.tickAsync(499);
+  t.is(expired.length, 0, "the refresh moved the timer (the first one was due 330 ms ago)");
+  await clock.tickAsync(1);
+  t.deepEqual(expired, [entry], "fires at half of 1000 ms (the deadline is longer)");
 
   await firstValueFrom(request(withPrevExpiry(100), withEntry));
   const close = chain(expiryClose<object>())(() => of({}));
   await firstValueFrom(close(fwdConnection(), ctx().with(callState, { entry })));
   t.is(entry.expiryTimer, undefined);
-  await sleep(150);
+  await clock.tickAsync(150);
   t.is(expired.length, 1, "no firing after Close");
 });
 
-test("a failed Request sets no timer", async t => {
+test.serial("a failed Request sets no timer", async t => {
+  const clock = fakeClock(t);
   const table = createConnectionTable();
   const entry = table.getOrCreate("p1");
   const request = chain(updatePathRequest("proxy-1", () => "p1"), expiryRequest({ onExpire: () => t.fail() }))(() => throwError(() => new ProxyError(Code.UNAVAILABLE, "down")));
   await errorOf(request(withPrevExpiry(50), ctx().with(callState, { entry })));
   t.is(entry.expiryTimer, undefined);
-  await sleep(80);
+  t.is(clock.countTimers(), 0, "nothing is scheduled that could fire later");
+  await clock.tickAsync(80);
 });

@@ -7,7 +7,8 @@ import { toCallerFrame, updatePath } from "../../../lib/planes/connection/v1/pat
 import { updatePathClose, updatePathRequest } from "../../../lib/planes/connection/v1/update-path.js";
 import type { Connection } from "../../../generated/nsm/connection.js";
 import type { NetworkServiceRequest } from "../../../generated/nsm/networkservice.js";
-import { ctx, errorOf, frozen, fwdConnection, fwdRequest, seg } from "./_support.js";
+import { ctx, errorOf, fwdConnection, fwdRequest, seg } from "./_support.js";
+import { frozen } from "../../support/values.js";
 
 const ids = () => {
   let n = 0;

@@ -23,7 +23,8 @@ import type { RemoteClusterInfo } from "../../../lib/domains/remote-cluster-info
 import { testConfig } from "../../support/gateway.js";
 import { type Connection, type ConnectionEvent, ConnectionEventType, type MonitorScopeSelector, State } from "../../../generated/nsm/connection.js";
 import type { NetworkServiceRequest } from "../../../generated/nsm/networkservice.js";
-import { ctx, errorOf, fwdConnection, fwdRequest, seg, sleep } from "./_support.js";
+import { ctx, errorOf, fwdConnection, fwdRequest, seg } from "./_support.js";
+import { fakeClock } from "../../support/clock.js";
 
 interface Sent<T> {
   address: string;
@@ -50,6 +51,7 @@ function scriptedUpstream() {
       const conn = req.connection!;
       const segments = [...conn.path!.pathSegments.slice(0, conn.path!.index + 1), seg("nsmgr-2", "nsmgr-2-id")];
       const answer: Connection = { ...conn, path: { index: conn.path!.index, pathSegments: segments }, mechanism: req.mechanismPreferences[0] };
+      // A slow next hop; tests that set delayMs run on the fake clock (spec/support/clock.ts) and tick through it.
       return of(answer as Res).pipe(delay(script.delayMs));
     },
     serverStream<Req, Res>(address: string, _m: MethodDescriptor<Req, Res>, message: Req, c: CallContext): Observable<Res> {
@@ -174,16 +176,20 @@ test("a failed first Request is forgotten and reported to nobody; errors are INV
   plane.shutdown();
 });
 
-test("Requests for one connection run one at a time", async t => {
+test.serial("Requests for one connection run one at a time", async t => {
+  const clock = fakeClock(t);
   const { plane, next, watching } = await setup();
-  const first = await firstValueFrom(plane.request(fwdRequest(), ctx(fwdToken)));
+  const first = await clock.outcome(firstValueFrom(plane.request(fwdRequest(), ctx(fwdToken))));
   next.script.delayMs = 80;
   const order: string[] = [];
   const a = firstValueFrom(plane.request({ connection: first, mechanismPreferences: [] }, ctx(fwdToken))).then(() => order.push("a"));
   const b = firstValueFrom(plane.close(first, ctx(fwdToken))).then(() => order.push("b"));
-  await sleep(40);
+  await clock.untilWithoutTime(() => next.requests.length === 2, "the refresh at the next hop (after signing our token: real work)");
+  await clock.tickAsync(40);
+  await clock.settle(); // time for a Close that did not wait to sign its token and arrive
   t.is(next.closes.length, 0, "Close waits for the Request in flight");
-  await Promise.all([a, b]);
+  await clock.tickAsync(40);
+  await clock.untilWithoutTime(() => order.length === 2, "the Request and then the Close to end");
   t.deepEqual(order, ["a", "b"]);
   t.is(next.closes.length, 1);
   watching.unsubscribe();
@@ -201,15 +207,17 @@ test("a Close of an unknown connection is still routed downstream, with no DELET
   plane.shutdown();
 });
 
-test("expiry: no refresh before the caller's token expires closes downstream and reports DELETE", async t => {
+test.serial("expiry: no refresh before the caller's token expires closes downstream and reports DELETE", async t => {
+  const clock = fakeClock(t);
   const { plane, table, next, events, watching } = await setup();
   const short = { "nsm-client-token": "fwd-token", "nsm-client-token-expires": new Date(Date.now() + 600).toISOString() };
-  await firstValueFrom(plane.request(fwdRequest(), ctx(short)));
+  await clock.outcome(firstValueFrom(plane.request(fwdRequest(), ctx(short))));
   const ourId = next.requests[0]!.message.connection!.id;
-  await sleep(100);
+  await clock.tickAsync(299);
   t.is(next.closes.length, 0, "not before halfway to the expiry");
-  const deadline = Date.now() + 2000;
-  while (next.closes.length === 0 && Date.now() < deadline) await sleep(10);
+  t.truthy(table.entries()[0]?.expiryTimer, "the expiry timer has not fired yet (its Close would still be signing a token)");
+  await clock.tickAsync(1);
+  await clock.untilWithoutTime(() => next.closes.length > 0, "the Close downstream (it signs a token: real work)");
   t.is(next.closes.length, 1);
   t.is(next.closes[0]?.message.id, ourId);
   t.is(events.at(-1)?.type, ConnectionEventType.DELETE);

@@ -11,7 +11,8 @@ import type { NseDiscovery } from "../../../lib/planes/connection/v1/discover-ns
 import { dialAddressOf } from "../../../lib/domains/nsm-url.js";
 import type { Connection } from "../../../generated/nsm/connection.js";
 import type { NetworkServiceRequest } from "../../../generated/nsm/networkservice.js";
-import { ctx, errorOf, frozen, fwdConnection, fwdRequest } from "./_support.js";
+import { ctx, errorOf, fwdConnection, fwdRequest } from "./_support.js";
+import { frozen } from "../../support/values.js";
 
 function discovery(known: Record<string, string>): NseDiscovery & { asked: string[] } {
   const asked: string[] = [];

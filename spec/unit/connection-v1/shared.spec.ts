@@ -26,17 +26,9 @@ import type { RemoteClusterInfo } from "../../../lib/domains/remote-cluster-info
 import { testConfig } from "../../support/gateway.js";
 import { type Connection, type ConnectionEvent, ConnectionEventType, type MonitorScopeSelector, State } from "../../../generated/nsm/connection.js";
 import type { NetworkServiceRequest } from "../../../generated/nsm/networkservice.js";
-import { ctx, errorOf, fwdRequest, seg, sleep } from "./_support.js";
-import { waitFor } from "../../support/grpc.js";
-
-/** Polls an async condition (a log read) until it holds; five seconds at most. */
-async function waitForAsync(condition: () => Promise<boolean>, what: string): Promise<void> {
-  const deadline = Date.now() + 5000;
-  while (!(await condition())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(10);
-  }
-}
+import { ctx, errorOf, fwdRequest, seg } from "./_support.js";
+import { fakeClock } from "../../support/clock.js";
+import { waitFor } from "../../support/wait.js";
 
 type Op = "put" | "get" | "delete" | "list";
 
@@ -182,7 +174,7 @@ test("a record that cannot be written: a new connection fails UNAVAILABLE and is
   t.is(a.table.get(ours)?.state, "established", "a failed refresh keeps the connection");
   t.is(a.events.at(-1)?.connections[ours]?.state, State.DOWN);
   t.is(next.closes.length, 1, "a refresh is not closed downstream");
-  await waitForAsync(async () => (await a.log.read()).at(-1)?.end?.reason === "state_store_unavailable", "the DOWN in the log");
+  await waitFor(async () => (await a.log.read()).at(-1)?.end?.reason === "state_store_unavailable", 5000, "the DOWN in the log");
   t.deepEqual((await a.log.read()).at(-1)?.end, {
     reason: "state_store_unavailable",
     hop: "proxy-1",
@@ -201,7 +193,7 @@ test("why it ended, in the log: a reselect's Close is reselected, a failed refre
   await errorOf(a.plane.request(refreshOf(first), ctx(token(60_000))));
   next.upstream.unary = failing;
   await firstValueFrom(a.plane.close(first, ctx(token(60_000))));
-  await waitForAsync(async () => (await a.log.read()).length >= 5, "five events in the log");
+  await waitFor(async () => (await a.log.read()).length >= 5, 5000, "five events in the log");
   t.deepEqual(
     (await a.log.read()).map(e => [e.type, e.end?.reason ?? null, e.end?.hop ?? null]),
     [
@@ -257,24 +249,27 @@ test("monitor through B: A's connection in the initial state, B's own downstream
   stop();
 });
 
-test("expiry: A follows B's refresh instead of closing; a connection closed through B is forgotten at A (DELETE to A's subscribers, no second Close)", async t => {
+test.serial("expiry: A follows B's refresh instead of closing; a connection closed through B is forgotten at A (DELETE to A's subscribers, no second Close)", async t => {
+  const clock = fakeClock(t);
   const { next, shared, a, b, stop } = await twoReplicas();
-  const first = await firstValueFrom(a.plane.request(fwdRequest(), ctx(token(300))));
+  const first = await clock.outcome(firstValueFrom(a.plane.request(fwdRequest(), ctx(token(300)))));
   const ours = next.requests[0]!.connection!.id;
-  await firstValueFrom(b.plane.request(refreshOf(first), ctx(token(60_000))));
-  await sleep(700);
+  await clock.outcome(firstValueFrom(b.plane.request(refreshOf(first), ctx(token(60_000)))));
+  await clock.tickAsync(700);
+  await clock.settle(); // a Close begun by a timer would need real work (a token) to reach the next hop
   t.is(next.closes.length, 0, "A's timer saw B's refresh");
   t.is(a.table.get(ours)?.state, "established");
   t.is(a.table.get(ours)?.stamp, undefined, "A no longer holds the last write");
   t.true(shared.calls.includes("get"));
 
-  const other = await firstValueFrom(a.plane.request(fwdRequest(), ctx(token(300))));
+  const other = await clock.outcome(firstValueFrom(a.plane.request(fwdRequest(), ctx(token(300)))));
   const otherId = next.requests[2]!.connection!.id;
   t.not(otherId, ours);
   const watching = a.watch();
-  await firstValueFrom(b.plane.close(other, ctx()));
+  await clock.outcome(firstValueFrom(b.plane.close(other, ctx())));
   t.is(next.closes.length, 1);
-  await sleep(700);
+  await clock.tickAsync(700);
+  await clock.settle(); // a Close begun by a timer would need real work (a token) to reach the next hop
   t.is(next.closes.length, 1, "A did not close it again");
   t.is(a.table.get(otherId), undefined);
   t.is(a.events.at(-1)?.type, ConnectionEventType.DELETE);
@@ -283,20 +278,23 @@ test("expiry: A follows B's refresh instead of closing; a connection closed thro
   stop();
 });
 
-test("expiry: A closes its own and deletes the record; B takes over closing one whose replica is gone", async t => {
+test.serial("expiry: A closes its own and deletes the record; B takes over closing one whose replica is gone", async t => {
+  const clock = fakeClock(t);
   const { next, shared, a, b, stop } = await twoReplicas();
-  await firstValueFrom(a.plane.request(fwdRequest(), ctx(token(300))));
+  await clock.outcome(firstValueFrom(a.plane.request(fwdRequest(), ctx(token(300)))));
   const ours = next.requests[0]!.connection!.id;
-  await waitFor(() => next.closes.length > 0, 5000, "A's expiry");
+  await clock.tickAsync(150); // half the token's 300 ms
+  await clock.untilWithoutTime(() => next.closes.length > 0, "A's expiry: its Close downstream");
   t.is(next.closes.length, 1, "A's own connection expired");
   t.is(await shared.inner.get(ours), undefined);
 
-  await firstValueFrom(a.plane.request(fwdRequest(), ctx(token(300))));
+  await clock.outcome(firstValueFrom(a.plane.request(fwdRequest(), ctx(token(300)))));
   const again = next.requests[1]!.connection!.id;
   const watching = b.watch();
-  await sleep(10);
+  await clock.tickAsync(10);
   a.plane.shutdown(); // A is gone: its timers with it
-  await sleep(300 + 1000 + 700);
+  await clock.tickAsync(300 + 1000 + 700);
+  await clock.untilWithoutTime(() => next.closes.length > 1, "B's Close, begun by its timer, at the next hop");
   t.is(next.closes.length, 2, "B closed it after the record's expiry");
   t.is(next.closes[1]?.id, again);
   t.is(await shared.inner.get(again), undefined);

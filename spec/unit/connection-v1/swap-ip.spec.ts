@@ -7,7 +7,8 @@ import { sideOfRequest, swapIpClient, swapIpServer } from "../../../lib/planes/c
 import { clusterInfoLabels } from "../../../lib/planes/connection/v1/cluster-info.js";
 import type { Connection } from "../../../generated/nsm/connection.js";
 import type { NetworkServiceRequest } from "../../../generated/nsm/networkservice.js";
-import { ctx, frozen, fwdRequest, vxlan } from "./_support.js";
+import { ctx, fwdRequest, vxlan } from "./_support.js";
+import { frozen } from "../../support/values.js";
 
 const map1 = createIpMap([["10.1.0.5", "203.0.113.5"]]);
 const map2 = createIpMap([["10.2.0.7", "198.51.100.7"]]);

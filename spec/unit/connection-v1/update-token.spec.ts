@@ -10,7 +10,8 @@ import { timestampMs } from "../../../lib/tokens/time.js";
 import type { TokenGenerator } from "../../../lib/tokens/token-generator.js";
 import type { Connection } from "../../../generated/nsm/connection.js";
 import type { NetworkServiceRequest } from "../../../generated/nsm/networkservice.js";
-import { ctx, frozen, fwdRequest } from "./_support.js";
+import { ctx, fwdRequest } from "./_support.js";
+import { frozen } from "../../support/values.js";
 
 const OWN_EXPIRES = Date.UTC(2031, 5, 6, 7, 8, 9, 100);
 const tokens: TokenGenerator = { issue: async () => ({ token: "proxy-token", expires: OWN_EXPIRES }) };

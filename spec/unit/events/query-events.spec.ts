@@ -10,6 +10,7 @@ import { createMemoryEventLog, type EventEntry } from "../../../lib/state/event-
 import { positionBefore, queryEvents } from "../../../lib/admin/query-events.js";
 import { entryMessage, eventsRequest } from "../../../lib/admin/events-service.js";
 import { entryOf, eventQuery } from "../../../lib/cli/events.js";
+import { waitFor } from "../../support/wait.js";
 
 function setup() {
   let now = 1_000_000;
@@ -57,7 +58,7 @@ test("follow after a replay: the backlog, then live, without gap or duplicate (a
   const seen: EventEntry[] = [];
   const subscription = queryEvents(log, { follow: true, after: (await log.read())[0]!.position }, { pageSize: 2 }).subscribe(e => seen.push(e));
   await add(5); // while the replay is between pages
-  await new Promise(resolve => setTimeout(resolve, 20));
+  await waitFor(() => seen.length === 5, 5000, "the backlog and the entry appended during the replay");
   await add(6);
   t.deepEqual(ns(seen), [1, 2, 3, 4, 5, 6]);
   subscription.unsubscribe();
@@ -68,7 +69,7 @@ test("follow from a time: entries appended at or after it, then live", async t =
   for (let i = 0; i < 4; i++) await add(i); // at 1_000_010 ... 1_000_040
   const seen: EventEntry[] = [];
   const subscription = queryEvents(log, { follow: true, from: 1_000_030, connectionId: "c1" }, { pageSize: 1 }).subscribe(e => seen.push(e));
-  await new Promise(resolve => setTimeout(resolve, 20));
+  await waitFor(() => seen.length === 1, 5000, "the replayed entry");
   await add(5);
   await add(6);
   t.deepEqual(ns(seen), [3, 5]);

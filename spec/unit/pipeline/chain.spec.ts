@@ -1,5 +1,6 @@
 import test from "ava";
 import sinon from "sinon";
+import { fakeClock } from "../../support/clock.js";
 import { NEVER, Observable, firstValueFrom, lastValueFrom, map, of, toArray } from "rxjs";
 import { chain, named, type Handler } from "../../../lib/pipeline/element.js";
 import { contextKey, createCallContext } from "../../../lib/pipeline/context.js";
@@ -49,9 +50,8 @@ test("unsubscribing cancels the call below", t => {
   t.true(teardown.calledOnce);
 });
 
-test("deadline: the caller's deadline is kept, a missing one gets the default, and it is enforced", async t => {
-  const clock = sinon.useFakeTimers({ now: 1_000_000 });
-  t.teardown(() => clock.restore());
+test.serial("deadline: the caller's deadline is kept, a missing one gets the default, and it is enforced", async t => {
+  const clock = fakeClock(t, { now: 1_000_000 });
   let seenDeadline: number | undefined;
   const spy: Handler<string, string> = (_req, c) => {
     seenDeadline = c.deadline;

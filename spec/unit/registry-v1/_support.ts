@@ -5,6 +5,7 @@ import { ProxyError } from "../../../lib/pipeline/errors.js";
 import { type DeepPartial, NetworkServiceEndpoint } from "../../../generated/nsm/registry.js";
 import type { SrvResolver } from "../../../lib/domains/srv-resolve.js";
 import { Code } from "../../../lib/pipeline/errors.js";
+import { frozen } from "../../support/values.js";
 
 export const ctx = (method = "/registry.NetworkServiceEndpointRegistry/Find", metadata: Record<string, string> = {}): CallContext =>
   createCallContext({ method, metadata: new Map(Object.entries(metadata)) });
@@ -22,15 +23,6 @@ export async function errorOf<T>(observable: Observable<T>): Promise<ProxyError>
 
 export const first = <T>(observable: Observable<T>) => firstValueFrom(observable);
 export const all = <T>(observable: Observable<T>) => lastValueFrom(observable.pipe(toArray()));
-
-/** Deep-freezes a value, so an element that edits its input throws in the test. */
-export function frozen<T>(value: T): T {
-  if (typeof value === "object" && value !== null) {
-    for (const v of Object.values(value)) frozen(v);
-    Object.freeze(value);
-  }
-  return value;
-}
 
 export const nse = (partial: DeepPartial<NetworkServiceEndpoint>) => frozen(NetworkServiceEndpoint.fromPartial(partial));
 

@@ -18,7 +18,8 @@ import {
   type NetworkServiceResponse,
 } from "../../../generated/nsm/registry.js";
 import type { Empty } from "../../../generated/nsm/google/protobuf/empty.js";
-import { all, ctx, errorOf, first, frozen, nse } from "./_support.js";
+import { all, ctx, errorOf, first, nse } from "./_support.js";
+import { frozen } from "../../support/values.js";
 
 const ns = (name: string) => frozen(NetworkService.fromPartial({ name, payload: "ETHERNET" }));
 

@@ -9,7 +9,8 @@ import { swapIpFind, swapIpRegister, swapIpUnregister, swapUrl } from "../../../
 import { clusterInfoLabels } from "../../../lib/planes/registry/v1/cluster-info-labels.js";
 import { interdomainBypassFind, interdomainBypassRegister, interdomainBypassUnregister } from "../../../lib/planes/registry/v1/interdomain-bypass.js";
 import type { NetworkServiceEndpoint, NetworkServiceEndpointQuery, NetworkServiceEndpointResponse } from "../../../generated/nsm/registry.js";
-import { all, ctx, errorOf, first, frozen, nse } from "./_support.js";
+import { all, ctx, errorOf, first, nse } from "./_support.js";
+import { frozen } from "../../support/values.js";
 
 const ipMap = createIpMap([
   ["10.0.0.2", "203.0.113.2"],

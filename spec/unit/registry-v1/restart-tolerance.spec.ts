@@ -13,7 +13,8 @@ import { createAnswerCache, createRateLimit, staleAnswers } from "../../../lib/p
 import { backoffDelay, createWatchView, watchReconnect } from "../../../lib/planes/registry/v1/watch-reconnect.js";
 import { nseWatchEntries } from "../../../lib/planes/registry/v1/watch-entries.js";
 import { installObserver, noopObserver } from "../../../lib/observability/observer.js";
-import type { Logger } from "../../../lib/log.js";
+import { recordingLog } from "../../support/log.js";
+import { fakeClock } from "../../support/clock.js";
 import type { NetworkServiceEndpointQuery, NetworkServiceEndpointResponse } from "../../../generated/nsm/registry.js";
 import { all, ctx, errorOf, nse } from "./_support.js";
 
@@ -24,12 +25,6 @@ const query = (ns: string, watch = false): Q => ({ networkServiceEndpoint: nse({
 const found = (name: string, url = "tcp://10.0.0.1:5001", deleted = false): R => ({ networkServiceEndpoint: nse({ name, networkServiceNames: ["icmp"], url }), deleted });
 const unavailable = () => new ProxyError(Code.UNAVAILABLE, "connect ECONNREFUSED 127.0.0.1:5002");
 const inDomain = (domain = "cluster2") => ctx().with(remoteDomain, domain);
-
-function recordingLog(): Logger & { warnings: string[]; infos: string[] } {
-  const warnings: string[] = [];
-  const infos: string[] = [];
-  return { warnings, infos, debug() {}, info: msg => void infos.push(msg), warn: msg => void warnings.push(msg), error() {} };
-}
 
 /** A next hop answering each call with the next scripted observable. */
 function scripted(...answers: (() => Observable<R>)[]): Handler<Q, R> & { calls: Q[] } {
@@ -43,12 +38,6 @@ function scripted(...answers: (() => Observable<R>)[]): Handler<Q, R> & { calls:
   return Object.assign(handler, { calls });
 }
 
-function fakeClock(t: { teardown(fn: () => void): void }) {
-  const clock = sinon.useFakeTimers({ now: 1_000_000 });
-  t.teardown(() => clock.restore());
-  return clock;
-}
-
 function countStaleAnswers(t: { teardown(fn: () => void): void }) {
   const counted = sinon.spy();
   t.teardown(installObserver({ ...noopObserver, active: true, registryStaleAnswer: counted }));
@@ -58,7 +47,7 @@ function countStaleAnswers(t: { teardown(fn: () => void): void }) {
 // --- stale answers ---
 
 test.serial("a listing Find is answered from the last good answer while the registry is UNAVAILABLE, within the window; warned once, counted each time", async t => {
-  const clock = fakeClock(t);
+  const clock = fakeClock(t, { now: 1_000_000 });
   const counted = countStaleAnswers(t);
   const log = recordingLog();
   const next = scripted(
@@ -72,13 +61,13 @@ test.serial("a listing Find is answered from the last good answer while the regi
   t.deepEqual(await all(handler(query("icmp"), inDomain())), fresh);
   t.deepEqual(await all(handler(query("icmp"), inDomain())), fresh);
   t.is(next.calls.length, 3, "the registry is asked every time");
-  t.is(log.warnings.length, 1, "one warn line per domain and interval");
-  t.regex(log.warnings[0] ?? "", /stale/);
+  t.is(log.messages("warn").length, 1, "one warn line per domain and interval");
+  t.regex(log.messages("warn")[0] ?? "", /stale/);
   t.deepEqual(counted.args, [["cluster2"], ["cluster2"]]);
 });
 
 test.serial("an answer older than the window is not given: the caller gets the registry's error", async t => {
-  const clock = fakeClock(t);
+  const clock = fakeClock(t, { now: 1_000_000 });
   const next = scripted(() => of(found("nse-1")), () => throwError(unavailable));
   const handler = staleAnswers<Q, R>({ staleForMs: 60_000, log: recordingLog() })(next);
   await all(handler(query("icmp"), inDomain()));
@@ -87,7 +76,7 @@ test.serial("an answer older than the window is not given: the caller gets the r
 });
 
 test.serial("a registry that answers (NOT_FOUND, PERMISSION_DENIED, ...) is passed on as it is", async t => {
-  fakeClock(t);
+  fakeClock(t, { now: 1_000_000 });
   const next = scripted(
     () => of(found("nse-1")),
     () => throwError(() => new ProxyError(Code.NOT_FOUND, "no such service")),
@@ -100,7 +89,7 @@ test.serial("a registry that answers (NOT_FOUND, PERMISSION_DENIED, ...) is pass
 });
 
 test.serial("answers are per domain and query; a failed answer, a watch and a window of 0 are never remembered", async t => {
-  fakeClock(t);
+  fakeClock(t, { now: 1_000_000 });
   const log = recordingLog();
   const next = scripted(
     () => of(found("nse-1")),
@@ -125,7 +114,7 @@ test.serial("answers are per domain and query; a failed answer, a watch and a wi
 });
 
 test.serial("a registry that does not answer at all: the last good answer comes just before the call's deadline; without one the call is left to its deadline", async t => {
-  const clock = fakeClock(t);
+  const clock = fakeClock(t, { now: 1_000_000 });
   const counted = countStaleAnswers(t);
   let cancelled = 0;
   const hanging = () => new Observable<R>(() => () => void cancelled++);
@@ -162,7 +151,7 @@ test("the answer cache keeps at most N queries (least recently used go first) an
 });
 
 test.serial("the warn rate limit lets one line per key through per interval", t => {
-  const clock = fakeClock(t);
+  const clock = fakeClock(t, { now: 1_000_000 });
   const allow = createRateLimit(30_000);
   t.deepEqual([allow("a"), allow("a"), allow("b")], [true, false, true]);
   clock.tick(30_000);
@@ -186,7 +175,7 @@ test("the caller's view: unchanged entries are not repeated, deleted ones leave 
 });
 
 test.serial("a broken watch is reopened with backoff; the caller sees what changed while away, once, and the stream goes on", async t => {
-  const clock = fakeClock(t);
+  const clock = fakeClock(t, { now: 1_000_000 });
   const log = recordingLog();
   const streams: Subject<R>[] = [];
   const watchStream = () => {
@@ -226,14 +215,14 @@ test.serial("a broken watch is reopened with backoff; the caller sees what chang
   );
   t.is(ended, undefined);
   t.true(streams[1]?.observed, "the new watch stream is held");
-  t.is(log.warnings.length, 1);
-  t.is(log.infos.length, 1, "reconnected, logged");
+  t.is(log.messages("warn").length, 1);
+  t.is(log.messages("info").length, 1, "reconnected, logged");
   subscription.unsubscribe();
   t.false(streams[1]?.observed, "cancelling the caller's stream cancels the upstream one");
 });
 
 test.serial("a registry out of reach longer than the bound ends the caller's stream UNAVAILABLE; another error ends it at once", async t => {
-  const clock = fakeClock(t);
+  const clock = fakeClock(t, { now: 1_000_000 });
   const failing = () => throwError(unavailable);
   const next = scripted(...Array.from({ length: 40 }, () => failing));
   const handler = watchReconnect<Q, R>(nseWatchEntries, { giveUpAfterMs: 3_000, listTimeoutMs: 1_000, log: recordingLog(), random: () => 1 })(next);
@@ -257,7 +246,7 @@ test.serial("a registry out of reach longer than the bound ends the caller's str
 });
 
 test.serial("cancelling the caller's stream while waiting to reconnect stops the attempts; a window of 0 never reconnects", async t => {
-  const clock = fakeClock(t);
+  const clock = fakeClock(t, { now: 1_000_000 });
   const next = scripted(() => throwError(unavailable));
   const subscription = watchReconnect<Q, R>(nseWatchEntries, { giveUpAfterMs: 60_000, listTimeoutMs: 1_000, log: recordingLog() })(next)(query("icmp", true), inDomain()).subscribe({ error() {} });
   subscription.unsubscribe();

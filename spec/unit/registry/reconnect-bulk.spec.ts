@@ -3,7 +3,7 @@ import { Observable, Subject, lastValueFrom, of, toArray } from "rxjs";
 import { chain, type Handler } from "../../../lib/pipeline/element.js";
 import { Code, ProxyError } from "../../../lib/pipeline/errors.js";
 import { reconnectBulk } from "../../../lib/planes/registry/reconnect-bulk.js";
-import { waitFor } from "../../support/grpc.js";
+import { fakeClock } from "../../support/clock.js";
 import { ctx, recordingLog } from "./_support.js";
 
 /** One upstream stream the fake opened: what it received and levers to make it ack, fail or end. */
@@ -89,7 +89,8 @@ test("an empty caller stream completes without dialling", async t => {
   t.is(up.attempts.length, 0);
 });
 
-test("after an upstream failure, only the unacknowledged messages are sent again, and each is acked once", async t => {
+test.serial("after an upstream failure, only the unacknowledged messages are sent again, and each is acked once", async t => {
+  const clock = fakeClock(t);
   const up = fakeUpstream(n => n > 0); // the first upstream receives but never answers after "a"
   const caller = new Subject<string>();
   const got = collect(chain(reconnectBulk<string, string>(FAST))(up.handler)(caller, ctx()));
@@ -102,27 +103,28 @@ test("after an upstream failure, only the unacknowledged messages are sent again
   t.deepEqual(first.received, ["a", "b", "c"]);
   first.fail(Code.UNAVAILABLE);
   caller.next("d"); // sent while no upstream is open
-  await waitFor(() => got.values.length === 4, 1000, "4 acks");
+  await clock.until(() => got.values.length === 4, 1000, "4 acks");
   t.deepEqual(up.attempts[1]?.received, ["b", "c", "d"]);
   caller.next("e");
   caller.complete();
-  await waitFor(() => got.ended, 1000, "the end");
+  await clock.until(() => got.ended, 1000, "the end");
   t.deepEqual(got.values, ["ack:a", "ack:b", "ack:c", "ack:d", "ack:e"]);
   t.true(got.completed);
   t.is(up.attempts.length, 2);
 });
 
-test("when tries run out the caller's stream ends with UNAVAILABLE, the last error in the message", async t => {
+test.serial("when tries run out the caller's stream ends with UNAVAILABLE, the last error in the message", async t => {
+  const clock = fakeClock(t);
   const up = fakeUpstream(() => false);
   const caller = new Subject<string>();
   const log = recordingLog();
   const got = collect(chain(reconnectBulk<string, string>({ ...FAST, log }))(up.handler)(caller, ctx("/registry.NetworkServiceRegistry/BulkRegisterNSE")));
   caller.next("a");
   for (let i = 0; i < 3; i++) {
-    await waitFor(() => up.attempts.length === i + 1, 1000, `attempt ${i + 1}`);
+    await clock.until(() => up.attempts.length === i + 1, 1000, `attempt ${i + 1}`);
     up.attempts[i]!.fail(Code.UNAVAILABLE);
   }
-  await waitFor(() => got.ended, 1000, "the end");
+  await clock.until(() => got.ended, 1000, "the end");
   t.is(got.error?.code, Code.UNAVAILABLE);
   t.regex(got.error?.message ?? "", /upstream failed 3 time\(s\) in a row, giving up with 1 registration\(s\) unacknowledged: upstream broke \(UNAVAILABLE\)/);
   t.is(up.attempts.length, 3);
@@ -131,47 +133,51 @@ test("when tries run out the caller's stream ends with UNAVAILABLE, the last err
   t.false(caller.observed, "the caller's stream is released");
 });
 
-test("an acknowledgement resets the count of failures in a row", async t => {
+test.serial("an acknowledgement resets the count of failures in a row", async t => {
+  const clock = fakeClock(t);
   const up = fakeUpstream();
   const caller = new Subject<string>();
   const got = collect(chain(reconnectBulk<string, string>({ delayMs: 5, tries: 2 }))(up.handler)(caller, ctx()));
   for (let i = 0; i < 4; i++) {
     caller.next(`m${i}`);
-    await waitFor(() => got.values.length === i + 1, 1000, `ack ${i}`);
+    await clock.until(() => got.values.length === i + 1, 1000, `ack ${i}`);
     up.attempts[i]!.fail(Code.UNAVAILABLE); // one failure after each ack: never 2 in a row
-    await waitFor(() => up.attempts.length === i + 2, 1000, `attempt ${i + 2}`);
+    await clock.until(() => up.attempts.length === i + 2, 1000, `attempt ${i + 2}`);
   }
   t.is(got.error, undefined);
   caller.complete();
-  await waitFor(() => got.completed, 1000, "completion");
+  await clock.until(() => got.completed, 1000, "completion");
 });
 
 for (const code of [Code.INVALID_ARGUMENT, Code.ALREADY_EXISTS, Code.PERMISSION_DENIED]) {
-  test(`upstream ${Code[code]} ends the stream at once, code kept`, async t => {
+  test.serial(`upstream ${Code[code]} ends the stream at once, code kept`, async t => {
+    const clock = fakeClock(t);
     const up = fakeUpstream();
     const caller = new Subject<string>();
     const got = collect(chain(reconnectBulk<string, string>(FAST))(up.handler)(caller, ctx()));
     caller.next("a");
     up.attempts[0]!.fail(code);
     t.is(got.error?.code, code);
-    await new Promise(r => setTimeout(r, 20));
+    await clock.tickAsync(20);
     t.is(up.attempts.length, 1);
   });
 }
 
-test("an upstream that ends while the caller still sends is reconnected", async t => {
+test.serial("an upstream that ends while the caller still sends is reconnected", async t => {
+  const clock = fakeClock(t);
   const up = fakeUpstream(n => n > 0);
   const caller = new Subject<string>();
   const got = collect(chain(reconnectBulk<string, string>(FAST))(up.handler)(caller, ctx()));
   caller.next("a");
   up.attempts[0]!.end();
-  await waitFor(() => got.values.length === 1, 1000, "the ack from the second upstream");
+  await clock.until(() => got.values.length === 1, 1000, "the ack from the second upstream");
   t.deepEqual(up.attempts[1]?.received, ["a"]);
   caller.complete();
-  await waitFor(() => got.completed, 1000, "completion");
+  await clock.until(() => got.completed, 1000, "completion");
 });
 
-test("a caller that half-closes between upstreams with nothing unacknowledged completes without reconnecting", async t => {
+test.serial("a caller that half-closes between upstreams with nothing unacknowledged completes without reconnecting", async t => {
+  const clock = fakeClock(t);
   const up = fakeUpstream();
   const caller = new Subject<string>();
   const got = collect(chain(reconnectBulk<string, string>({ delayMs: 50, tries: 3 }))(up.handler)(caller, ctx()));
@@ -179,11 +185,12 @@ test("a caller that half-closes between upstreams with nothing unacknowledged co
   up.attempts[0]!.fail(Code.UNAVAILABLE);
   caller.complete();
   t.true(got.completed);
-  await new Promise(r => setTimeout(r, 80));
+  await clock.tickAsync(80);
   t.is(up.attempts.length, 1);
 });
 
-test("unsubscribing cancels the upstream and any pending reconnect", async t => {
+test.serial("unsubscribing cancels the upstream and any pending reconnect", async t => {
+  const clock = fakeClock(t);
   const up = fakeUpstream();
   const caller = new Subject<string>();
   const got = collect(chain(reconnectBulk<string, string>({ delayMs: 20, tries: 3 }))(up.handler)(caller, ctx()));
@@ -198,7 +205,7 @@ test("unsubscribing cancels the upstream and any pending reconnect", async t => 
   caller2.next("a");
   up2.attempts[0]!.fail(Code.UNAVAILABLE);
   got2.subscription.unsubscribe();
-  await new Promise(r => setTimeout(r, 50));
+  await clock.tickAsync(50);
   t.is(up2.attempts.length, 1, "no reconnect after unsubscribe");
 });
 

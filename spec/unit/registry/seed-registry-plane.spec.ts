@@ -12,6 +12,7 @@ import type { CallContext } from "../../../lib/pipeline/context.js";
 import type { MethodDescriptor, Upstream } from "../../../lib/pipeline/upstream.js";
 import { FindNetworkServiceResponse, type NSERegistration } from "../../../generated/seed/registry.js";
 import { ctx, errorOf, registration } from "./_support.js";
+import { fakeClock } from "../../support/clock.js";
 
 interface Call {
   kind: "unary" | "bidi";
@@ -114,10 +115,13 @@ test("Find of a plain name without a local registry is UNAVAILABLE naming PNSMGR
   t.is(upstream.calls.length, 0);
 });
 
-test("Find that hangs upstream ends with DEADLINE_EXCEEDED at the caller's deadline", async t => {
+test.serial("Find that hangs upstream ends with DEADLINE_EXCEEDED at the caller's deadline", async t => {
+  const clock = fakeClock(t);
   const { plane: p, upstream } = plane({}, () => NEVER);
   const at = Date.now() + 30;
-  const error = await errorOf(p.findNetworkService({ networkServiceName: "icmp@198.51.100.9:5005" }, ctx().withDeadline(at)));
+  const failing = errorOf(p.findNetworkService({ networkServiceName: "icmp@198.51.100.9:5005" }, ctx().withDeadline(at)));
+  await clock.tickAsync(30);
+  const error = await clock.outcome(failing);
   t.is(error.code, Code.DEADLINE_EXCEEDED);
   t.is(upstream.calls[0]?.deadline, at, "the caller's deadline travels upstream");
 });
