@@ -81,6 +81,20 @@ export async function runEventsCli(args: string[], env: Record<string, string> =
   return { code, lines: cli.lines(), stderr: cli.stderr() };
 }
 
+/** Runs the tasks with at most three at once, answers in the order given. */
+export async function threeAtATime<T extends unknown[]>(tasks: [...{ [K in keyof T]: () => Promise<T[K]> }]): Promise<T> {
+  const results: unknown[] = new Array(tasks.length);
+  let next = 0;
+  const worker = async () => {
+    while (next < tasks.length) {
+      const i = next++;
+      results[i] = await (tasks[i] as () => Promise<unknown>)();
+    }
+  };
+  await Promise.all([worker(), worker(), worker()]);
+  return results as T;
+}
+
 /** Waits until the CLI has printed at least `count` lines; fails early when it exits first. */
 export async function linesOf(cli: Cli, count: number, timeoutMs = 10_000): Promise<string[]> {
   const deadline = Date.now() + timeoutMs;
