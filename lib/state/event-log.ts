@@ -13,6 +13,9 @@
  * delivered to clients (`wire`); both are stored only when given. Trimming is tracked:
  * `trimmedThrough()` is the newest position ever trimmed away, so a reader can tell whether resuming
  * after a position would miss entries.
+ *
+ * The interface and what both logs share (positions, checks, bounds); the logs are
+ * memory/event-log.ts and redis/event-log.ts (+ redis/event-follow.ts).
  */
 import type { Observable } from "rxjs";
 import { invalidArgument } from "../pipeline/errors.js";

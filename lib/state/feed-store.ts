@@ -11,6 +11,8 @@
  * the event and the snapshot are written in one atomic step, and only while the appender holds the
  * feed's lease, so a replica that lost its lease (e.g. during a pause) cannot write behind the new
  * holder's back.
+ *
+ * The interface and the checks both stores share; the stores are memory/feeds.ts and redis/feeds.ts.
  */
 import { invalidArgument } from "../pipeline/errors.js";
 import { type EventInput, checkEvent } from "./event-log.js";

@@ -4,6 +4,8 @@
  * "who runs the upstream monitor subscription for peer X"): one replica holds it until it releases
  * it or stops renewing; then any replica may take it over. Expiry is judged on the store's clock
  * (the Redis server's for the Redis store), so replicas' clocks need not agree.
+ *
+ * The interface and its checks; the registries are memory/replicas.ts and redis/replicas.ts.
  */
 import { invalidArgument } from "../pipeline/errors.js";
 
