@@ -1,8 +1,8 @@
 /**
  * Connection records: what the proxy learned when a Request went through it, kept until Close, so
  * that later calls and monitor events about the same connection can be rewritten the same way.
- * One interface; the in-memory store is the embedded default (a Redis store shares it across
- * replicas).
+ * The interface only: memory/records.ts is the embedded default, redis/records.ts shares the records
+ * across replicas.
  */
 export interface ConnectionRecord {
   /** Connection id as the next hop returned it. */
@@ -25,22 +25,4 @@ export interface ConnectionStore {
   get(id: string): Promise<ConnectionRecord | undefined>;
   delete(id: string): Promise<void>;
   list(): Promise<ConnectionRecord[]>;
-}
-
-export function createMemoryConnectionStore(): ConnectionStore {
-  const records = new Map<string, ConnectionRecord>();
-  return {
-    async put(record) {
-      records.set(record.id, record);
-    },
-    async get(id) {
-      return records.get(id);
-    },
-    async delete(id) {
-      records.delete(id);
-    },
-    async list() {
-      return [...records.values()];
-    },
-  };
 }

@@ -13,8 +13,11 @@
  * delivered to clients (`wire`); both are stored only when given. Trimming is tracked:
  * `trimmedThrough()` is the newest position ever trimmed away, so a reader can tell whether resuming
  * after a position would miss entries.
+ *
+ * The interface and what both logs share (positions, checks, bounds); the logs are
+ * memory/event-log.ts and redis/event-log.ts (+ redis/event-follow.ts).
  */
-import { Observable, Subject } from "rxjs";
+import type { Observable } from "rxjs";
 import { invalidArgument } from "../pipeline/errors.js";
 
 export interface EventInput {
@@ -121,9 +124,6 @@ export interface EventLogBounds {
 
 export const defaultEventLogBounds: EventLogBounds = { maxLen: 100_000, maxAgeMs: 24 * 3_600_000, trim: "approximate" };
 
-/** The memory log's maxBytes unless one is given (PNSMGR_EVENTS_MAX_BYTES). */
-export const DEFAULT_MEMORY_LOG_BYTES = 64 * 1024 * 1024;
-
 export const DEFAULT_READ_LIMIT = 1000;
 
 /** How far over maxLen an "approximate" log may grow before it is trimmed back to maxLen. */
@@ -206,168 +206,4 @@ export function encodePayload(payload: unknown): string {
 export function checkBounds(bounds: EventLogBounds): void {
   if (!(Number.isSafeInteger(bounds.maxLen) && bounds.maxLen >= 1)) throw new RangeError(`event log maxLen must be >= 1, got ${bounds.maxLen}`);
   if (!(Number.isSafeInteger(bounds.maxAgeMs) && bounds.maxAgeMs >= 1)) throw new RangeError(`event log maxAgeMs must be >= 1, got ${bounds.maxAgeMs}`);
-}
-
-// ---- in memory ----
-
-export interface MemoryEventLogOptions {
-  readonly bounds?: Partial<EventLogBounds>;
-  /** Clock for positions and age trimming (tests). */
-  readonly now?: () => number;
-}
-
-/**
- * A memory log's synchronous append (internal, for feed-store.ts): validates and appends `event`,
- * trims, calls `beforeNotify` with the entry, then hands the entry to followers; all in one
- * synchronous step, so a caller can make the append atomic with its own state.
- */
-export type MemoryAppendNow = (event: EventInput, beforeNotify?: (entry: EventEntry) => void) => EventEntry;
-
-const memoryAppends = new WeakMap<EventLog, MemoryAppendNow>();
-
-/** The synchronous append of a log made by createMemoryEventLog; undefined for any other log. */
-export function memoryAppendNow(log: EventLog): MemoryAppendNow | undefined {
-  return memoryAppends.get(log);
-}
-
-/**
- * The embedded event log: an array in position order, trimmed exactly on every append (the memory
- * log does what the Redis log's "exact" mode does). Payloads are copied through JSON, so a stored
- * entry looks exactly like one read back from Redis.
- */
-export function createMemoryEventLog(options: MemoryEventLogOptions = {}): EventLog & { close(): void } {
-  const bounds = { ...defaultEventLogBounds, maxBytes: DEFAULT_MEMORY_LOG_BYTES, ...options.bounds };
-  checkBounds(bounds);
-  const now = options.now ?? Date.now;
-  const entries: EventEntry[] = [];
-  // The entries' positions parsed, index for index: finding where "after P" starts is a binary search
-  // over these (a follow or read from a position must not scan and re-parse the whole log).
-  const positions: Position[] = [];
-  const appended = new Subject<EventEntry>();
-  let last: Position = { ms: 0, seq: 0 };
-  let trimmedThrough = "0-0";
-
-  const sizes: number[] = [];
-  let bytes = 0;
-
-  function drop(count: number): void {
-    if (count <= 0) return;
-    trimmedThrough = entries[count - 1]!.position;
-    entries.splice(0, count);
-    for (const size of sizes.splice(0, count)) bytes -= size;
-    positions.splice(0, count);
-  }
-
-  function trim(): void {
-    drop(entries.length - bounds.maxLen);
-    if (bounds.maxBytes !== undefined && bytes > bounds.maxBytes) {
-      let over = 0;
-      for (let left = bytes; over < entries.length - 1 && left > bounds.maxBytes; over++) left -= sizes[over]!;
-      drop(over);
-    }
-    const minMs = now() - bounds.maxAgeMs;
-    let old = 0;
-    while (old < positions.length && positions[old]!.ms < minMs) old++;
-    drop(old);
-  }
-
-  function after(position: string | undefined): EventEntry[] {
-    return entries.slice(firstAfter(position));
-  }
-
-  /** The index of the first entry after `position` (entries.length when there is none). */
-  function firstAfter(position: string | undefined): number {
-    if (position === undefined) return 0;
-    const { ms, seq } = parsePosition(position);
-    let low = 0;
-    let high = positions.length;
-    while (low < high) {
-      const middle = (low + high) >>> 1;
-      const at = positions[middle]!;
-      if (at.ms < ms || (at.ms === ms && at.seq <= seq)) low = middle + 1;
-      else high = middle;
-    }
-    return low;
-  }
-
-  const appendNow: MemoryAppendNow = (event, beforeNotify) => {
-    checkEvent(event);
-    const payloadText = encodePayload(event.payload);
-    const payload = JSON.parse(payloadText) as unknown;
-    const ms = Math.max(now(), last.ms);
-    last = ms === last.ms ? { ms, seq: last.seq + 1 } : { ms, seq: 0 };
-    const entry: EventEntry = {
-      position: formatPosition(last),
-      connectionIds: [...event.connectionIds],
-      peer: event.peer,
-      type: event.type,
-      payload,
-      at: event.at,
-      ...(event.feed !== undefined ? { feed: event.feed } : {}),
-      ...(event.wire !== undefined ? { wire: event.wire } : {}),
-      ...(event.end !== undefined ? { end: { ...event.end } } : {}),
-    };
-    entries.push(entry);
-    // Strings count twice (UTF-16), the decoded copy a subscriber side may keep once more.
-    const endLength = event.end ? event.end.reason.length + event.end.hop.length + (event.end.detail?.length ?? 0) : 0;
-    const size = 4 * ((event.wire?.length ?? 0) + payloadText.length + endLength) + 256;
-    sizes.push(size);
-    bytes += size;
-    positions.push(last);
-    trim();
-    beforeNotify?.(entry);
-    appended.next(entry);
-    return entry;
-  };
-
-  const log: EventLog & { close(): void } = {
-    async append(event) {
-      return appendNow(event).position;
-    },
-    async read(query = {}) {
-      checkQuery(query);
-      const limit = query.limit ?? DEFAULT_READ_LIMIT;
-      const out: EventEntry[] = [];
-      for (let i = firstAfter(query.after); i < entries.length; i++) {
-        const entry = entries[i]!;
-        const ms = positions[i]!.ms;
-        if (query.to !== undefined && ms > query.to) break;
-        if (query.from !== undefined && ms < query.from) continue;
-        if (!matchesFilter(entry, query)) continue;
-        out.push(entry);
-        if (out.length >= limit) break;
-      }
-      return out;
-    },
-    follow(query = {}) {
-      return new Observable<EventEntry>(subscriber => {
-        if (query.after !== undefined) parsePosition(query.after);
-        // Synchronous, so no other append runs between the backlog and the live subscription; an
-        // append made by a subscriber while the backlog is replayed is queued behind it.
-        const backlog = query.after === undefined ? [] : after(query.after);
-        let replaying = true;
-        const emit = (entry: EventEntry) => {
-          if (!subscriber.closed && matchesFilter(entry, query)) subscriber.next(entry);
-        };
-        const live = appended.subscribe({
-          next: entry => (replaying ? backlog.push(entry) : emit(entry)),
-          complete: () => subscriber.complete(),
-        });
-        for (let i = 0; i < backlog.length && !subscriber.closed; i++) emit(backlog[i]!);
-        replaying = false;
-        return live;
-      });
-    },
-    async last() {
-      return entries.at(-1)?.position;
-    },
-    async trimmedThrough() {
-      return trimmedThrough;
-    },
-    close() {
-      appended.complete();
-    },
-  };
-  memoryAppends.set(log, appendNow);
-  return log;
 }

@@ -11,10 +11,12 @@
  * the event and the snapshot are written in one atomic step, and only while the appender holds the
  * feed's lease, so a replica that lost its lease (e.g. during a pause) cannot write behind the new
  * holder's back.
+ *
+ * The interface and the checks both stores share; the stores are memory/feeds.ts and redis/feeds.ts.
  */
 import { invalidArgument } from "../pipeline/errors.js";
-import { type EventInput, type EventLog, checkEvent, memoryAppendNow } from "./event-log.js";
-import { type ReplicaRegistry, checkId, memoryHolderNow } from "./replica-registry.js";
+import { type EventInput, checkEvent } from "./event-log.js";
+import { checkId } from "./replica-registry.js";
 
 export interface FeedInfo {
   readonly key: string;
@@ -83,59 +85,4 @@ export function feedEvent(key: string, holder: string, event: EventInput, state:
   if (state !== undefined) checkText("feed state", state);
   checkEvent(event);
   return { ...event, feed: key };
-}
-
-// ---- in memory ----
-
-/**
- * The embedded feed store, on the memory event log and replica registry of the same state store:
- * a fenced append checks the lease and appends in one synchronous step (nothing can run between).
- */
-export function createMemoryFeedStore(events: EventLog, replicas: ReplicaRegistry, now: () => number = Date.now): FeedStore {
-  const appendNow = memoryAppendNow(events);
-  const holderNow = memoryHolderNow(replicas);
-  if (!appendNow || !holderNow) throw new TypeError("createMemoryFeedStore needs the memory event log and replica registry");
-  const feeds = new Map<string, { spec: string; touched: number }>();
-  const snapshots = new Map<string, FeedSnapshot>();
-  return {
-    async register(key, spec) {
-      checkFeedKey(key);
-      checkText("feed spec", spec);
-      const feed = feeds.get(key);
-      if (feed) feed.touched = now();
-      else feeds.set(key, { spec, touched: now() });
-    },
-    async touch(keys) {
-      for (const key of keys) checkFeedKey(key);
-      const t = now();
-      for (const key of keys) {
-        const feed = feeds.get(key);
-        if (feed) feed.touched = t;
-      }
-    },
-    async list() {
-      const t = now();
-      return [...feeds].map(([key, { spec, touched }]) => ({ key, spec, idleMs: Math.max(0, t - touched) }));
-    },
-    async remove(key, ifIdleForMs) {
-      checkFeedKey(key);
-      checkIdleMs(ifIdleForMs);
-      const feed = feeds.get(key);
-      if (feed && ifIdleForMs !== undefined && now() - feed.touched < ifIdleForMs) return false;
-      const removed = feeds.delete(key);
-      return snapshots.delete(key) || removed;
-    },
-    async snapshot(key) {
-      checkFeedKey(key);
-      return snapshots.get(key);
-    },
-    async append(key, holder, event, state) {
-      const entry = feedEvent(key, holder, event, state);
-      if (holderNow(feedLease(key)) !== holder) return undefined;
-      // The snapshot is in place before any follower sees the entry.
-      return appendNow(entry, ({ position }) => {
-        if (state !== undefined) snapshots.set(key, { position, state });
-      }).position;
-    },
-  };
 }

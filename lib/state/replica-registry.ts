@@ -4,6 +4,8 @@
  * "who runs the upstream monitor subscription for peer X"): one replica holds it until it releases
  * it or stops renewing; then any replica may take it over. Expiry is judged on the store's clock
  * (the Redis server's for the Redis store), so replicas' clocks need not agree.
+ *
+ * The interface and its checks; the registries are memory/replicas.ts and redis/replicas.ts.
  */
 import { invalidArgument } from "../pipeline/errors.js";
 
@@ -30,70 +32,4 @@ export function checkTtl(ttlMs: number): void {
 
 export function checkId(what: string, id: string): void {
   if (typeof id !== "string" || id === "") throw invalidArgument(`${what} must be a non-empty string`);
-}
-
-const memoryHolders = new WeakMap<ReplicaRegistry, (key: string) => string | undefined>();
-
-/**
- * The synchronous lease lookup of a registry made by createMemoryReplicaRegistry (internal, for
- * feed-store.ts: a fenced append checks the lease and appends in one synchronous step); undefined
- * for any other registry.
- */
-export function memoryHolderNow(registry: ReplicaRegistry): ((key: string) => string | undefined) | undefined {
-  return memoryHolders.get(registry);
-}
-
-export function createMemoryReplicaRegistry(now: () => number = Date.now): ReplicaRegistry {
-  const replicas = new Map<string, number>();
-  const leases = new Map<string, { holder: string; expiresAt: number }>();
-  const current = (key: string) => {
-    const lease = leases.get(key);
-    if (lease && lease.expiresAt <= now()) {
-      leases.delete(key);
-      return undefined;
-    }
-    return lease;
-  };
-  const registry: ReplicaRegistry = {
-    async heartbeat(replicaId, ttlMs) {
-      checkId("replica id", replicaId);
-      checkTtl(ttlMs);
-      replicas.set(replicaId, now() + ttlMs);
-    },
-    async remove(replicaId) {
-      replicas.delete(replicaId);
-    },
-    async alive() {
-      const t = now();
-      for (const [id, expiresAt] of replicas) if (expiresAt <= t) replicas.delete(id);
-      return [...replicas.keys()].sort();
-    },
-    async tryAcquire(key, replicaId, ttlMs) {
-      checkId("lease key", key);
-      checkId("replica id", replicaId);
-      checkTtl(ttlMs);
-      const lease = current(key);
-      if (lease && lease.holder !== replicaId) return false;
-      leases.set(key, { holder: replicaId, expiresAt: now() + ttlMs });
-      return true;
-    },
-    async renew(key, replicaId, ttlMs) {
-      checkTtl(ttlMs);
-      const lease = current(key);
-      if (!lease || lease.holder !== replicaId) return false;
-      lease.expiresAt = now() + ttlMs;
-      return true;
-    },
-    async release(key, replicaId) {
-      const lease = current(key);
-      if (!lease || lease.holder !== replicaId) return false;
-      leases.delete(key);
-      return true;
-    },
-    async holder(key) {
-      return current(key)?.holder;
-    },
-  };
-  memoryHolders.set(registry, key => current(key)?.holder);
-  return registry;
 }

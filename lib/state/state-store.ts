@@ -1,6 +1,6 @@
 /**
  * What a state store is and how one is described (memory or Redis), on its own so that the stores
- * (redis-state.ts) and the factory that picks one (state.ts) both build on it without importing each
+ * (memory/, redis/) and the factory that picks one (state.ts) both build on it without importing each
  * other.
  */
 import type { ConnectionStore } from "./connection-store.js";
@@ -9,7 +9,7 @@ import type { FeedStore } from "./feed-store.js";
 import type { ReplicaRegistry } from "./replica-registry.js";
 import type { RouteStore } from "./route-store.js";
 import type { V1ConnectionStore } from "./v1-connection-store.js";
-import type { RedisSecurity } from "./redis-security.js";
+import type { RedisSecurity } from "./redis/security.js";
 
 export interface StateStore {
   /** "memory", or "redis <host:port>" / "redis sentinel <name> via <sentinels>": for logs, no secrets. */
@@ -62,7 +62,7 @@ export interface RedisStateOptions {
   readonly commandTimeoutMs?: number;
   /** createStateStore fails if Redis is not reachable within this long (default 10000). */
   readonly startupTimeoutMs?: number;
-  /** ACL user / password, the sentinels' password, TLS files (redis-security.ts). */
+  /** ACL user / password, the sentinels' password, TLS files (redis/security.ts). */
   readonly security?: RedisSecurity;
 }
 

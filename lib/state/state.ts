@@ -1,9 +1,9 @@
 /**
  * The proxy's state, in one place: learned routes, connection records, the monitor event log,
  * monitor feeds (upstream monitor subscriptions any replica can take over, with their snapshots) and
- * replica liveness/leases. The in-memory store is the embedded default (one replica); the Redis
- * store (redis-state.ts) shares the same state across replicas. Both pass one contract suite
- * (spec/integration/state/contract.ts).
+ * replica liveness/leases. The in-memory store (memory/) is the embedded default (one replica); the
+ * Redis store (redis/) shares the same state across replicas. Both pass one contract suite
+ * (spec/integration/state/contract.ts). This file reads the options and picks one.
  *
  * Choice by environment (stateOptionsFromEnv): REDIS_URL or PNSMGR_REDIS_SENTINELS selects Redis,
  * otherwise memory. Every call that needs state and cannot reach it fails with UNAVAILABLE.
@@ -11,17 +11,15 @@
 import { ConfigError, parseDurationOrMs, parseWholeNumber } from "../config-values.js";
 import { parseHostPort } from "../domains/address.js";
 import type { Logger } from "../log.js";
-import { type ConnectionStore, createMemoryConnectionStore } from "./connection-store.js";
-import { type EventLog, type EventLogBounds, createMemoryEventLog, defaultEventLogBounds } from "./event-log.js";
-import { type FeedStore, createMemoryFeedStore } from "./feed-store.js";
-import { type ReplicaRegistry, createMemoryReplicaRegistry } from "./replica-registry.js";
-import { type RouteStore, createMemoryRouteStore } from "./route-store.js";
-import { type V1ConnectionStore, createMemoryV1ConnectionStore } from "./v1-connection-store.js";
-import { REDIS_SECURITY_ENV, redisSecurityFromEnv } from "./redis-security.js";
-import { type MemoryStateOptions, type RedisStateOptions, type SentinelAddress, type StateOptions, type StateStore, redactUrl } from "./state-store.js";
+import { type EventLogBounds, defaultEventLogBounds } from "./event-log.js";
+import { createMemoryStateStore } from "./memory/memory-store.js";
+import { REDIS_SECURITY_ENV, redisSecurityFromEnv } from "./redis/security.js";
+import { type SentinelAddress, type StateOptions, type StateStore, redactUrl } from "./state-store.js";
 
 export type { MemoryStateOptions, RedisStateOptions, SentinelAddress, StateOptions, StateStore } from "./state-store.js";
 export { redactUrl };
+// The embedded store, for whoever wants one without options (tests, tools).
+export { type MemoryStateStoreOptions, createMemoryStateStore } from "./memory/memory-store.js";
 
 type Env = Readonly<Record<string, string | undefined>>;
 
@@ -87,31 +85,8 @@ export function stateOptionsFromEnv(env: Env = process.env): StateOptions {
 export async function createStateStore(options: StateOptions, deps: { log?: Logger } = {}): Promise<StateStore> {
   if (options.kind === "memory") return createMemoryStateStore({ events: options.events });
   // Loaded only when asked for, so that the embedded default never loads ioredis.
-  const { createRedisStateStore } = await import("./redis-state.js");
+  const { createRedisStateStore } = await import("./redis/redis-store.js");
   return createRedisStateStore(options, deps);
-}
-
-export interface MemoryStateStoreOptions {
-  readonly events?: Partial<EventLogBounds>;
-  /** Clock for event positions, heartbeats, leases and feed idle times (tests). */
-  readonly now?: () => number;
-}
-
-export function createMemoryStateStore(options: MemoryStateStoreOptions = {}): StateStore {
-  const events = createMemoryEventLog({ ...(options.events ? { bounds: options.events } : {}), ...(options.now ? { now: options.now } : {}) });
-  const replicas = createMemoryReplicaRegistry(options.now);
-  return {
-    description: "memory",
-    connections: createMemoryConnectionStore(),
-    v1Connections: createMemoryV1ConnectionStore(),
-    routes: createMemoryRouteStore(),
-    events,
-    feeds: createMemoryFeedStore(events, replicas, options.now),
-    replicas,
-    async close() {
-      events.close();
-    },
-  };
 }
 
 function checkRedisUrl(value: string): void {

@@ -5,7 +5,9 @@
  * Written on every successful Request, deleted on Close and expiry.
  *
  * Only a shared store (Redis) is read and written by the v1 plane; the in-memory store exists so that
- * the StateStore has one shape (and for tests, which may mark it shared to stand for Redis).
+ * the StateStore has one shape (and for tests, which may mark it shared to stand for Redis). The
+ * interface and the record checks both stores share; the stores are memory/records.ts and
+ * redis/records.ts.
  */
 import { invalidArgument } from "../pipeline/errors.js";
 
@@ -70,33 +72,4 @@ export function isV1Record(value: unknown): value is V1ConnectionRecord {
     r.route !== null &&
     typeof r.route.nextHop === "string"
   );
-}
-
-export function createMemoryV1ConnectionStore(options: { shared?: boolean } = {}): V1ConnectionStore {
-  const records = new Map<string, string>();
-  const parse = (json: string) => JSON.parse(json) as V1ConnectionRecord;
-  return {
-    shared: options.shared ?? false,
-    async put(record) {
-      checkV1Record(record);
-      // Stored as JSON, so a record read back looks exactly like one read back from Redis.
-      records.set(record.id, JSON.stringify(record));
-    },
-    async get(id) {
-      const json = records.get(id);
-      return json === undefined ? undefined : parse(json);
-    },
-    async delete(id) {
-      records.delete(id);
-    },
-    async list(now = Date.now()) {
-      const out: V1ConnectionRecord[] = [];
-      for (const [id, json] of records) {
-        const record = parse(json);
-        if (record.expires > now) out.push(record);
-        else if (record.expires <= now - STALE_V1_RECORD_MS) records.delete(id);
-      }
-      return out;
-    },
-  };
 }

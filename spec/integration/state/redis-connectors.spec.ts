@@ -6,7 +6,7 @@
 import test from "ava";
 import { createServer } from "node:net";
 import type { Socket } from "node:net";
-import { StandaloneConnectorKeepingErrors } from "../../../lib/state/redis-connectors.js";
+import { StandaloneConnectorKeepingErrors } from "../../../lib/state/redis/connectors.js";
 
 test("a stream from the connector survives a second 'error' after ioredis' once-listener has fired", async t => {
   const server = createServer(socket => socket.on("error", () => undefined));

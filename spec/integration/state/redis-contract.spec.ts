@@ -2,7 +2,7 @@
 import test from "ava";
 import { randomUUID } from "node:crypto";
 import { defaultEventLogBounds } from "../../../lib/state/event-log.js";
-import { createRedisStateStore } from "../../../lib/state/redis-state.js";
+import { createRedisStateStore } from "../../../lib/state/redis/redis-store.js";
 import { type RedisProcess, startRedis, stopAllRedis } from "../../support/redis.js";
 import { stateContract } from "./contract.js";
 

@@ -12,7 +12,7 @@ import { Code, ProxyError } from "../../../lib/pipeline/errors.js";
 import { createLogger, type Logger } from "../../../lib/log.js";
 import type { ConnectionRecord } from "../../../lib/state/connection-store.js";
 import { defaultEventLogBounds } from "../../../lib/state/event-log.js";
-import { createRedisStateStore } from "../../../lib/state/redis-state.js";
+import { createRedisStateStore } from "../../../lib/state/redis/redis-store.js";
 import type { RedisStateOptions, StateStore } from "../../../lib/state/state.js";
 import { sentinelMaster, startRedis, startSentinel, stopAllRedis } from "../../support/redis.js";
 import { freePort } from "../../support/ports.js";

@@ -1,5 +1,5 @@
 /**
- * Redis-only: following the event log through the store's one shared tail (redis-state.ts).
+ * Redis-only: following the event log through the store's one shared tail (redis/event-follow.ts).
  * - Many followers share ONE extra Redis connection (the tail, client name "pnsmgr-follow"), and
  *   each gets every entry in order.
  * - Followers joining with `after` while appends run get exactly the entries after `after`, once,
@@ -13,7 +13,8 @@ import test, { type ExecutionContext } from "ava";
 import type { Observable, Subscription } from "rxjs";
 import { Code, ProxyError } from "../../../lib/pipeline/errors.js";
 import { type EventEntry, type EventInput, defaultEventLogBounds } from "../../../lib/state/event-log.js";
-import { FOLLOW_CONNECTION_NAME, createRedisStateStore } from "../../../lib/state/redis-state.js";
+import { FOLLOW_CONNECTION_NAME } from "../../../lib/state/redis/event-follow.js";
+import { createRedisStateStore } from "../../../lib/state/redis/redis-store.js";
 import type { StateStore } from "../../../lib/state/state.js";
 import { type RedisProcess, redisCommand, startRedis, stopAllRedis } from "../../support/redis.js";
 import { sleep } from "../../support/wait.js";

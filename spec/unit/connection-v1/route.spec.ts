@@ -4,7 +4,7 @@ import { firstValueFrom, of, throwError } from "rxjs";
 import { chain } from "../../../lib/pipeline/element.js";
 import { Code, ProxyError } from "../../../lib/pipeline/errors.js";
 import { nextHop } from "../../../lib/pipeline/forward.js";
-import { createMemoryRouteStore } from "../../../lib/state/route-store.js";
+import { createMemoryRouteStore } from "../../../lib/state/memory/records.js";
 import { routeClose, routeRequest } from "../../../lib/planes/connection/v1/route.js";
 import { type CallState, callState } from "../../../lib/planes/connection/v1/connection-table.js";
 import type { NseDiscovery } from "../../../lib/planes/connection/v1/discover-nse.js";

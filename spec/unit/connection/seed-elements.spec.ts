@@ -13,7 +13,7 @@ import { forgetConnection, recordConnection } from "../../../lib/planes/connecti
 import { renameSegment, restoreClientIPs } from "../../../lib/planes/seed-connection-view.js";
 import { createNodeMap } from "../../../lib/nodes/node-map.js";
 import { createDomainResolver } from "../../../lib/domains/resolve.js";
-import { createMemoryConnectionStore } from "../../../lib/state/connection-store.js";
+import { createMemoryConnectionStore } from "../../../lib/state/memory/records.js";
 import type { RemoteClusterInfo } from "../../../lib/domains/remote-cluster-info.js";
 import type { Connection } from "../../../generated/nsm/connection.js";
 import type { NetworkServiceRequest } from "../../../generated/nsm/networkservice.js";

@@ -6,7 +6,8 @@
 import test from "ava";
 import { firstValueFrom, lastValueFrom, toArray } from "rxjs";
 import { Code, ProxyError } from "../../../lib/pipeline/errors.js";
-import { createMemoryEventLog, type EventEntry } from "../../../lib/state/event-log.js";
+import { createMemoryEventLog } from "../../../lib/state/memory/event-log.js";
+import type { EventEntry } from "../../../lib/state/event-log.js";
 import { positionBefore, queryEvents } from "../../../lib/admin/query-events.js";
 import { entryMessage, eventsRequest } from "../../../lib/admin/events-service.js";
 import { entryOf, eventQuery } from "../../../lib/cli/events.js";

@@ -5,7 +5,8 @@
  */
 import test from "ava";
 import { createEventRecorder, eventInput, REDACTED } from "../../../lib/planes/record-events.js";
-import { type EventInput, type EventLog, createMemoryEventLog } from "../../../lib/state/event-log.js";
+import { type EventInput, type EventLog } from "../../../lib/state/event-log.js";
+import { createMemoryEventLog } from "../../../lib/state/memory/event-log.js";
 import type { Logger } from "../../../lib/log.js";
 import { type Connection, type ConnectionEvent, ConnectionEventType, State } from "../../../generated/nsm/connection.js";
 

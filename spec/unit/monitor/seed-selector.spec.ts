@@ -1,7 +1,7 @@
 import test from "ava";
 import { routeSeedSelector } from "../../../lib/planes/monitor/seed-selector.js";
 import { seedEventView } from "../../../lib/planes/monitor/seed-event-view.js";
-import { createMemoryConnectionStore } from "../../../lib/state/connection-store.js";
+import { createMemoryConnectionStore } from "../../../lib/state/memory/records.js";
 import type { RemoteClusterInfo } from "../../../lib/domains/remote-cluster-info.js";
 import { type Connection, ConnectionEventType } from "../../../generated/nsm/connection.js";
 import { Code, ProxyError } from "../../../lib/pipeline/errors.js";

@@ -4,9 +4,10 @@
  * entry, and trimmedThrough follows exact trimming.
  */
 import test from "ava";
-import { createMemoryEventLog } from "../../../lib/state/event-log.js";
-import { createMemoryFeedStore, feedLease } from "../../../lib/state/feed-store.js";
-import { createMemoryReplicaRegistry } from "../../../lib/state/replica-registry.js";
+import { createMemoryEventLog } from "../../../lib/state/memory/event-log.js";
+import { createMemoryFeedStore } from "../../../lib/state/memory/feeds.js";
+import { feedLease } from "../../../lib/state/feed-store.js";
+import { createMemoryReplicaRegistry } from "../../../lib/state/memory/replicas.js";
 import { createMemoryStateStore } from "../../../lib/state/state.js";
 
 function clock(start = 1_000_000) {

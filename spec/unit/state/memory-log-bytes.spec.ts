@@ -1,6 +1,6 @@
 /** The in-memory event log is bounded in bytes as well as entries: big entries push the oldest out. */
 import test from "ava";
-import { createMemoryEventLog } from "../../../lib/state/event-log.js";
+import { createMemoryEventLog } from "../../../lib/state/memory/event-log.js";
 
 test("past maxBytes the oldest entries are trimmed, the newest always kept, and trimmedThrough says so", async t => {
   const log = createMemoryEventLog({ bounds: { maxBytes: 100_000 } });

@@ -7,7 +7,7 @@ import test from "ava";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { describeSecurity, redisSecurityFromEnv, redisSecurityOptions } from "../../../lib/state/redis-security.js";
+import { describeSecurity, redisSecurityFromEnv, redisSecurityOptions } from "../../../lib/state/redis/security.js";
 
 test("standalone: user and password; TLS from the files, with their contents read", t => {
   const dir = mkdtempSync(join(tmpdir(), "pnsmgr-redis-security-"));

@@ -6,7 +6,7 @@
  * store connects. Nothing here is ever logged: descriptions say only whether auth and TLS are on.
  */
 import { accessSync, constants, readFileSync } from "node:fs";
-import { ConfigError } from "../config-values.js";
+import { ConfigError } from "../../config-values.js";
 
 export interface RedisSecurity {
   /** ACL user (Redis 6+); unset: "default". */
