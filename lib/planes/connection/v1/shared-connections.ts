@@ -179,7 +179,6 @@ function routeOf(record: V1ConnectionRecord): Route {
 function recordOnRequest(store: V1ConnectionStore, now: () => number): Element<NetworkServiceRequest, Connection> {
   return named("share", next => (req, ctx) => {
     const call = ctx.get(callState);
-    const refresh = call?.entry?.state === "established";
     const expires = timestampMs(previousSegment(requestLens.get(req))?.expires);
     return next(req, ctx).pipe(
       concatMap(conn => {
