@@ -1,5 +1,5 @@
 /**
- * Monitor handover without loss, for both generations (_generations.ts): two real pnsmgr processes
+ * Monitor handover without loss, for both generations (monitor/_generations.ts): two real pnsmgr processes
  * (replicas A and B, one redis-server) in front of a stand-in remote, all on 127.0.0.1; the remote's
  * events reach clients through one upstream stream (a feed), run by the replica holding its lease.
  *
@@ -15,7 +15,7 @@ import { comparePositions } from "../../../lib/state/event-log.js";
 import { closeAll, openServerStream, waitFor } from "../../support/grpc.js";
 import { type RedisProcess, redisCommand, startRedis, stopAllRedis } from "../../support/redis.js";
 import { type Replica, startReplicas, stopReplicas } from "../../support/replicas.js";
-import { GENERATIONS, type Generation, type Received, monitorWithPositions } from "./_generations.js";
+import { GENERATIONS, type Generation, type Received, monitorWithPositions } from "../monitor/_generations.js";
 
 let redis: RedisProcess | undefined;
 
@@ -39,7 +39,7 @@ async function setup(t: ExecutionContext, generation: Generation) {
   const [a, b] = (await startReplicas({
     redisUrl: redis.url,
     name: "proxy-1",
-    env: { ...(await generation.env()), PNSMGR_REDIS_PREFIX: prefix, PNSMGR_MONITOR_LEASE: "1s", PNSMGR_MONITOR_LINGER: "30s" },
+    env: { ...(await generation.prepare()).env, PNSMGR_REDIS_PREFIX: prefix, PNSMGR_MONITOR_LEASE: "1s", PNSMGR_MONITOR_LINGER: "30s" },
   })) as [Replica, Replica];
   const remote = await generation.begin(a);
   const port = redis.port;
