@@ -30,6 +30,8 @@ import { type MonitorLogState, createMonitorLogState, isV1Event } from "./monito
 export interface LoggedMonitor extends MonitorServer {
   /** Our connection as the log last showed it (downstream-feed.ts compares with it). */
   known(id: string): Connection | undefined;
+  /** Resolves once the log state follows the log (from its end when the monitor was created). */
+  ready(): Promise<void>;
 }
 
 export function createLoggedMonitor(events: EventLog, recorder: EventRecorder, recorded: RecordedConnections, log: Logger): LoggedMonitor {
@@ -100,6 +102,7 @@ export function createLoggedMonitor(events: EventLog, recorder: EventRecorder, r
     monitorConnections,
     connections: () => state.connections,
     known: id => state.connections.get(id),
+    ready: () => state.ready(),
     subscriberCount: () => subscribers.size,
     close() {
       state.close();
