@@ -16,7 +16,9 @@
  * connections (shared-connections.ts): Request gets `share` between monitor-events and route (writes
  * the connection record), the inner Close starts with `share` (deletes it), begin loads records of
  * ids it does not know, the monitor's initial state includes recorded connections, and expiry looks
- * at the record before closing. Without one, the chains are exactly the ones above.
+ * at the record before closing. Without one, the chains are exactly the ones above. With one and the
+ * proxy's feed keeper (options.feeds), downstream monitors are leased feeds any replica takes over
+ * and subscribers are served from the event log, with positions and resume (v1-monitoring.ts).
  */
 import type { Handler } from "../../../pipeline/element.js";
 import { chain } from "../../../pipeline/element.js";
