@@ -15,7 +15,7 @@ import { comparePositions } from "../../../lib/state/event-log.js";
 import { closeAll, openServerStream, waitFor } from "../../support/grpc.js";
 import { type RedisProcess, redisCommand, startRedis, stopAllRedis } from "../../support/redis.js";
 import { type Replica, startReplicas, stopReplicas } from "../../support/replicas.js";
-import { GENERATIONS, type Generation, type Received, monitorWithPositions } from "../monitor/_generations.js";
+import { GENERATIONS, type Generation, type Received, type Remote, monitorWithPositions } from "../monitor/_generations.js";
 
 let redis: RedisProcess | undefined;
 
@@ -32,24 +32,8 @@ test.after.always(async () => {
 
 const sleep = (ms: number) => new Promise(r => setTimeout(r, ms));
 
-async function setup(t: ExecutionContext, generation: Generation) {
-  t.timeout(90_000);
-  if (!redis) throw new Error("redis-server not started");
-  const prefix = `pnsmgr-handover-${randomUUID()}:`;
-  const [a, b] = (await startReplicas({
-    redisUrl: redis.url,
-    name: "proxy-1",
-    env: { ...(await generation.prepare()).env, PNSMGR_REDIS_PREFIX: prefix, PNSMGR_MONITOR_LEASE: "1s", PNSMGR_MONITOR_LINGER: "30s" },
-  })) as [Replica, Replica];
-  const remote = await generation.begin(a);
-  const port = redis.port;
-  const leaseHolder = async () => {
-    const keys = (await redisCommand(port, "KEYS", `${prefix}lease:feed:*`)) as string[];
-    if (keys.length !== 1) return undefined;
-    const holder = await redisCommand(port, "GET", keys[0]!);
-    return typeof holder === "string" ? holder : undefined;
-  };
-  /** The feed's n values as the event log holds them (UPDATEs), oldest first. */
+/** The feed's n values as the event log holds them (UPDATEs), oldest first; and a wait for one of them. */
+function logReader(port: number, prefix: string, remote: Remote) {
   const loggedN = async () => {
     const entries = (await redisCommand(port, "XRANGE", `${prefix}events`, "-", "+")) as [string, string[]][];
     return entries
@@ -61,6 +45,30 @@ async function setup(t: ExecutionContext, generation: Generation) {
   const logged = async (n: number) => {
     for (let i = 0; i < 300 && !(await loggedN()).includes(n); i++) await sleep(10);
   };
+  return { loggedN, logged };
+}
+
+/** Replicas of proxy-1 on the test's redis-server under `prefix`, with 1 s leases. */
+async function replicas(generation: Generation, prefix: string, count: number) {
+  if (!redis) throw new Error("redis-server not started");
+  const env = { ...(await generation.prepare()).env, PNSMGR_REDIS_PREFIX: prefix, PNSMGR_MONITOR_LEASE: "1s", PNSMGR_MONITOR_LINGER: "30s" };
+  return startReplicas({ redisUrl: redis.url, name: "proxy-1", count, env });
+}
+
+async function setup(t: ExecutionContext, generation: Generation) {
+  t.timeout(90_000);
+  if (!redis) throw new Error("redis-server not started");
+  const prefix = `pnsmgr-handover-${randomUUID()}:`;
+  const [a, b] = (await replicas(generation, prefix, 2)) as [Replica, Replica];
+  const remote = await generation.begin(a);
+  const port = redis.port;
+  const leaseHolder = async () => {
+    const keys = (await redisCommand(port, "KEYS", `${prefix}lease:feed:*`)) as string[];
+    if (keys.length !== 1) return undefined;
+    const holder = await redisCommand(port, "GET", keys[0]!);
+    return typeof holder === "string" ? holder : undefined;
+  };
+  const { loggedN, logged } = logReader(port, prefix, remote);
   const publish = (from: number, to: number) => {
     for (let n = from; n <= to; n++) remote.publish(n);
   };
@@ -197,5 +205,29 @@ for (const generation of GENERATIONS) {
     t.is(s.remote.nOf(next), 3);
     t.true(comparePositions(next.position, initial.position) > 0);
     fresh.cancel();
+  });
+
+  test.serial(`${generation.name}: a replica started after the feed ran takes it over when the holder dies: nothing is recorded twice`, async t => {
+    t.timeout(90_000);
+    if (!redis) throw new Error("redis-server not started");
+    const prefix = `pnsmgr-handover-${randomUUID()}:`;
+    const [a] = (await replicas(generation, prefix, 1)) as [Replica];
+    const remote = await generation.begin(a);
+    const { loggedN, logged } = logReader(redis.port, prefix, remote);
+    const client = openServerStream(remote.address(a), monitorWithPositions, remote.selector);
+    await waitFor(() => client.received.some(r => remote.nOf(r) === 0), 10_000, "n = 0 through A");
+    for (let n = 1; n <= 3; n++) remote.publish(n);
+    await waitFor(() => client.received.some(r => remote.nOf(r) === 3), 5000, "events 1-3 through A");
+    await logged(3);
+
+    // B knows nothing of what A relayed but what the store holds.
+    await replicas(generation, prefix, 1);
+    await a.kill("SIGKILL");
+    await waitFor(() => remote.monitorCount() === 0, 5000, "A's upstream gone with A");
+    await waitFor(() => remote.monitorCount() === 1, 10_000, "B opening the orphaned upstream");
+    remote.publish(4);
+    await logged(4);
+    await sleep(200);
+    t.deepEqual(await loggedN(), expectedLog(generation, 4), "every UPDATE once: the new holder announced nothing again");
   });
 }

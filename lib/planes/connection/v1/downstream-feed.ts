@@ -5,8 +5,8 @@
  * its position. Whichever replica runs it relays as downstream-monitor.ts does: each event about our
  * connection becomes an UPDATE in our frame, a downstream DELETE becomes DOWN, events that change
  * nothing are dropped. Our connection as last reported comes from the v1 monitor's folded log (any
- * replica's Request or relay), else from the connection record; none: the connection is gone and
- * the feed ends.
+ * replica's Request or relay), else from the connection record with what the feed last relayed
+ * (feed-history.ts); no record: the connection is gone and the feed ends.
  *
  * The first event of every stream, its initial state, is compared in full (not only its state, as
  * a stream of our own does): after a takeover it brings whatever changed while nobody ran the feed.
@@ -43,12 +43,13 @@ interface DownstreamSpec extends FeedSpecOf {
   readonly id: string;
 }
 
+const feedKey = (spec: DownstreamSpec) => `${DOWNSTREAM_PREFIX}${spec.nextHop}|${spec.name}|${spec.id}`;
+
 /** The feed of our connection's downstream monitor at `nextHop`: its key and spec. */
 export function downstreamFeed(nextHop: string, conn: Connection): { key: string; spec: DownstreamSpec } {
   const own = currentSegment(conn);
-  const name = own?.name ?? "";
-  const id = own?.id ?? conn.id;
-  return { key: `${DOWNSTREAM_PREFIX}${nextHop}|${name}|${id}`, spec: { kind: DOWNSTREAM_FEED_KIND, nextHop, name, id } };
+  const spec: DownstreamSpec = { kind: DOWNSTREAM_FEED_KIND, nextHop, name: own?.name ?? "", id: own?.id ?? conn.id };
+  return { key: feedKey(spec), spec };
 }
 
 export interface DownstreamFeedDeps {
@@ -57,8 +58,8 @@ export interface DownstreamFeedDeps {
   readonly metadata: () => ReadonlyMap<string, string> | Promise<ReadonlyMap<string, string>>;
   /** Our connection as the v1 monitor's log last showed it. */
   readonly known: (id: string) => Connection | undefined;
-  /** Our connection as its record holds it (undefined: no live record). */
-  readonly recorded: (id: string) => Promise<Connection | undefined>;
+  /** Our connection as its record holds it, with what feed `key` last relayed (undefined: no live record). */
+  readonly recorded: (id: string, key: string) => Promise<Connection | undefined>;
   readonly deleteGraceMs?: number;
 }
 
@@ -75,7 +76,8 @@ export function downstreamFeedSource(deps: DownstreamFeedDeps): (spec: FeedSpecO
       const stream = (m: ReadonlyMap<string, string>) => deps.upstream.serverStream(spec.nextHop, MonitorConnectionService.monitorConnections, selector, ctx.with(outgoingMetadata, m));
       return md instanceof Promise ? from(md).pipe(switchMap(stream)) : stream(md);
     };
-    const events = defer(async () => deps.known(spec.id) ?? (await deps.recorded(spec.id))).pipe(
+    const key = feedKey(spec);
+    const events = defer(async () => deps.known(spec.id) ?? (await deps.recorded(spec.id, key))).pipe(
       switchMap(first => (first ? relayed(first, reopening(open), spec.id, deps) : of<ConnectionEvent>())),
     );
     return { peer: spec.nextHop, events };

@@ -15,6 +15,7 @@ import type { V1ConnectionStore } from "../../../state/v1-connection-store.js";
 import { type MonitorServer, type RecordedConnections, createMonitorServer } from "./monitor-server.js";
 import { type WatchDownstream, downstreamWatcher } from "./downstream-monitor.js";
 import { createLoggedMonitor } from "./logged-monitor.js";
+import { lastRelayed, withRelayed } from "./feed-history.js";
 import { DOWNSTREAM_FEED_KIND, V1_OWN_FEED, downstreamFeedSource, feedWatcher } from "./downstream-feed.js";
 
 export interface V1MonitoringOptions {
@@ -46,7 +47,11 @@ export function createV1Monitoring(deps: PlaneDeps, options: V1MonitoringOptions
   }
   const recorder = createEventRecorder(deps.events, log, { feed: V1_OWN_FEED });
   const monitor = createLoggedMonitor(deps.events, recorder, shared.recorded, log);
-  const recorded = (id: string) => shared.store.get(id).then(r => (r && r.expires > Date.now() ? Connection.fromJSON(r.connection) : undefined));
+  const recorded = async (id: string, key: string) => {
+    const record = await shared.store.get(id);
+    if (!record || record.expires <= Date.now()) return undefined;
+    return withRelayed(Connection.fromJSON(record.connection), await lastRelayed(deps.feeds, deps.events, key, id));
+  };
   feeds.sources[DOWNSTREAM_FEED_KIND] = downstreamFeedSource({ upstream, metadata: options.metadata, known: monitor.known, recorded });
   return { monitor, watch: feedWatcher(feeds.keeper, log), recorder };
 }
