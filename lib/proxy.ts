@@ -25,9 +25,10 @@ export interface Proxy {
 }
 
 export function createProxy(deps: PlaneDeps): Proxy {
+  // One feed keeper runs the leased monitor streams of both generations (planes/monitor-feeds.ts).
   const monitor = createMonitorPlane(deps);
   const v1Deps = deps.v1Upstream ? { ...deps, upstream: deps.v1Upstream } : deps;
-  const v1 = { connection: createV1ConnectionPlane(v1Deps), registry: createV1RegistryPlane(v1Deps) };
+  const v1 = { connection: createV1ConnectionPlane(v1Deps, { feeds: monitor.feeds }), registry: createV1RegistryPlane(v1Deps) };
   return {
     connection: createSeedConnectionPlane(deps),
     monitor,

@@ -79,7 +79,7 @@ export function v1Services(proxy: Proxy, b: BridgeOptions = {}): [ServiceDefinit
   const { connection, registry } = proxy.v1;
   return [
     [NetworkServiceService, { request: serveUnary(connection.request, b), close: serveUnary(connection.close, b) }],
-    [withEncodeOnce(MonitorConnectionService), { monitorConnections: serveServerStream(connection.monitorConnections, b) }],
+    [withEncodeOnce(withEventPositions(MonitorConnectionService)), { monitorConnections: serveServerStream(connection.monitorConnections, b) }],
     [V1RegistryService, { register: serveUnary(registry.nsRegister, b), find: serveServerStream(registry.nsFind, b), unregister: serveUnary(registry.nsUnregister, b) }],
     [NetworkServiceEndpointRegistryService, { register: serveUnary(registry.nseRegister, b), find: serveServerStream(registry.nseFind, b), unregister: serveUnary(registry.nseUnregister, b) }],
     [HealthService, { check: serveUnary(proxy.health.check, b), watch: serveServerStream(proxy.health.watch, b) }],

@@ -16,12 +16,14 @@
  * A DOWN or DELETE comes with its `end` (why, and the hop that saw it: planes/end-reasons.ts),
  * stored next to the event.
  *
- * Used by the v1 connection plane. The seed monitor plane appends through its feeds instead
+ * Used by the v1 connection plane (with `feed` when replicas share the store: its subscribers are
+ * then served from these entries). The seed monitor plane appends through its feeds instead
  * (planes/monitor/feed-keeper.ts), which share `eventInput` with it.
  */
 import type { Logger } from "../log.js";
 import type { EventEnd, EventInput, EventLog } from "../state/event-log.js";
 import { type ConnectionEvent, ConnectionEvent as ConnectionEventJson, connectionEventTypeToJSON } from "../../generated/nsm/connection.js";
+import { encodeEvent } from "./monitor-log.js";
 
 export interface EventRecorder {
   /**
@@ -42,6 +44,11 @@ export interface EventRecorderOptions {
   readonly warnEveryMs?: number;
   /** Clock of `at` and of the warnings (tests). */
   readonly now?: () => number;
+  /**
+   * Entries belong to this monitor feed and carry the event as delivered (`wire`): the v1 monitor
+   * serves its subscribers from them when replicas share the store.
+   */
+  readonly feed?: string;
 }
 
 interface Queued {
@@ -57,6 +64,7 @@ export function createEventRecorder(events: EventLog, log: Logger, options: Even
   const maxQueued = options.maxQueued ?? 10_000;
   const warnEveryMs = options.warnEveryMs ?? 10_000;
   const now = options.now ?? Date.now;
+  const feed = options.feed;
   const queue: Queued[] = [];
   let draining: Promise<void> | undefined;
   let closed = false;
@@ -83,7 +91,8 @@ export function createEventRecorder(events: EventLog, log: Logger, options: Even
     while (queue.length > 0 && !closed) {
       const item = queue.shift()!;
       try {
-        await events.append(eventInput(item.event, item.peer, item.at, item.end));
+        const input = eventInput(item.event, item.peer, item.at, item.end);
+        await events.append(feed === undefined ? input : { ...input, feed, wire: encodeEvent(item.event) });
         if (lost > 0) {
           log.info("monitor event log: recording again", { lost });
           lost = 0;

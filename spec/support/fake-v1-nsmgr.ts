@@ -11,7 +11,8 @@
  *  - mechanism: the first preference, with dst_ip set to this domain's internal IP;
  *  - answer: in the caller's frame (id of the caller's segment, index at it);
  *  - MonitorConnections: initial state at once, then UPDATE on Request and DELETE on Close for
- *    connections whose path contains the selector's segments contiguously (kept in its own frame).
+ *    connections whose path contains the selector's segments contiguously (kept in its own frame);
+ *    the test makes further UPDATE / DELETE (connectionDown, changed, endpointDies).
  */
 import { type ServerCredentials, type ServerUnaryCall, type ServerWritableStream, type ServiceError, type sendUnaryData, type Metadata, status } from "@grpc/grpc-js";
 import { type Connection, type ConnectionEvent, ConnectionEventType, MonitorConnectionService, type MonitorScopeSelector, type PathSegment, State } from "../../generated/nsm/connection.js";
@@ -43,6 +44,8 @@ export interface FakeV1Nsmgr {
   connectionDown(ownId: string): void;
   /** The connection is gone below the NSMgr: DELETE. */
   endpointDies(ownId: string): void;
+  /** UPDATE of the connection with this own id, with `change` applied (e.g. a new context). */
+  changed(ownId: string, change: Partial<Connection>): void;
 }
 
 export interface FakeV1NsmgrOptions {
@@ -192,6 +195,13 @@ export async function startFakeV1Nsmgr(options: FakeV1NsmgrOptions = {}): Promis
       const down = { ...conn, state: State.DOWN };
       connections.set(ownId, down);
       publish(ConnectionEventType.UPDATE, down);
+    },
+    changed(ownId, change) {
+      const conn = connections.get(ownId);
+      if (!conn) throw new Error(`${name} has no connection ${ownId}`);
+      const next = { ...conn, ...change };
+      connections.set(ownId, next);
+      publish(ConnectionEventType.UPDATE, next);
     },
     endpointDies(ownId) {
       const conn = connections.get(ownId);

@@ -25,7 +25,7 @@ export interface Replica {
   readonly pid: number | undefined;
   /** Everything the replica wrote to stderr so far (its log). */
   log(): string;
-  /** Sends a signal (SIGKILL by default) and waits for the exit (at most 5 s). */
+  /** Sends a signal (SIGKILL by default) and, unless it is SIGSTOP / SIGCONT, waits for the exit (at most 5 s). */
   kill(signal?: NodeJS.Signals): Promise<void>;
   readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 }
@@ -86,6 +86,7 @@ async function startReplica(label: string, options: StartReplicasOptions): Promi
       const { child, exited } = replica;
       if (child.exitCode !== null || child.signalCode !== null) return;
       child.kill(signal);
+      if (signal === "SIGSTOP" || signal === "SIGCONT") return;
       let timer: NodeJS.Timeout | undefined;
       await Promise.race([
         exited.finally(() => clearTimeout(timer)),

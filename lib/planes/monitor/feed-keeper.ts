@@ -18,7 +18,7 @@
  *
  * This file assembles the parts: feed-states.ts (the feed's states and moves, as a table),
  * feed-effects.ts (what each move does), feed-lease.ts, feed-upstream.ts (one run of the upstream,
- * each event encoded once and appended fenced), feed-rounds.ts (the periodic round), feed-wire.ts.
+ * each event encoded once and appended fenced), feed-rounds.ts (the periodic round); the wire form is planes/monitor-log.ts'.
  */
 import type { Logger } from "../../log.js";
 import type { FeedStore } from "../../state/feed-store.js";
@@ -30,7 +30,7 @@ import { feedRound, startFeedTicker } from "./feed-rounds.js";
 import type { FeedSource, FeedSpec } from "./feed-upstream.js";
 
 export { SNAPSHOT_EVERY_MIN, UPSTREAM_LOST, type FeedSource, type FeedSpec, type FeedUpstream } from "./feed-upstream.js";
-export { decode, decodeBytes, encode } from "./feed-wire.js";
+export { decodeEvent as decode, encodeEvent as encode } from "../monitor-log.js";
 
 export interface FeedKeeperOptions {
   readonly feeds: FeedStore;

@@ -12,54 +12,35 @@
  */
 import { Observable, type Subscription } from "rxjs";
 import { Code, ProxyError, unavailable } from "../../pipeline/errors.js";
-import { type EventEntry, type EventLog, DEFAULT_READ_LIMIT, comparePositions, parsePosition } from "../../state/event-log.js";
+import { type EventEntry, type EventLog, DEFAULT_READ_LIMIT } from "../../state/event-log.js";
 import type { FeedStore } from "../../state/feed-store.js";
-import type { Connection, ConnectionEvent } from "../../../generated/nsm/connection.js";
-import { type Positioned, withEncoding } from "../../transport/grpc/event-positions.js";
-import { type FeedKeeper, type FeedSpec, UPSTREAM_LOST, decode, decodeBytes } from "./feed-keeper.js";
+import type { Connection } from "../../../generated/nsm/connection.js";
+import { type FeedKeeper, type FeedSpec, UPSTREAM_LOST, decode } from "./feed-keeper.js";
 import { foldEvent, initialStateEvent } from "./connection-state.js";
+import { type PositionedEvent, RESUME_METADATA, checkResumePosition, entryEvents } from "../monitor-log.js";
+
+export { RESUME_METADATA, type PositionedEvent };
 
 const initialAt = (state: ReadonlyMap<string, Connection>, position: string): PositionedEvent => ({ ...initialStateEvent(state), pnsmgrPosition: position });
-
-/** Request metadata: resume after this event log position. */
-export const RESUME_METADATA = "pnsmgr-resume-after";
-
-export type PositionedEvent = ConnectionEvent & Positioned;
 
 export interface FeedStreams {
   stream(key: string, spec: FeedSpec, resumeAfter: string | undefined): Observable<PositionedEvent>;
 }
 
 export function createFeedStreams(events: EventLog, feeds: FeedStore, keeper: FeedKeeper): FeedStreams {
-  // One object per log entry, so every local subscriber writes the same object; it is sent as the
-  // bytes the log holds (the event as delivered to clients), not encoded again.
-  const decoded = new WeakMap<EventEntry, PositionedEvent>();
+  const eventOf = entryEvents();
   const toEvent = (entry: EventEntry): PositionedEvent | undefined => {
     if (entry.type === UPSTREAM_LOST) {
       const reason = (entry.payload as { reason?: unknown } | null)?.reason;
       throw unavailable(`${typeof reason === "string" ? reason : "monitor stream lost"} (event log position ${entry.position})`);
     }
-    if (entry.wire === undefined) return undefined;
-    let event = decoded.get(entry);
-    if (!event) {
-      const bytes = Buffer.from(entry.wire, "base64");
-      event = withEncoding({ ...decodeBytes(bytes), pnsmgrPosition: entry.position }, bytes);
-      decoded.set(entry, event);
-    }
-    return event;
+    return eventOf(entry);
   };
 
   /** Where the stream starts: after a position, with or without a snapshot sent first. */
   async function startOf(key: string, resumeAfter: string | undefined): Promise<{ after: string; initial?: PositionedEvent }> {
     if (resumeAfter !== undefined) {
-      parsePosition(resumeAfter);
-      const trimmed = await events.trimmedThrough();
-      if (comparePositions(resumeAfter, trimmed) < 0) {
-        throw new ProxyError(
-          Code.OUT_OF_RANGE,
-          `${RESUME_METADATA} ${resumeAfter}: the event log no longer holds every event after it (trimmed through ${trimmed}); subscribe again without it`,
-        );
-      }
+      await checkResumePosition(events, resumeAfter);
       return { after: resumeAfter };
     }
     // The log's end first, then the snapshot: a snapshot is written with its event, atomically, so

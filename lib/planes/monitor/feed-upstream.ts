@@ -1,7 +1,7 @@
 /**
  * One run of a feed's upstream in the replica that holds the feed: opens the upstream from the feed's
  * spec, and appends each of its events (already rewritten by the source for the feed's clients) to the
- * event log once, encoded once (feed-wire.ts), with a fenced append: refused once the lease has moved
+ * event log once, encoded once (planes/monitor-log.ts), with a fenced append: refused once the lease has moved
  * on. Snapshots of the feed's state go with some of the appends, for fresh clients to start from.
  * What ends the run is reported to the caller (UpstreamOutcomes), which decides what follows.
  */
@@ -11,7 +11,7 @@ import { type ConnectionEvent, type Connection, ConnectionEventType } from "../.
 import { eventInput } from "../record-events.js";
 import { EndReason, connectionEnd, seedEventEnd } from "../end-reasons.js";
 import { foldEvent, initialStateEvent } from "./connection-state.js";
-import { encode } from "./feed-wire.js";
+import { encodeEvent as encode } from "../monitor-log.js";
 
 /** Fewest entries between two snapshots of a feed (a fresh client replays at most about this many). */
 export const SNAPSHOT_EVERY_MIN = 64;

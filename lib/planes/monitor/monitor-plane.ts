@@ -19,6 +19,7 @@ import { routeSeedSelector } from "./seed-selector.js";
 import { seedEventView } from "./seed-event-view.js";
 import { type FeedSource, type FeedSpec, createFeedKeeper } from "./feed-keeper.js";
 import { RESUME_METADATA, createFeedStreams } from "./feed-streams.js";
+import type { FeedSources, MonitorFeeds } from "../monitor-feeds.js";
 
 export interface MonitorPlane {
   monitorConnections: Handler<MonitorScopeSelector, ConnectionEvent>;
@@ -26,9 +27,12 @@ export interface MonitorPlane {
   upstreamKeys(): string[];
   /** Stops the upstreams run here and gives their leases up, for another replica to take over. */
   close(): Promise<void>;
+  /** The feed keeper and its sources, for the other generation's leased streams (proxy.ts). */
+  readonly feeds: MonitorFeeds;
 }
 
-export function createMonitorPlane(deps: PlaneDeps): MonitorPlane {
+/** `sources`: feed sources of other kinds (filled in by other planes before any feed runs); the seed's is added. */
+export function createMonitorPlane(deps: PlaneDeps, sources: FeedSources = {}): MonitorPlane {
   const { upstream, resolver, connections, remoteClusterInfo } = deps;
 
   const seedSource: FeedSource = spec => {
@@ -52,7 +56,7 @@ export function createMonitorPlane(deps: PlaneDeps): MonitorPlane {
     feeds: deps.feeds,
     replicas: deps.replicas,
     replicaId: deps.replicaId,
-    sources: { seed: seedSource },
+    sources: Object.assign(sources, { seed: seedSource }),
     leaseMs: deps.config.monitorLeaseMs,
     lingerMs: deps.config.monitorLingerMs,
     log: deps.log,
@@ -79,5 +83,6 @@ export function createMonitorPlane(deps: PlaneDeps): MonitorPlane {
     monitorConnections: chain(checkBounds<MonitorScopeSelector, ConnectionEvent>("monitor selector"))(relay),
     upstreamKeys: () => keeper.running(),
     close: () => keeper.close(),
+    feeds: { keeper, sources },
   };
 }

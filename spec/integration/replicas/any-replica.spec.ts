@@ -7,7 +7,8 @@
  *
  * The route is learned the way it is in production: an NSE Find for "nse@domain-2" through A's v1
  * registry, which resolves domain-2's registry by SRV at a fake DNS server and stores the NSE's URL
- * (proxy-2) as the route. Each test has its own key prefix in the shared redis-server.
+ * (proxy-2) as the route. Each test has its own key prefix in the shared redis-server. Monitor
+ * leases last 1 s, so that a killed replica's downstream monitor feeds are taken over within it.
  */
 import test from "ava";
 import { randomUUID } from "node:crypto";
@@ -55,7 +56,7 @@ async function replicaTopology() {
   const dns = await startFakeDns();
   dns.srv("registry.nsm-system.domain-2", "registry-lb.domain-2.test", remoteRegistry.port).a("registry-lb.domain-2.test", "127.0.0.1");
   const prefix = `pnsmgr-replicas-${randomUUID()}:`;
-  const [a, b] = (await startReplicas({ redisUrl: redis.url, name: "proxy-1", env: { PNSMGR_REDIS_PREFIX: prefix, PNSMGR_DNS_SERVER: dns.address } })) as [Replica, Replica];
+  const [a, b] = (await startReplicas({ redisUrl: redis.url, name: "proxy-1", env: { PNSMGR_REDIS_PREFIX: prefix, PNSMGR_DNS_SERVER: dns.address, PNSMGR_MONITOR_LEASE: "1s" } })) as [Replica, Replica];
   const redisPort = redis.port;
   const hget = async (key: string, field: string) => {
     const reply = await redisCommand(redisPort, "HGET", `${prefix}${key}`, field);

@@ -16,7 +16,9 @@
  * connections (shared-connections.ts): Request gets `share` between monitor-events and route (writes
  * the connection record), the inner Close starts with `share` (deletes it), begin loads records of
  * ids it does not know, the monitor's initial state includes recorded connections, and expiry looks
- * at the record before closing. Without one, the chains are exactly the ones above.
+ * at the record before closing. Without one, the chains are exactly the ones above. With one and the
+ * proxy's feed keeper (options.feeds), downstream monitors are leased feeds any replica takes over
+ * and subscribers are served from the event log, with positions and resume (v1-monitoring.ts).
  */
 import type { Element, Handler } from "../../../pipeline/element.js";
 import { chain } from "../../../pipeline/element.js";
@@ -27,10 +29,9 @@ import type { PlaneDeps } from "../../deps.js";
 import type { Connection, ConnectionEvent, MonitorScopeSelector } from "../../../../generated/nsm/connection.js";
 import { type NetworkServiceRequest, NetworkServiceService } from "../../../../generated/nsm/networkservice.js";
 import type { Empty } from "../../../../generated/nsm/google/protobuf/empty.js";
-import type { IssuedToken, TokenGenerator } from "../../../tokens/token-generator.js";
+import type { TokenGenerator } from "../../../tokens/token-generator.js";
 import { createHs256TokenGenerator } from "../../../tokens/hs256.js";
-import { TOKEN_EXPIRES_METADATA, TOKEN_METADATA } from "../../../tokens/metadata.js";
-import { formatRfc3339Nano } from "../../../tokens/time.js";
+import { monitorTokens } from "./monitor-token.js";
 import { type ConnectionEntry, type ConnectionTable, callState, createConnectionTable } from "./connection-table.js";
 import { type SharedConnections, createSharedConnections, forgetRecordOnClose } from "./shared-connections.js";
 import { checkV1Call } from "./check-request.js";
@@ -46,12 +47,12 @@ import { type NseDiscovery, registryNseDiscovery } from "./discover-nse.js";
 import { type RouteDeps, routeClose, routeRequest } from "./route.js";
 import { swapIpClient, swapIpServer } from "./swap-ip.js";
 import { clusterInfoLabels } from "./cluster-info.js";
-import { type MonitorServer, createMonitorServer } from "./monitor-server.js";
-import { downstreamWatcher } from "./downstream-monitor.js";
+import type { MonitorServer } from "./monitor-server.js";
+import { createV1Monitoring } from "./v1-monitoring.js";
+import type { MonitorFeeds } from "../../monitor-feeds.js";
 import { closeLens, requestLens } from "./lens.js";
 import { closeIfFailed, noteAccepted } from "../../../pipeline/close-if-failed.js";
 import { type OrphanCloser, createOrphanCloser } from "../../orphan-closer.js";
-import { createEventRecorder } from "../../record-events.js";
 
 export interface V1ConnectionPlane {
   request: Handler<NetworkServiceRequest, Connection>;
@@ -68,6 +69,11 @@ export interface V1ConnectionPlaneOptions {
   tokens?: TokenGenerator;
   /** Finds NSEs by name; default: the local registry at NSM_REGISTRY_URL. */
   discovery?: NseDiscovery;
+  /**
+   * The proxy's monitor feed keeper (proxy.ts): with replicas sharing the store, downstream monitors
+   * run as leased feeds and subscribers are served from the event log (v1-monitoring.ts).
+   */
+  feeds?: MonitorFeeds;
   /** For tests: the plane's state. */
   inspect?: (state: { table: ConnectionTable; monitor: MonitorServer }) => void;
 }
@@ -79,15 +85,14 @@ export function createV1ConnectionPlane(deps: PlaneDeps, options: V1ConnectionPl
   const tokenOptions = { sendToNextHop };
   const routeDeps = { routes, discovery: options.discovery ?? registryNseDiscovery(upstream, config.registryUrl), selfUrl: publicUrl };
   const table = createConnectionTable();
-  const recorder = createEventRecorder(deps.events, log);
   const store = deps.v1Connections?.shared ? deps.v1Connections : undefined;
   // Built below; the monitor's hook and the shared part refer to each other only when called.
   let shared: SharedConnections | undefined;
-  const monitor = createMonitorServer(
-    (event, peer, end) => recorder.record(event, peer, end),
-    store ? selector => shared!.initialConnections(selector) : undefined,
-  );
-  const watch = downstreamWatcher(upstream, (event, nextHop, end) => monitor.send(event, nextHop, { end }), tokenMetadata, config.name);
+  const { monitor, watch, recorder } = createV1Monitoring(deps, {
+    metadata: tokenMetadata,
+    shared: store && { store, recorded: selector => shared!.initialConnections(selector) },
+    feeds: options.feeds,
+  });
 
   const closeInner = chain<Connection, Empty>(
     ...(store ? [forgetRecordOnClose(store, log)] : []),
@@ -175,18 +180,8 @@ interface PlaneTokens {
 function planeTokens(deps: PlaneDeps, options: V1ConnectionPlaneOptions): PlaneTokens {
   const baseTokens = deps.identity?.tokens ?? options.tokens ?? createHs256TokenGenerator({ lifetimeMs: deps.config.maxTokenLifetimeMs });
   const sendToNextHop = !deps.identity;
-  // Downstream monitor streams carry our token: the last one issued while it has a few seconds left, else a fresh one.
-  let lastIssued: IssuedToken | undefined;
-  const tokens: TokenGenerator = { issue: peer => baseTokens.issue(peer).then(own => (peer ? own : (lastIssued = own))) };
-  const tokenMap = (own: IssuedToken): ReadonlyMap<string, string> => new Map([[TOKEN_METADATA, own.token], [TOKEN_EXPIRES_METADATA, formatRfc3339Nano(own.expires)]]);
-  const tokenMetadata = (): ReadonlyMap<string, string> | Promise<ReadonlyMap<string, string>> => {
-    if (!sendToNextHop) return new Map();
-    if (lastIssued && lastIssued.expires - Date.now() > 5_000) return tokenMap(lastIssued);
-    return tokens.issue().then(own => tokenMap((lastIssued = own)));
-  };
-  // Have one at hand before the first downstream monitor opens (a replica adopting a connection has issued none).
-  if (sendToNextHop) void Promise.resolve(tokenMetadata()).catch(() => undefined);
-  return { tokens, sendToNextHop, tokenMetadata };
+  const { tokens, metadata } = monitorTokens(baseTokens, sendToNextHop);
+  return { tokens, sendToNextHop, tokenMetadata: metadata };
 }
 
 /**
