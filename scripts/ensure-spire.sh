@@ -21,10 +21,8 @@ done_if_built() {
 }
 done_if_built
 
-# Test runs started together on a machine without the cache: one builds, the others wait for it.
-mkdir -p "$(dirname "$bin")"
-exec 9>"$bin.lock"
-flock 9
+source "$(dirname "${BASH_SOURCE[0]}")/build-lock.sh"
+lock_build "$bin"
 done_if_built
 
 if ! command -v go >/dev/null 2>&1; then
