@@ -1,5 +1,7 @@
 /**
- * `npm run bench:scale [-- --n N] [-- --only seed/memory,v1/redis]` (`npm run bench:scale --n N` works too): N live connections (default
+ * `npm run bench:scale [-- --n N] [-- --only seed/memory,v1/redis] [-- --default-limits]` (`npm run bench:scale --n N`
+ * works too; --default-limits keeps pnsmgr's stream and feed limits per peer instead of raising them to fit N;
+ * --cpu-prof writes both pnsmgr's CPU profiles to .bench-prof/<configuration>/ when they exit): N live connections (default
  * 10,000), each with its own monitor subscription, through one pnsmgr pair (bench/scale-pair.ts), for
  * seed and v1, on the in-memory store and on Redis: four configurations in one bounded run. Per
  * configuration, measured, never assumed:
@@ -55,6 +57,7 @@ const ALL: [Kind, Store][] = [
   ["v1", "redis"],
 ];
 const only = argAfter("--only")?.split(",");
+const defaultLimits = argv.includes("--default-limits");
 const configurations = ALL.filter(([kind, store]) => only === undefined || only.includes(`${kind}/${store}`));
 // Opening 10,000 connections through two proxies on a loaded 2-core machine takes a minute or two per configuration.
 const WATCHDOG_MS = 180_000 + configurations.length * (90_000 + (N / 10_000) * 300_000);
@@ -85,7 +88,7 @@ async function runConfiguration(kind: Kind, store: Store): Promise<Row> {
   const name = `${kind}/${store}`;
   const row: Row = { name, n: N, opened: 0, openFailures: [], openSeconds: NaN, kbPerStream: NaN, idleCpuPercent: NaN, seenLoss: 0, stuck: NaN, healedWithinTarget: 0, healP50Ms: NaN, healMaxMs: NaN, lost: NaN, openCpuMs: NaN, healCpuSeconds: NaN, warnings: 0 };
   progress(`\n== ${name}: starting the pair`);
-  const pair = await startPair(kind, store, N);
+  const pair = await startPair(kind, store, N, { defaultLimits, nodeArgs: argv.includes("--cpu-prof") ? ["--cpu-prof", `--cpu-prof-dir=.bench-prof/${kind}-${store}`] : [] });
   const population = createPopulation(pair.entry, N, pair.flavor);
   const pids = pair.gateways.map(g => g.pid);
   const rss = () => pids.reduce((sum, pid) => sum + rssKb(pid), 0);

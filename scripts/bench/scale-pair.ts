@@ -10,7 +10,8 @@
  *   v1    clients ─▶ pnsmgr-1 ─(route learned by a Find)─▶ pnsmgr-2 ─(registry: nse)─▶ remote nsmgr-2
  *
  * The limits a pnsmgr puts on one peer (streams per HTTP/2 connection, streams and feeds per peer
- * address) are raised to fit N: every client here, and pnsmgr-1 towards pnsmgr-2, is one address.
+ * address, 1000 / 1000 / 64 by default) are raised to fit N unless asked not to: every client here,
+ * and pnsmgr-1 towards pnsmgr-2, is one address.
  */
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -52,7 +53,14 @@ export interface Pair {
 
 const segment = (name: string, id = ""): PathSegment => ({ name, id, token: "", expires: undefined, metrics: {} });
 
-export async function startPair(kind: Kind, store: Store, n: number): Promise<Pair> {
+export interface PairOptions {
+  /** Keep pnsmgr's per-connection and per-peer stream limits at their defaults (to see where they bind). */
+  readonly defaultLimits?: boolean;
+  /** Node arguments for both pnsmgr (e.g. --cpu-prof). */
+  readonly nodeArgs?: string[];
+}
+
+export async function startPair(kind: Kind, store: Store, n: number, options: PairOptions = {}): Promise<Pair> {
   const dir = mkdtempSync(join(tmpdir(), "pnsmgr-scale-"));
   const opened: { stop(): Promise<void> }[] = [];
   let warnings = 0;
@@ -68,9 +76,7 @@ export async function startPair(kind: Kind, store: Store, n: number): Promise<Pa
       PROXY_NSMD_API_ADDRESS: "127.0.0.1:0",
       PROXY_NSMD_K8S_ADDRESS: "127.0.0.1:0",
       NSM_LISTEN_ON: "tcp://127.0.0.1:0",
-      PNSMGR_MAX_CONCURRENT_STREAMS: limit,
-      PNSMGR_MAX_STREAMS_PER_PEER: limit,
-      PNSMGR_MAX_FEEDS_PER_PEER: limit,
+      ...(options.defaultLimits ? {} : { PNSMGR_MAX_CONCURRENT_STREAMS: limit, PNSMGR_MAX_STREAMS_PER_PEER: limit, PNSMGR_MAX_FEEDS_PER_PEER: limit }),
       NSM_MAP_IP_FILE_PATH: join(dir, "absent-map-ip.yaml"),
       PNSMGR_CLUSTER_INFO_FILE: join(dir, "absent-clusterinfo.yaml"),
       ...(redis ? { REDIS_URL: redis.url, PNSMGR_REDIS_PREFIX: `pnsmgr-${domain}:` } : {}),
@@ -81,7 +87,7 @@ export async function startPair(kind: Kind, store: Store, n: number): Promise<Pa
       return file;
     };
     const gateway = async (label: string, env: Record<string, string>) => {
-      const started = await startGatewayProcess(env, [], label, echo);
+      const started = await startGatewayProcess(env, options.nodeArgs ?? [], label, echo);
       opened.push(started);
       if ((store === "redis") !== started.store.startsWith("redis")) throw new Error(`${label} reports store ${started.store}, expected ${store}`);
       return started;
