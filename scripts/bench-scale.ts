@@ -97,6 +97,7 @@ async function runConfiguration(kind: Kind, store: Store): Promise<Row> {
   try {
     const warm = Math.min(PLAN.warmConnections, Math.floor(N / 10));
     row.openFailures.push(...(await population.open(warm, PLAN.inFlight)));
+    const warmFailures = row.openFailures.length;
     await sleep(PLAN.settleMs);
     const rssBefore = rss();
     progress(`${name}: ${warm} warm-up connections open, pnsmgr pair RSS ${Math.round(rssBefore / 1024)} MB; opening ${N - warm} more`);
@@ -108,7 +109,8 @@ async function runConfiguration(kind: Kind, store: Store): Promise<Row> {
     row.opened = N - row.openFailures.length;
     await sleep(PLAN.settleMs);
     const rssAfter = rss();
-    row.kbPerStream = (rssAfter - rssBefore) / (N - warm);
+    // Per connection opened (and subscribed) between the two readings: failed ones hold no stream.
+    row.kbPerStream = (rssAfter - rssBefore) / (N - warm - (row.openFailures.length - warmFailures));
     progress(`${name}: ${row.opened} of ${N} open in ${row.openSeconds.toFixed(1)} s, RSS ${Math.round(rssAfter / 1024)} MB; idle for ${PLAN.idleMs / 1000} s`);
     for (const failure of row.openFailures.slice(0, 3)) progress(`  open failed: ${failure}`);
 
@@ -190,12 +192,17 @@ function table(rows: readonly Row[]): string {
   return lines.join("\n");
 }
 
-/** The configurations done so far: the watchdog prints them too. */
+/** The configurations done so far: the watchdog prints them too, and so does an interrupted run. */
 const rows: Row[] = [];
+let printed = false;
+process.on("exit", code => {
+  if (!printed && rows.length > 0) process.stdout.write(`\n${table(rows)}\n(interrupted, exit code ${code}: the configurations done)\n`);
+});
 
 async function main(): Promise<number> {
   const watchdog = setTimeout(() => {
     process.stdout.write(`\n${table(rows)}\n`);
+    printed = true;
     progress(`FAIL bench:scale did not finish within ${Math.round(WATCHDOG_MS / 1000)} s; the table holds the configurations done`);
     process.exit(1);
   }, WATCHDOG_MS);
@@ -210,6 +217,7 @@ async function main(): Promise<number> {
     rows.push(await runConfiguration(kind, store));
   }
   const load = loadavg().map(v => v.toFixed(2)).join(" ");
+  printed = true;
   process.stdout.write(`\nbench:scale, N=${N}, ${cpus().length} cores, node ${process.version}, load average ${load}, ${Math.round((performance.now() - started) / 1000)} s\n\n${table(rows)}\n`);
   for (const row of rows) {
     if (row.error) process.stdout.write(`\n${row.name} failed: ${row.error.split("\n")[0]}\n`);
