@@ -17,6 +17,9 @@
  *                    each connection is healed, p50 / max, and how many were not within HEAL_WAIT_MS
  *                    (lost)
  *
+ * The clients never refresh: v1 connections expire at pnsmgr after about NSM_MAX_TOKEN_LIFETIME (10
+ * min), so a configuration whose opening takes longer than that measures expiry, not the restart.
+ *
  * Targets (issue 13): ≤ 32 KB per idle stream, idle CPU < 5% of a core, every connection healed
  * within 5 s of the peer's return, 0 lost, 0 stuck; each printed PASS or FAIL. Exit code 1 if any
  * configuration fails a target or could not run. A watchdog ends the run in any case.
