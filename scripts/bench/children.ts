@@ -21,8 +21,8 @@ for (const signal of ["SIGINT", "SIGTERM"] as const) process.on(signal, () => pr
 
 const ROOT = new URL("../../", import.meta.url).pathname;
 
-function spawnTs(script: string, env: NodeJS.ProcessEnv, nodeArgs: string[] = []): ChildProcess {
-  const child = spawn(process.execPath, [...nodeArgs, "--import", "tsx", script], { cwd: ROOT, env, stdio: ["pipe", "pipe", "pipe"] });
+function spawnTs(script: string, env: NodeJS.ProcessEnv, nodeArgs: string[] = [], scriptArgs: string[] = []): ChildProcess {
+  const child = spawn(process.execPath, [...nodeArgs, "--import", "tsx", script, ...scriptArgs], { cwd: ROOT, env, stdio: ["pipe", "pipe", "pipe"] });
   children.add(child);
   child.on("exit", () => children.delete(child));
   return child;
@@ -90,8 +90,34 @@ export async function startFakeRemote(): Promise<FakeRemoteProcess> {
   };
 }
 
+export interface ScaleRemoteProcess extends ChildHandle {
+  readonly address: string;
+  /** SIGKILL, resolved once the process is gone. */
+  kill(): Promise<void>;
+}
+
+/** The remote NSMgr stand-in of bench:scale (bench/scale-remote.ts) on `port` (0: any free one). */
+export async function startScaleRemote(kind: "seed" | "v1", port = 0): Promise<ScaleRemoteProcess> {
+  const child = spawnTs("scripts/bench/scale-remote.ts", { ...process.env }, [], [kind, String(port)]);
+  child.stderr?.on("data", (chunk: Buffer) => process.stderr.write(`[remote ${kind}] ${chunk}`));
+  const [, address] = await waitForLine(createInterface({ input: child.stdout! }), child, /^ready (\S+)$/, `remote ${kind} NSMgr`);
+  const exited = new Promise<void>(resolve => child.once("exit", () => resolve()));
+  return {
+    pid: child.pid!,
+    address: address!,
+    async kill() {
+      child.kill("SIGKILL");
+      await exited;
+    },
+    stop: () => stopChild(child),
+  };
+}
+
 export interface GatewayProcess extends ChildHandle {
   readonly apiAddress: string;
+  /** The seed registry listener (ClusterInfo) and the v1 listener, from the same log line. */
+  readonly registryAddress: string;
+  readonly v1Address: string;
   /** The state store it reports: "memory", "redis 127.0.0.1:PORT", ... */
   readonly store: string;
 }
@@ -102,17 +128,33 @@ function cleanEnv(): NodeJS.ProcessEnv {
 }
 
 /**
- * Starts pnsmgr as a child and reads its listen address and state store from the "pnsmgr serving"
- * log line on stderr. `label` prefixes what it logs later.
+ * Starts pnsmgr as a child and reads its listen addresses and state store from the "pnsmgr serving"
+ * log line on stderr. `label` prefixes what it logs later; `echo` decides which later lines are shown
+ * (default: all).
  */
-export async function startGatewayProcess(env: Record<string, string>, nodeArgs: string[] = [], label = "pnsmgr"): Promise<GatewayProcess> {
+export async function startGatewayProcess(
+  env: Record<string, string>,
+  nodeArgs: string[] = [],
+  label = "pnsmgr",
+  echo: (line: string) => boolean = () => true,
+): Promise<GatewayProcess> {
   const child = spawnTs("lib/main.ts", { ...cleanEnv(), PNSMGR_INSECURE: "true", ...LOOPBACK_ENV, ...env }, nodeArgs);
   child.stdout?.resume();
   const lines = createInterface({ input: child.stderr! });
-  const [, apiAddress, quoted, bare] = await waitForLine(lines, child, /pnsmgr serving .*\bconnections=(\S+).*\bstore=(?:"([^"]*)"|(\S+))/, label);
+  const [line, apiAddress, quoted, bare] = await waitForLine(lines, child, /pnsmgr serving .*\bconnections=(\S+).*\bstore=(?:"([^"]*)"|(\S+))/, label);
+  const field = (name: string) => new RegExp(`\\b${name}=(\\S+)`).exec(line)?.[1] ?? "";
   // Anything pnsmgr logs during the run (warnings, errors) is worth seeing next to the figures.
-  lines.on("line", line => process.stderr.write(`[${label}] ${line}\n`));
-  return { pid: child.pid!, apiAddress: apiAddress!, store: quoted ?? bare ?? "", stop: () => stopChild(child, 5000) };
+  lines.on("line", line => {
+    if (echo(line)) process.stderr.write(`[${label}] ${line}\n`);
+  });
+  return {
+    pid: child.pid!,
+    apiAddress: apiAddress!,
+    registryAddress: field("registry"),
+    v1Address: field("v1"),
+    store: quoted ?? bare ?? "",
+    stop: () => stopChild(child, 5000),
+  };
 }
 
 const TICKS_PER_SECOND = 100; // USER_HZ, 100 on every Linux the bench is meant for.
@@ -124,6 +166,16 @@ export function cpuSeconds(pid: number): number {
     // Fields after the parenthesised command name; utime and stime are fields 14 and 15.
     const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
     return (Number(fields[11]) + Number(fields[12])) / TICKS_PER_SECOND;
+  } catch {
+    return NaN;
+  }
+}
+
+/** Resident memory of a process now, KB, from /proc (Linux); NaN elsewhere. */
+export function rssKb(pid: number): number {
+  try {
+    const match = /^VmRSS:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
+    return match ? Number(match[1]) : NaN;
   } catch {
     return NaN;
   }

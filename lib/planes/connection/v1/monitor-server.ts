@@ -16,6 +16,7 @@ import type { Handler } from "../../../pipeline/element.js";
 import { Code, ProxyError } from "../../../pipeline/errors.js";
 import { type Connection, type ConnectionEvent, ConnectionEventType, type MonitorScopeSelector } from "../../../../generated/nsm/connection.js";
 import { filterConnections } from "./monitor-selector.js";
+import { createSubscriberIndex } from "./subscriber-index.js";
 import type { EventEnd } from "../../../state/event-log.js";
 
 export interface MonitorServer {
@@ -48,6 +49,18 @@ interface Subscription {
 export function createMonitorServer(record?: RecordEvent, shared?: RecordedConnections): MonitorServer {
   const connections = new Map<string, Connection>();
   const subscribers = new Map<Subscriber<ConnectionEvent>, Subscription>();
+  // Who an event may concern, so that an event is not checked against every subscriber's selector.
+  const index = createSubscriberIndex<Subscriber<ConnectionEvent>>();
+  const add = (subscriber: Subscriber<ConnectionEvent>, subscription: Subscription) => {
+    subscribers.set(subscriber, subscription);
+    index.add(subscriber, subscription.selector);
+  };
+  const remove = (subscriber: Subscriber<ConnectionEvent>) => {
+    const subscription = subscribers.get(subscriber);
+    if (!subscription) return;
+    subscribers.delete(subscriber);
+    index.delete(subscriber, subscription.selector);
+  };
   const deliver = (subscriber: Subscriber<ConnectionEvent>, subscription: Subscription, event: ConnectionEvent) =>
     subscription.held ? subscription.held.push(event) : subscriber.next(event);
 
@@ -59,7 +72,9 @@ export function createMonitorServer(record?: RecordEvent, shared?: RecordedConne
         else connections.set(conn.id, conn);
       }
       const total = Object.keys(event.connections).length;
-      for (const [subscriber, subscription] of [...subscribers]) {
+      for (const subscriber of index.candidates(Object.values(event.connections))) {
+        const subscription = subscribers.get(subscriber);
+        if (!subscription) continue;
         const matching = filterConnections(event.connections, subscription.selector);
         const count = Object.keys(matching).length;
         if (count === total && count > 0) deliver(subscriber, subscription, event);
@@ -72,11 +87,11 @@ export function createMonitorServer(record?: RecordEvent, shared?: RecordedConne
         const initial = () => ({ type: ConnectionEventType.INITIAL_STATE_TRANSFER, connections: filterConnections(Object.fromEntries(connections), selector) });
         if (!shared) {
           subscriber.next(initial());
-          subscribers.set(subscriber, { selector });
-          return () => subscribers.delete(subscriber);
+          add(subscriber, { selector });
+          return () => remove(subscriber);
         }
         const subscription: Subscription = { selector, held: [] };
-        subscribers.set(subscriber, subscription);
+        add(subscriber, subscription);
         shared(selector).then(
           loaded => {
             if (subscriber.closed || !subscribers.has(subscriber)) return;
@@ -87,17 +102,17 @@ export function createMonitorServer(record?: RecordEvent, shared?: RecordedConne
             for (const event of held) if (!subscriber.closed) subscriber.next(event);
           },
           (error: unknown) => {
-            subscribers.delete(subscriber);
+            remove(subscriber);
             subscriber.error(ProxyError.from(error, Code.UNAVAILABLE).withContext("monitor: the connections of the other replicas cannot be read"));
           },
         );
-        return () => subscribers.delete(subscriber);
+        return () => remove(subscriber);
       }),
     connections: () => connections,
     subscriberCount: () => subscribers.size,
     close() {
       const all = [...subscribers.keys()];
-      subscribers.clear();
+      for (const s of all) remove(s);
       connections.clear();
       for (const s of all) s.error(new ProxyError(Code.UNAVAILABLE, "proxy is shutting down"));
     },
