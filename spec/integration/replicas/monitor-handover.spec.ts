@@ -58,7 +58,7 @@ async function setup(t: ExecutionContext, generation: Generation) {
   t.timeout(90_000);
   if (!redis) throw new Error("redis-server not started");
   const prefix = `pnsmgr-handover-${randomUUID()}:`;
-  const [a, b] = (await replicas(generation, prefix, 2)) as [Replica, Replica];
+  let [a, b] = (await replicas(generation, prefix, 2)) as [Replica, Replica];
   const remote = await generation.begin(a);
   const port = redis.port;
   const leaseHolder = async () => {
@@ -74,7 +74,12 @@ async function setup(t: ExecutionContext, generation: Generation) {
   const monitor = (replica: Replica, resumeAfter?: string) =>
     openServerStream(remote.address(replica), monitorWithPositions, remote.selector, resumeAfter === undefined ? {} : { metadata: { "pnsmgr-resume-after": resumeAfter } });
   // v1: the remote's first event is relayed into the log before any client comes.
-  if (generation.firstLoggedUpdate === 0) await logged(0);
+  if (generation.firstLoggedUpdate === 0) {
+    await logged(0);
+    // v1 runs the feed from the Request on, by whichever replica takes its lease first: A's own take
+    // or, on a loaded machine, B's round finding it unheld. "A" is the replica that runs it.
+    if ((await leaseHolder()) === b.replicaId) [a, b] = [b, a];
+  }
   return { remote, a, b, leaseHolder, loggedN, logged, publish, monitor };
 }
 
