@@ -47,6 +47,11 @@ export interface V1ConnectionStore {
    * behind by replicas that died) are removed on the way.
    */
   list(now?: number): Promise<V1ConnectionRecord[]>;
+  /**
+   * The live records whose connection's path holds a segment with this id: exactly what list(now)
+   * gives filtered so, found without reading every record (Redis keeps an index of segment ids).
+   */
+  findBySegment(segmentId: string, now?: number): Promise<V1ConnectionRecord[]>;
 }
 
 /** A record expired this long ago is garbage (every replica's own check has long run). */
@@ -56,6 +61,16 @@ export function checkV1Record(record: V1ConnectionRecord): void {
   if (typeof record?.id !== "string" || record.id === "") throw invalidArgument("v1 connection record: id must be a non-empty string");
   if (!Number.isFinite(record.expires) || !Number.isFinite(record.updatedAt)) throw invalidArgument("v1 connection record: expires and updatedAt must be epoch ms");
   if (typeof record.stamp !== "string" || typeof record.route?.nextHop !== "string") throw invalidArgument("v1 connection record: stamp and route.nextHop must be strings");
+}
+
+/** The ids of the path segments of a record's connection (proto3 JSON, as written by the v1 plane). */
+export function recordSegmentIds(record: V1ConnectionRecord): string[] {
+  const path = (record.connection as { path?: { pathSegments?: unknown } } | null)?.path;
+  const segments = Array.isArray(path?.pathSegments) ? (path.pathSegments as unknown[]) : [];
+  return segments.flatMap(s => {
+    const id = (s as { id?: unknown } | null)?.id;
+    return typeof id === "string" ? [id] : [];
+  });
 }
 
 /** Whether a parsed value has the shape of a record (for stores that read JSON back). */

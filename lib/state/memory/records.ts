@@ -4,7 +4,7 @@
  */
 import type { ConnectionRecord, ConnectionStore } from "../connection-store.js";
 import type { RouteStore } from "../route-store.js";
-import { type V1ConnectionRecord, type V1ConnectionStore, STALE_V1_RECORD_MS, checkV1Record } from "../v1-connection-store.js";
+import { type V1ConnectionRecord, type V1ConnectionStore, STALE_V1_RECORD_MS, checkV1Record, recordSegmentIds } from "../v1-connection-store.js";
 
 export function createMemoryConnectionStore(): ConnectionStore {
   const records = new Map<string, ConnectionRecord>();
@@ -42,6 +42,15 @@ export function createMemoryRouteStore(): RouteStore {
 export function createMemoryV1ConnectionStore(options: { shared?: boolean } = {}): V1ConnectionStore {
   const records = new Map<string, string>();
   const parse = (json: string) => JSON.parse(json) as V1ConnectionRecord;
+  const list = async (now = Date.now()) => {
+    const out: V1ConnectionRecord[] = [];
+    for (const [id, json] of records) {
+      const record = parse(json);
+      if (record.expires > now) out.push(record);
+      else if (record.expires <= now - STALE_V1_RECORD_MS) records.delete(id);
+    }
+    return out;
+  };
   return {
     shared: options.shared ?? false,
     async put(record) {
@@ -56,14 +65,10 @@ export function createMemoryV1ConnectionStore(options: { shared?: boolean } = {}
     async delete(id) {
       records.delete(id);
     },
-    async list(now = Date.now()) {
-      const out: V1ConnectionRecord[] = [];
-      for (const [id, json] of records) {
-        const record = parse(json);
-        if (record.expires > now) out.push(record);
-        else if (record.expires <= now - STALE_V1_RECORD_MS) records.delete(id);
-      }
-      return out;
+    list,
+    // A scan: this store is shared only in tests (standing for Redis), never with many records.
+    async findBySegment(segmentId, now = Date.now()) {
+      return (await list(now)).filter(record => recordSegmentIds(record).includes(segmentId));
     },
   };
 }

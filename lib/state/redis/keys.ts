@@ -4,6 +4,10 @@
  *
  *   <prefix>connections     hash    connection id -> ConnectionRecord as JSON
  *   <prefix>v1-connections  hash    our v1 path segment id -> V1ConnectionRecord as JSON
+ *   <prefix>v1-segments     zset    index of the v1 records by the ids of their connection's path
+ *                                   segments: members "<segment id>\0<record id>", all scored 0
+ *                                   (read by lex range); may hold members of records since changed
+ *                                   or gone (readers check the record)
  *   <prefix>routes          hash    NSE name -> next hop URL
  *   <prefix>events          stream  monitor event log; fields c (connection ids, JSON), p (peer),
  *                                   t (type), d (payload, JSON), a (at, epoch ms), and only when
@@ -22,6 +26,7 @@
 export interface RedisKeys {
   readonly connections: string;
   readonly v1Connections: string;
+  readonly v1Segments: string;
   readonly routes: string;
   readonly events: string;
   readonly eventsTrimmed: string;
@@ -36,6 +41,7 @@ export function redisKeys(prefix: string): RedisKeys {
   return {
     connections: `${prefix}connections`,
     v1Connections: `${prefix}v1-connections`,
+    v1Segments: `${prefix}v1-segments`,
     routes: `${prefix}routes`,
     events: `${prefix}events`,
     eventsTrimmed: `${prefix}events-trimmed`,

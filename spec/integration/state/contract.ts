@@ -12,6 +12,9 @@ import { type FeedInfo, feedLease } from "../../../lib/state/feed-store.js";
 import type { StateStore } from "../../../lib/state/state.js";
 import { STALE_V1_RECORD_MS, type V1ConnectionRecord } from "../../../lib/state/v1-connection-store.js";
 import { sleep } from "../../support/wait.js";
+import { Connection, type MonitorScopeSelector } from "../../../generated/nsm/connection.js";
+import { matchesSelector } from "../../../lib/planes/connection/v1/monitor-selector.js";
+import { recordsForSelector } from "../../../lib/planes/connection/v1/shared-connections.js";
 
 export type StoreFactory = (options?: { events?: Partial<EventLogBounds> }) => Promise<StateStore>;
 
@@ -103,6 +106,67 @@ export function stateContract(name: string, factory: StoreFactory): void {
     await store.v1Connections.delete("never-there");
     t.is(await store.v1Connections.get("live"), undefined);
     await t.throwsAsync(store.v1Connections.put({ ...live, id: "" }), { instanceOf: ProxyError });
+  });
+
+  test(`${name}: v1 connection records: found by a segment id, and for a selector, exactly as the full list filtered`, async t => {
+    const store = await open(t);
+    const now = Date.now();
+    const v1 = (id: string, segments: [string, string][], expires = now + 60_000, networkService = "ns-a"): V1ConnectionRecord => ({
+      id,
+      connection: Connection.toJSON(Connection.fromPartial({ id, networkService, path: { index: 1, pathSegments: segments.map(([name, id]) => ({ name, id })) } })),
+      route: { nextHop: "127.0.0.1:5004", networkServiceEndpointName: "nse", networkService, via: "learned" },
+      expires,
+      stamp: `stamp-${id}`,
+      updatedAt: now,
+    });
+    const records = [
+      v1("r1", [["client", "c1"], ["proxy", "r1"], ["nse", "n1"]]),
+      v1("r2", [["client", "c2"], ["proxy", "r2"], ["fwd", "shared"]]),
+      v1("r3", [["client", "c3"], ["proxy", "r3"], ["fwd", "shared"]], now + 60_000, "ns-b"),
+      v1("expired", [["client", "c4"], ["proxy", "expired"]], now - 1000),
+      v1("stale", [["client", "c5"], ["proxy", "stale"]], now - STALE_V1_RECORD_MS - 1000),
+      v1("moved", [["client", "c6"], ["proxy", "moved"], ["nse", "old-next"]]),
+      v1("gone", [["client", "c7"], ["proxy", "gone"]]),
+    ];
+    for (const r of records) await store.v1Connections.put(r);
+    await store.v1Connections.put(v1("moved", [["client", "c6"], ["proxy", "moved"], ["nse", "new-next"]]));
+    await store.v1Connections.delete("gone");
+
+    const ids = (rs: readonly V1ConnectionRecord[]) => rs.map(r => r.id).sort();
+    const bySegment = async (segment: string) => ids(await store.v1Connections.findBySegment(segment, now));
+    t.deepEqual(await bySegment("shared"), ["r2", "r3"]);
+    t.deepEqual(await bySegment("c1"), ["r1"]);
+    t.deepEqual(await bySegment("new-next"), ["moved"]);
+    t.deepEqual(await bySegment("old-next"), [], "a segment the record no longer has");
+    t.deepEqual(await bySegment("gone"), [], "a deleted record");
+    t.deepEqual(await bySegment("c4"), [], "an expired record");
+    t.deepEqual(await bySegment("nowhere"), []);
+
+    const all = await store.v1Connections.list(now);
+    const filtered = (selector: MonitorScopeSelector, rs: readonly V1ConnectionRecord[]) => ids(rs.filter(r => matchesSelector(Connection.fromJSON(r.connection), selector)));
+    const segment = (name: string, id: string) => ({ name, id, token: "", expires: undefined, metrics: {} });
+    const selectors: MonitorScopeSelector[] = [
+      { pathSegments: [], networkServices: [] },
+      { pathSegments: [], networkServices: ["ns-b"] },
+      { pathSegments: [segment("", "r1")], networkServices: [] },
+      { pathSegments: [segment("proxy", "r2")], networkServices: [] },
+      { pathSegments: [segment("client", "r2")], networkServices: [] },
+      { pathSegments: [segment("", "shared")], networkServices: [] },
+      { pathSegments: [segment("", "shared")], networkServices: ["ns-b"] },
+      { pathSegments: [segment("", "c2"), segment("", "r2")], networkServices: [] },
+      { pathSegments: [segment("", "r2"), segment("", "c2")], networkServices: [] },
+      { pathSegments: [segment("proxy", ""), segment("", "n1")], networkServices: [] },
+      { pathSegments: [segment("client", "")], networkServices: [] },
+      { pathSegments: [segment("", "old-next")], networkServices: [] },
+      { pathSegments: [segment("", "new-next")], networkServices: [] },
+      { pathSegments: [segment("", "c4")], networkServices: [] },
+      { pathSegments: [segment("", "gone")], networkServices: [] },
+    ];
+    for (const selector of selectors) {
+      const looked = await recordsForSelector(store.v1Connections, selector, now);
+      t.deepEqual(filtered(selector, looked), filtered(selector, all), JSON.stringify(selector));
+    }
+    t.deepEqual(filtered(selectors[5]!, all), ["r2", "r3"], "the comparison is not between empty sets");
   });
 
   // ---- routes ----

@@ -30,7 +30,7 @@ import { ctx, errorOf, fwdRequest, seg } from "./_support.js";
 import { fakeClock } from "../../support/clock.js";
 import { waitFor } from "../../support/wait.js";
 
-type Op = "put" | "get" | "delete" | "list";
+type Op = "put" | "get" | "delete" | "list" | "find";
 
 /** A store whose operations are counted and can be made to fail with UNAVAILABLE. */
 function instrumented(inner: V1ConnectionStore) {
@@ -47,6 +47,7 @@ function instrumented(inner: V1ConnectionStore) {
     get: id => run("get", () => inner.get(id)),
     delete: id => run("delete", () => inner.delete(id)),
     list: now => run("list", () => inner.list(now)),
+    findBySegment: (segmentId, now) => run("find", () => inner.findBySegment(segmentId, now)),
   };
   return { store, calls, failing, inner };
 }
@@ -242,6 +243,7 @@ test("monitor through B: A's connection in the initial state, B's own downstream
   watching.unsubscribe();
 
   shared.failing.add("list");
+  shared.failing.add("find"); // the selector names an id: its records are found by it
   const failing = b.watch();
   await waitFor(() => b.ended() !== undefined, 5000, "the stream's end");
   t.is((b.ended() as ProxyError).code, Code.UNAVAILABLE);

@@ -2,7 +2,9 @@
  * Which connections a MonitorConnections selector asks for (api's MatchesMonitorScopeSelector): an
  * empty selector matches all; network services, when given, must include the connection's; the
  * selector's path segments must appear contiguously in the connection's path, where an empty name,
- * id or token in the selector matches anything.
+ * id or token in the selector matches anything. A selector whose first segment names an id matches
+ * only connections holding a segment with that id (selectorSegmentId), which lets its connections be
+ * looked up by that id.
  */
 import type { Connection, MonitorScopeSelector } from "../../../../generated/nsm/connection.js";
 
@@ -25,4 +27,10 @@ export function matchesSelector(conn: Connection, selector: MonitorScopeSelector
 /** The connections of a map the selector matches, keeping their keys. */
 export function filterConnections(connections: Readonly<Record<string, Connection>>, selector: MonitorScopeSelector): Record<string, Connection> {
   return Object.fromEntries(Object.entries(connections).filter(([, c]) => matchesSelector(c, selector)));
+}
+
+/** The id the selector's first path segment names, if any: every connection it matches has a segment with this id. */
+export function selectorSegmentId(selector: MonitorScopeSelector): string | undefined {
+  const id = selector.pathSegments[0]?.id;
+  return id === undefined || id === "" ? undefined : id;
 }

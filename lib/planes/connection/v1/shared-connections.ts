@@ -14,7 +14,7 @@
  *    the Close's failure (the connection is closed; the record is dead at its expiry anyway).
  *  - begin: a Close, or a refresh, of an id this replica does not know loads the record (`adopt`).
  *  - Monitor: a new subscriber's initial state includes the recorded connections its selector
- *    matches; for those this replica does not carry, it opens the downstream monitor itself (so
+ *    matches (looked up by the segment id the selector names, when it names one); for those this replica does not carry, it opens the downstream monitor itself (so
  *    events flow through it), and keeps them as entries established elsewhere.
  *  - Expiry: before closing, the record is read. Our stamp (or an expired record, or a store that
  *    cannot be read): close, as without sharing. Another replica's live stamp: it was refreshed there;
@@ -39,7 +39,7 @@ import type { CloseEntry } from "./begin.js";
 import type { MonitorServer } from "./monitor-server.js";
 import type { WatchDownstream } from "./downstream-monitor.js";
 import { armExpiry } from "./expiry.js";
-import { matchesSelector } from "./monitor-selector.js";
+import { matchesSelector, selectorSegmentId } from "./monitor-selector.js";
 import { previousSegment } from "./path.js";
 import { requestLens } from "./lens.js";
 import { EndReason, tagEnd } from "../../end-reasons.js";
@@ -139,7 +139,7 @@ export function createSharedConnections(deps: SharedConnectionsDeps): SharedConn
     },
     onExpire,
     async initialConnections(selector) {
-      const records = await store.list(now());
+      const records = await recordsForSelector(store, selector, now());
       if (stopped) return [];
       const out: Connection[] = [];
       for (const record of records) {
@@ -157,6 +157,17 @@ export function createSharedConnections(deps: SharedConnectionsDeps): SharedConn
       stopped = true;
     },
   };
+}
+
+/**
+ * The live records a selector may match: when its first path segment names an id, only the records
+ * holding a segment with that id (looked up, not listed: each NSM client watches its own segment,
+ * so listing all would cost O(N) per subscription); all of them otherwise. The caller still checks
+ * each with the selector.
+ */
+export function recordsForSelector(store: V1ConnectionStore, selector: MonitorScopeSelector, now: number): Promise<V1ConnectionRecord[]> {
+  const segmentId = selectorSegmentId(selector);
+  return segmentId === undefined ? store.list(now) : store.findBySegment(segmentId, now);
 }
 
 function decode(record: V1ConnectionRecord): Connection {

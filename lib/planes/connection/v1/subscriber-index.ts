@@ -9,6 +9,7 @@
  * selector would have refused.
  */
 import type { Connection, MonitorScopeSelector } from "../../../../generated/nsm/connection.js";
+import { selectorSegmentId } from "./monitor-selector.js";
 
 export interface SubscriberIndex<S> {
   add(subscriber: S, selector: MonitorScopeSelector): void;
@@ -20,10 +21,7 @@ export interface SubscriberIndex<S> {
 export function createSubscriberIndex<S>(): SubscriberIndex<S> {
   const byId = new Map<string, Set<S>>();
   const everywhere = new Set<S>();
-  const keyOf = (selector: MonitorScopeSelector): string | undefined => {
-    const id = selector.pathSegments[0]?.id;
-    return id === undefined || id === "" ? undefined : id;
-  };
+  const keyOf = selectorSegmentId;
   return {
     add(subscriber, selector) {
       const id = keyOf(selector);
