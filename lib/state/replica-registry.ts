@@ -20,6 +20,12 @@ export interface ReplicaRegistry {
   tryAcquire(key: string, replicaId: string, ttlMs: number): Promise<boolean>;
   /** Extends the lease by ttlMs from now, only when replicaId holds it; false otherwise. */
   renew(key: string, replicaId: string, ttlMs: number): Promise<boolean>;
+  /**
+   * renew for many leases at once (one store round trip): extends each lease replicaId holds by ttlMs
+   * from now and leaves the others alone. Resolves to the keys it did not renew (held by another
+   * replica, expired, or free), in the order given.
+   */
+  renewMany(keys: readonly string[], replicaId: string, ttlMs: number): Promise<string[]>;
   /** Gives the lease up, only when replicaId holds it; false otherwise. */
   release(key: string, replicaId: string): Promise<boolean>;
   /** The replica holding the lease, if any. */

@@ -26,8 +26,11 @@ export interface FeedRound {
 
 export async function feedRound(round: FeedRound): Promise<void> {
   const { feeds, leases, states, attached } = round;
-  for (const key of states.keys("running")) {
-    if (await leases.renew(key)) await states.fire(key, "lease renewed");
+  // One renewal for all the running feeds: a round trip per feed made an idle replica busy.
+  const running = [...states.keys("running")];
+  const lost = new Set(await leases.renewAll(running));
+  for (const key of running) {
+    if (!lost.has(key)) await states.fire(key, "lease renewed");
     else {
       round.log.info("monitor feed lease lost; another replica runs it now", { feed: key });
       await states.fire(key, "lease lost");

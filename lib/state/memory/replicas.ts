@@ -27,6 +27,12 @@ export function createMemoryReplicaRegistry(now: () => number = Date.now): Repli
     }
     return lease;
   };
+  const renewNow = (key: string, replicaId: string, ttlMs: number): boolean => {
+    const lease = current(key);
+    if (!lease || lease.holder !== replicaId) return false;
+    lease.expiresAt = now() + ttlMs;
+    return true;
+  };
   const registry: ReplicaRegistry = {
     async heartbeat(replicaId, ttlMs) {
       checkId("replica id", replicaId);
@@ -52,10 +58,11 @@ export function createMemoryReplicaRegistry(now: () => number = Date.now): Repli
     },
     async renew(key, replicaId, ttlMs) {
       checkTtl(ttlMs);
-      const lease = current(key);
-      if (!lease || lease.holder !== replicaId) return false;
-      lease.expiresAt = now() + ttlMs;
-      return true;
+      return renewNow(key, replicaId, ttlMs);
+    },
+    async renewMany(keys, replicaId, ttlMs) {
+      checkTtl(ttlMs);
+      return keys.filter(key => !renewNow(key, replicaId, ttlMs));
     },
     async release(key, replicaId) {
       const lease = current(key);

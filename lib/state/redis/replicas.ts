@@ -24,6 +24,13 @@ return 1`);
 const RENEW = script(`if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('PEXPIRE', KEYS[1], ARGV[2]) return 1 end
 return 0`);
 
+/** RENEW over every key given; returns the (1-based) indexes of the keys it did not renew. */
+const RENEW_MANY = script(`local lost = {}
+for i, key in ipairs(KEYS) do
+  if redis.call('GET', key) == ARGV[1] then redis.call('PEXPIRE', key, ARGV[2]) else lost[#lost + 1] = i end
+end
+return lost`);
+
 const RELEASE = script(`if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) return 1 end
 return 0`);
 
@@ -51,6 +58,12 @@ export function redisReplicaRegistry(session: RedisSession): ReplicaRegistry {
     async renew(name, replicaId, ttlMs) {
       checkTtl(ttlMs);
       return (await session.guard(`renew lease ${name}`, () => RENEW(main, [keys.lease(name)], [replicaId, ttlMs]))) === 1;
+    },
+    async renewMany(names, replicaId, ttlMs) {
+      checkTtl(ttlMs);
+      if (names.length === 0) return [];
+      const lost = await session.guard(`renew ${names.length} lease(s)`, () => RENEW_MANY(main, names.map(name => keys.lease(name)), [replicaId, ttlMs]));
+      return (lost as number[]).map(i => names[i - 1]!);
     },
     async release(name, replicaId) {
       return (await session.guard(`release lease ${name}`, () => RELEASE(main, [keys.lease(name)], [replicaId]))) === 1;
