@@ -661,16 +661,17 @@ export function stateContract(name: string, factory: StoreFactory): void {
   test(`${name}: leases: renewMany renews the holder's leases only and reports the others lost, in the order given`, async t => {
     const store = await open(t);
     const { replicas } = store;
-    t.true(await replicas.tryAcquire("a1", "A", 600));
-    t.true(await replicas.tryAcquire("a2", "A", 600));
-    t.true(await replicas.tryAcquire("b", "B", 600));
+    // Leases of 1.5 s, so that a loaded machine's pauses do not expire them before the renewal.
+    t.true(await replicas.tryAcquire("a1", "A", 1500));
+    t.true(await replicas.tryAcquire("a2", "A", 1500));
+    t.true(await replicas.tryAcquire("b", "B", 1500));
     t.true(await replicas.tryAcquire("gone", "A", 100));
-    await sleep(250); // "gone" has expired; the others have not
-    t.deepEqual(await replicas.renewMany(["a1", "b", "gone", "free", "a2"], "A", 3000), ["b", "gone", "free"]);
+    await sleep(300); // "gone" has expired; the others have not
+    t.deepEqual(await replicas.renewMany(["a1", "b", "gone", "free", "a2"], "A", 10_000), ["b", "gone", "free"]);
     t.is(await replicas.holder("b"), "B", "another holder's lease is left to it");
     t.is(await replicas.holder("gone"), undefined, "an expired lease is not taken back");
     t.is(await replicas.holder("free"), undefined, "a free lease is not taken");
-    await sleep(600); // 850 ms in: a1, a2 and b (600) would have expired without a renewal
+    await sleep(1500); // 1.8 s in: a1, a2 and b (1.5 s) would have expired without a renewal
     t.is(await replicas.holder("a1"), "A");
     t.is(await replicas.holder("a2"), "A");
     t.is(await replicas.holder("b"), undefined, "B's lease was not extended by A's renewal");
