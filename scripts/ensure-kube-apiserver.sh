@@ -26,18 +26,8 @@ if ! command -v etcd >/dev/null 2>&1; then
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends etcd-server >&2
 fi
 
-# Prints the answer and stops when the binaries are already there.
-done_if_built() {
-  if [[ -x "$bin/kube-apiserver" ]]; then
-    echo "$bin/kube-apiserver"
-    exit 0
-  fi
-}
-done_if_built
-
 source "$(dirname "${BASH_SOURCE[0]}")/build-lock.sh"
-lock_build "$bin"
-done_if_built
+reuse_or_lock "$bin/kube-apiserver" "$bin" kube-apiserver
 
 if ! command -v go >/dev/null 2>&1; then
   echo "ensure-kube-apiserver: the Go toolchain ('go') is needed to build kube-apiserver $version" >&2

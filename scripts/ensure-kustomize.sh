@@ -18,18 +18,9 @@ if kubectl="$(command -v kubectl)" && "$kubectl" kustomize --help >/dev/null 2>&
   echo "$kubectl kustomize"
   exit 0
 fi
-# Prints the answer and stops when the binaries are already there.
-done_if_built() {
-  if [[ -x "$bin/kustomize" ]]; then
-    echo "$bin/kustomize build"
-    exit 0
-  fi
-}
-done_if_built
 
 source "$(dirname "${BASH_SOURCE[0]}")/build-lock.sh"
-lock_build "$bin"
-done_if_built
+reuse_or_lock "$bin/kustomize build" "$bin" kustomize
 
 if ! command -v go >/dev/null 2>&1; then
   echo "ensure-kustomize: neither kubectl nor the Go toolchain ('go') is here; one of them is needed to render manifests/" >&2

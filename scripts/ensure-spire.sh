@@ -12,18 +12,8 @@ version="v1.13.3"
 cache="${PNSMGR_CACHE_DIR:-$HOME/.cache/pnsmgr}"
 bin="$cache/spire-$version/bin"
 
-# Prints the answer and stops when the binaries are already there.
-done_if_built() {
-  if [[ -x "$bin/spire-server" && -x "$bin/spire-agent" ]]; then
-    echo "$bin"
-    exit 0
-  fi
-}
-done_if_built
-
 source "$(dirname "${BASH_SOURCE[0]}")/build-lock.sh"
-lock_build "$bin"
-done_if_built
+reuse_or_lock "$bin" "$bin" spire-server spire-agent
 
 if ! command -v go >/dev/null 2>&1; then
   echo "ensure-spire: the Go toolchain ('go') is needed to build SPIRE $version" >&2

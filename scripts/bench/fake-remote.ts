@@ -28,7 +28,7 @@ import {
 import { type Connection, type ConnectionEvent, ConnectionEventType, MonitorConnectionService, type MonitorScopeSelector } from "../../generated/nsm/connection.js";
 import { NetworkServiceService, type NetworkServiceRequest } from "../../generated/nsm/networkservice.js";
 import { ClusterInfoService, type NodeIPConfiguration } from "../../generated/seed/clusterinfo.js";
-import { BENCH_REMOTE_NAME, REMOTE_NODE, benchEvent } from "./shapes.js";
+import { BENCH_REMOTE_NAME, REMOTE_NODE, benchEvent, seedRemoteAnswer } from "./shapes.js";
 
 let nextId = 0;
 const monitors = new Set<ServerWritableStream<MonitorScopeSelector, ConnectionEvent>>();
@@ -36,16 +36,9 @@ const monitors = new Set<ServerWritableStream<MonitorScopeSelector, ConnectionEv
 const fail = (callback: sendUnaryData<never>, code: status, details: string) => callback({ code, details, name: "", message: details } as ServiceError);
 
 function request(call: ServerUnaryCall<NetworkServiceRequest, Connection>, callback: sendUnaryData<Connection>) {
-  const conn = call.request.connection;
-  const preference = call.request.mechanismPreferences[0];
-  if (!conn || conn.path?.pathSegments[1]?.name !== BENCH_REMOTE_NAME) return fail(callback, status.INVALID_ARGUMENT, "path segment 1 is not my bare name");
-  if (conn.networkService.includes("@")) return fail(callback, status.INVALID_ARGUMENT, "network service is not local");
-  if (!preference) return fail(callback, status.INVALID_ARGUMENT, "no mechanism preference");
-  callback(null, {
-    ...conn,
-    id: conn.id || `${BENCH_REMOTE_NAME}-conn-${++nextId}`,
-    mechanism: { ...preference, parameters: { ...preference.parameters, dst_ip: REMOTE_NODE.internalIP, vni: "42" } },
-  });
+  const answer = seedRemoteAnswer(call.request, () => `${BENCH_REMOTE_NAME}-conn-${++nextId}`);
+  if (typeof answer === "string") return fail(callback, status.INVALID_ARGUMENT, answer);
+  callback(null, answer);
 }
 
 function monitorConnections(call: ServerWritableStream<MonitorScopeSelector, ConnectionEvent>) {

@@ -35,7 +35,7 @@ import {
 import { type Connection, type ConnectionEvent, ConnectionEventType, MonitorConnectionService, type MonitorScopeSelector, type PathSegment, State } from "../../generated/nsm/connection.js";
 import { NetworkServiceService, type NetworkServiceRequest } from "../../generated/nsm/networkservice.js";
 import { parseRfc3339, toTimestamp } from "../../lib/tokens/time.js";
-import { BENCH_REMOTE_NAME, REMOTE_NODE } from "./shapes.js";
+import { BENCH_REMOTE_NAME, REMOTE_NODE, seedRemoteAnswer } from "./shapes.js";
 
 type Stream = ServerWritableStream<MonitorScopeSelector, ConnectionEvent>;
 
@@ -79,17 +79,9 @@ function publish(type: ConnectionEventType, conn: Connection): void {
 const fail = <T>(callback: sendUnaryData<T>, code: status, details: string) => callback({ code, details, name: "", message: details } as ServiceError);
 
 function seedRequest(call: ServerUnaryCall<NetworkServiceRequest, Connection>, callback: sendUnaryData<Connection>) {
-  const conn = call.request.connection;
-  const preference = call.request.mechanismPreferences[0];
-  if (!conn || conn.path?.pathSegments[1]?.name !== BENCH_REMOTE_NAME) return fail(callback, status.INVALID_ARGUMENT, "path segment 1 is not my bare name");
-  if (conn.networkService.includes("@")) return fail(callback, status.INVALID_ARGUMENT, "network service is not local");
-  if (!preference) return fail(callback, status.INVALID_ARGUMENT, "no mechanism preference");
-  const accepted: Connection = {
-    ...conn,
-    id: conn.id || `${BENCH_REMOTE_NAME}-conn-${++nextId}`,
-    mechanism: { ...preference, parameters: { ...preference.parameters, dst_ip: REMOTE_NODE.internalIP, vni: "42" } },
-    state: State.UP,
-  };
+  const answer = seedRemoteAnswer(call.request, () => `${BENCH_REMOTE_NAME}-conn-${++nextId}`);
+  if (typeof answer === "string") return fail(callback, status.INVALID_ARGUMENT, answer);
+  const accepted: Connection = { ...answer, state: State.UP };
   remember(accepted);
   publish(ConnectionEventType.UPDATE, accepted);
   callback(null, accepted);

@@ -53,3 +53,21 @@ export function benchEvent(seq: number): ConnectionEvent {
   };
   return { type: ConnectionEventType.UPDATE, connections: { [id]: connection } };
 }
+
+/**
+ * What the seed's remote NSMgr answers to a Request as pnsmgr forwards it (its bare name in path
+ * segment 1, a local service name, the first mechanism preference with dst_ip filled in), or why it
+ * refuses it. `newId` names a connection that came without an id.
+ */
+export function seedRemoteAnswer(request: NetworkServiceRequest, newId: () => string): Connection | string {
+  const conn = request.connection;
+  const preference = request.mechanismPreferences[0];
+  if (!conn || conn.path?.pathSegments[1]?.name !== BENCH_REMOTE_NAME) return "path segment 1 is not my bare name";
+  if (conn.networkService.includes("@")) return "network service is not local";
+  if (!preference) return "no mechanism preference";
+  return {
+    ...conn,
+    id: conn.id || newId(),
+    mechanism: { ...preference, parameters: { ...preference.parameters, dst_ip: REMOTE_NODE.internalIP, vni: "42" } },
+  };
+}

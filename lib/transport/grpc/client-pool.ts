@@ -174,10 +174,8 @@ function serverStreamCall<Req, Res>(channels: Channels, destination: Destination
       metadata,
       { deadline: ctx.deadline ?? Infinity },
     );
-    nextHopResponseWatch(ctx).watch(call);
     observed?.sent();
-    if (observed) observeStream(call, observed);
-    relayStream(call, subscriber, destination.authority);
+    relayStream(call, subscriber, destination.authority, ctx, observed);
     return () => call.cancel();
   });
 }
@@ -192,9 +190,7 @@ function bidiStreamCall<Req, Res>(channels: Channels, destination: Destination, 
       metadata,
       { deadline: ctx.deadline ?? Infinity },
     );
-    nextHopResponseWatch(ctx).watch(call);
-    if (observed) observeStream(call, observed);
-    relayStream(call, subscriber, destination.authority);
+    relayStream(call, subscriber, destination.authority, ctx, observed);
     const sending = requests.subscribe({
       next: message => {
         call.write(message);
@@ -210,8 +206,14 @@ function bidiStreamCall<Req, Res>(channels: Channels, destination: Destination, 
   });
 }
 
-/** Passes a stream's messages on, its error (as a status error naming `authority`), and an OK status as completion. */
-function relayStream<Res>(call: NodeJS.EventEmitter, subscriber: Subscriber<Res>, authority: string): void {
+/**
+ * Passes a stream's messages on, its error (as a status error naming `authority`), and an OK status as
+ * completion. The next hop's headers and trailers are noted first (before completion or error), then
+ * the stream is observed.
+ */
+function relayStream<Res>(call: NodeJS.EventEmitter, subscriber: Subscriber<Res>, authority: string, ctx: CallContext, observed: CallObservation | undefined): void {
+  nextHopResponseWatch(ctx).watch(call);
+  if (observed) observeStream(call, observed);
   call.on("data", (value: Res) => subscriber.next(value));
   call.on("error", (error: unknown) => subscriber.error(fromUpstreamError(error, authority)));
   call.on("status", (status: { code: number }) => {
