@@ -6,8 +6,8 @@
  *   <prefix>v1-connections  hash    our v1 path segment id -> V1ConnectionRecord as JSON
  *   <prefix>v1-segments     zset    index of the v1 records by the ids of their connection's path
  *                                   segments: members "<segment id>\0<record id>", all scored 0
- *                                   (read by lex range); may hold members of records since changed
- *                                   or gone (readers check the record)
+ *                                   (read by lex range), kept with each put and delete; readers
+ *                                   still check the record (writes of older replicas are not in it)
  *   <prefix>routes          hash    NSE name -> next hop URL
  *   <prefix>events          stream  monitor event log; fields c (connection ids, JSON), p (peer),
  *                                   t (type), d (payload, JSON), a (at, epoch ms), and only when

@@ -83,8 +83,29 @@ function segmentMember(segmentId: string, id: string): string {
   return `${segmentId}\u0000${id}`;
 }
 
-/** KEYS: records hash, segment index; ARGV: id, record JSON, its index members. One write, atomic with its index. */
-const PUT_V1_RECORD = `
+/** Lua: removes from the index (KEYS[2]) the members of the stored record `json` (id `id`): the segment ids of the path it has. */
+const UNINDEX = `
+local function unindex(json, id)
+  local ok, record = pcall(cjson.decode, json)
+  if not ok or type(record) ~= 'table' or type(record.connection) ~= 'table' then return end
+  local path = record.connection.path
+  if type(path) ~= 'table' or type(path.pathSegments) ~= 'table' then return end
+  for _, segment in ipairs(path.pathSegments) do
+    if type(segment) == 'table' and type(segment.id) == 'string' then
+      redis.call('ZREM', KEYS[2], segment.id .. string.char(0) .. id)
+    end
+  end
+end
+`;
+
+/**
+ * KEYS: records hash, segment index; ARGV: id, record JSON, its index members. One write, atomic with
+ * its index: the members of the path the record had go, those of its new path come (a refresh after a
+ * heal or reselect may change segment ids).
+ */
+const PUT_V1_RECORD = `${UNINDEX}
+local old = redis.call('HGET', KEYS[1], ARGV[1])
+if old then unindex(old, ARGV[1]) end
 redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
 for i = 3, #ARGV do redis.call('ZADD', KEYS[2], 0, ARGV[i]) end
 return 1
@@ -92,21 +113,13 @@ return 1
 
 /**
  * KEYS: records hash, segment index; ARGV: id. Removes the record and, in the same step, the index
- * members of the path it had (so the index always names every record under each of its segments).
+ * members of the path it had (so the index names every record under each of its segments, and no more).
  */
-const DELETE_V1_RECORD = `
+const DELETE_V1_RECORD = `${UNINDEX}
 local json = redis.call('HGET', KEYS[1], ARGV[1])
 if not json then return 0 end
 redis.call('HDEL', KEYS[1], ARGV[1])
-local ok, record = pcall(cjson.decode, json)
-if not ok or type(record) ~= 'table' or type(record.connection) ~= 'table' then return 1 end
-local path = record.connection.path
-if type(path) ~= 'table' or type(path.pathSegments) ~= 'table' then return 1 end
-for _, segment in ipairs(path.pathSegments) do
-  if type(segment) == 'table' and type(segment.id) == 'string' then
-    redis.call('ZREM', KEYS[2], segment.id .. string.char(0) .. ARGV[1])
-  end
-end
+unindex(json, ARGV[1])
 return 1
 `;
 

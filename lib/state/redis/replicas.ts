@@ -21,10 +21,7 @@ if v then return 0 end
 redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
 return 1`);
 
-const RENEW = script(`if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('PEXPIRE', KEYS[1], ARGV[2]) return 1 end
-return 0`);
-
-/** RENEW over every key given; returns the (1-based) indexes of the keys it did not renew. */
+/** Renews every key given that ARGV[1] holds, for ARGV[2] ms; returns the (1-based) indexes of the keys it did not renew. */
 const RENEW_MANY = script(`local lost = {}
 for i, key in ipairs(KEYS) do
   if redis.call('GET', key) == ARGV[1] then redis.call('PEXPIRE', key, ARGV[2]) else lost[#lost + 1] = i end
@@ -57,7 +54,8 @@ export function redisReplicaRegistry(session: RedisSession): ReplicaRegistry {
     },
     async renew(name, replicaId, ttlMs) {
       checkTtl(ttlMs);
-      return (await session.guard(`renew lease ${name}`, () => RENEW(main, [keys.lease(name)], [replicaId, ttlMs]))) === 1;
+      const lost = await session.guard(`renew lease ${name}`, () => RENEW_MANY(main, [keys.lease(name)], [replicaId, ttlMs]));
+      return (lost as number[]).length === 0;
     },
     async renewMany(names, replicaId, ttlMs) {
       checkTtl(ttlMs);

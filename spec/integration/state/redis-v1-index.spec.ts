@@ -62,6 +62,9 @@ test("put files a record under its segment ids; delete and list's cleanup remove
   t.deepEqual(await members(), ["b|b", "cb|b", "shared|b"], "the long-expired record's members went with it");
   t.is(await redisCommand(port, "HEXISTS", `${prefix}v1-connections`, "junk"), 0, "the unreadable record is removed as before");
   t.deepEqual(ids(await store.v1Connections.findBySegment("shared", now)), ["b"]);
+
+  await store.v1Connections.put(v1("b", ["cb2", "b"], now + 60_000));
+  t.deepEqual(await members(), ["b|b", "cb2|b"], "a put with a changed path files the record under its new segment ids only");
 });
 
 const ids = (records: readonly V1ConnectionRecord[]) => records.map(r => r.id).sort();
