@@ -33,12 +33,16 @@ export function receiveNextHopResponse<Req, Res>(
 
 /** Transport side: the next hop's response headers arrived (a later value of a key wins). */
 export function noteNextHopHeaders(ctx: CallContext, headers: ReadonlyMap<string, string>): void {
-  for (const slot of ctx.get(nextHopResponse) ?? []) for (const [key, value] of headers) slot.headers.set(key, value);
+  note(ctx, "headers", headers);
 }
 
 /** Transport side: the next hop's trailers arrived with its status. */
 export function noteNextHopTrailers(ctx: CallContext, trailers: ReadonlyMap<string, string>): void {
-  for (const slot of ctx.get(nextHopResponse) ?? []) for (const [key, value] of trailers) slot.trailers.set(key, value);
+  note(ctx, "trailers", trailers);
+}
+
+function note(ctx: CallContext, part: "headers" | "trailers", values: ReadonlyMap<string, string>): void {
+  for (const slot of ctx.get(nextHopResponse) ?? []) for (const [key, value] of values) slot[part].set(key, value);
 }
 
 /** Whether any element asked for the next hop's response metadata (the transport skips the work otherwise). */

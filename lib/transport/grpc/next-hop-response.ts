@@ -21,18 +21,25 @@ export interface NextHopResponseWatch {
   settle(answer: () => void): void;
 }
 
+/** What a call gets when no element asked for the next hop's response: nothing watched, nothing held. */
+const UNWATCHED: NextHopResponseWatch = { watch: () => undefined, settle: answer => answer() };
+
 export function nextHopResponseWatch(ctx: CallContext): NextHopResponseWatch {
-  if (!wantsNextHopResponse(ctx)) return { watch: () => undefined, settle: answer => answer() };
+  if (!wantsNextHopResponse(ctx)) return UNWATCHED;
   let pending: (() => void) | undefined;
   let statusSeen = false;
+  let trailersNoted = false;
   return {
     watch(call) {
       call.on("metadata", (headers: Metadata) => noteNextHopHeaders(ctx, lastTextValues(headers)));
-      // A stream's failure is emitted before its status: its error carries the same trailers.
-      call.on("error", (error: { metadata?: Metadata }) => noteNextHopTrailers(ctx, lastTextValues(error.metadata)));
+      // A stream's failure is emitted before its status, with the same trailers: noted once, here.
+      call.on("error", (error: { metadata?: Metadata }) => {
+        trailersNoted = true;
+        noteNextHopTrailers(ctx, lastTextValues(error.metadata));
+      });
       call.on("status", (status: StatusObject) => {
         statusSeen = true;
-        noteNextHopTrailers(ctx, lastTextValues(status.metadata));
+        if (!trailersNoted) noteNextHopTrailers(ctx, lastTextValues(status.metadata));
         const answer = pending;
         pending = undefined;
         answer?.();

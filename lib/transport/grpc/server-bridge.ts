@@ -143,13 +143,18 @@ function relay<Res>(
   const subscription = new Subscription();
   if (teardown) subscription.add(teardown);
   let headersSent = false;
+  const headersOnce = () => {
+    if (headersSent) return;
+    headersSent = true;
+    sendHeaders(call, ctx);
+  };
   const fail = (error: unknown) => {
     subscription.unsubscribe();
     const e = ProxyError.from(error);
     options.onFailure?.(ctx.method, e);
     noteFailure(ctx.method, e.code, e.message);
     observed?.end(e.code);
-    if (!headersSent) sendHeaders(call, ctx);
+    headersOnce();
     call.emit("error", withTrailers(toStatus(e), ctx));
   };
   const release = options.streamsPerPeer ? options.streamsPerPeer.acquire(ctx.peer) : () => undefined;
@@ -167,10 +172,7 @@ function relay<Res>(
           fail(new ProxyError(Code.RESOURCE_EXHAUSTED, `${ctx.method}: caller reads too slowly (${maxQueued} messages queued)`));
           return;
         }
-        if (!headersSent) {
-          headersSent = true;
-          sendHeaders(call, ctx);
-        }
+        headersOnce();
         call.write(value);
         observed?.sent();
       },
@@ -178,7 +180,7 @@ function relay<Res>(
       complete: () => {
         subscription.unsubscribe();
         observed?.end(0);
-        if (!headersSent) sendHeaders(call, ctx);
+        headersOnce();
         call.end(trailersOf(ctx));
       },
     }),

@@ -35,9 +35,9 @@ export interface LoggedMonitor extends MonitorServer {
 }
 
 export function createLoggedMonitor(events: EventLog, recorder: EventRecorder, recorded: RecordedConnections, log: Logger): LoggedMonitor {
-  const state = createMonitorLogState(events, log);
-  const subscribers = new Set<Subscriber<ConnectionEvent>>();
   const eventOf = entryEvents();
+  const state = createMonitorLogState(events, log, eventOf);
+  const subscribers = new Set<Subscriber<ConnectionEvent>>();
 
   /** The part of a v1 entry the selector matches, with the entry's position; undefined when none. */
   const pick = (entry: EventEntry, selector: MonitorScopeSelector): PositionedEvent | undefined => {

@@ -9,8 +9,7 @@
 import type { Subscription } from "rxjs";
 import type { Logger } from "../../../log.js";
 import type { EventEntry, EventLog } from "../../../state/event-log.js";
-import { type Connection, ConnectionEventType } from "../../../../generated/nsm/connection.js";
-import { decodeEvent } from "../../monitor-log.js";
+import { type Connection, type ConnectionEvent, ConnectionEventType } from "../../../../generated/nsm/connection.js";
 import { isV1Feed } from "./downstream-feed.js";
 
 export interface MonitorLogState {
@@ -29,7 +28,8 @@ export function isV1Event(entry: EventEntry): boolean {
 
 const RETRY_MS = 1000;
 
-export function createMonitorLogState(events: EventLog, log: Logger): MonitorLogState {
+/** `eventOf` is the monitor's own entryEvents(), so an entry is decoded once for the state and its subscribers. */
+export function createMonitorLogState(events: EventLog, log: Logger, eventOf: (entry: EventEntry) => ConnectionEvent | undefined): MonitorLogState {
   const connections = new Map<string, Connection>();
   let position = "0-0";
   let follower: Subscription | undefined;
@@ -40,7 +40,8 @@ export function createMonitorLogState(events: EventLog, log: Logger): MonitorLog
   const fold = (entry: EventEntry) => {
     position = entry.position;
     if (!isV1Event(entry)) return;
-    const event = decodeEvent(entry.wire!);
+    const event = eventOf(entry);
+    if (!event) return;
     for (const conn of Object.values(event.connections)) {
       if (event.type === ConnectionEventType.DELETE) connections.delete(conn.id);
       else connections.set(conn.id, conn);
