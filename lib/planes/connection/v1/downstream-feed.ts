@@ -16,14 +16,13 @@
  * next hop report its DELETE before it answers, and our own DELETE, logged right after, makes it moot.
  * The replicas carrying the connection attach to its feed (`feedWatcher`) while they know it.
  */
-import { Observable, type Subscription, concatMap, defer, filter, from, map, of, switchMap, timer } from "rxjs";
-import { createCallContext } from "../../../pipeline/context.js";
-import { type Upstream, outgoingMetadata } from "../../../pipeline/upstream.js";
+import { Observable, type Subscription, concatMap, defer, filter, map, of, switchMap, timer } from "rxjs";
+import type { Upstream } from "../../../pipeline/upstream.js";
 import type { Logger } from "../../../log.js";
-import { type Connection, type ConnectionEvent, ConnectionEventType, MonitorConnectionService, type MonitorScopeSelector, State } from "../../../../generated/nsm/connection.js";
+import { type Connection, type ConnectionEvent, ConnectionEventType, State } from "../../../../generated/nsm/connection.js";
 import type { FeedAttachments, FeedSpecOf, FeedUpstreamOf } from "../../monitor-feeds.js";
-import { type WatchDownstream, relayEvent } from "./downstream-monitor.js";
-import { currentSegment, segment } from "./path.js";
+import { type WatchDownstream, openDownstreamMonitor, relayEvent } from "./downstream-monitor.js";
+import { currentSegment } from "./path.js";
 
 export const DOWNSTREAM_FEED_KIND = "v1-downstream";
 /** Every v1 monitor entry in the log belongs to a feed named so: "v1" (our own events) or "v1|…" (downstream feeds). */
@@ -69,13 +68,7 @@ type Raw = { readonly event: ConnectionEvent } | { readonly lost: true };
 export function downstreamFeedSource(deps: DownstreamFeedDeps): (spec: FeedSpecOf) => FeedUpstreamOf {
   return feedSpec => {
     const spec = feedSpec as DownstreamSpec;
-    const selector: MonitorScopeSelector = { pathSegments: [segment(spec.name, spec.id)], networkServices: [] };
-    const ctx = createCallContext({ method: MonitorConnectionService.monitorConnections.path });
-    const open = () => {
-      const md = deps.metadata();
-      const stream = (m: ReadonlyMap<string, string>) => deps.upstream.serverStream(spec.nextHop, MonitorConnectionService.monitorConnections, selector, ctx.with(outgoingMetadata, m));
-      return md instanceof Promise ? from(md).pipe(switchMap(stream)) : stream(md);
-    };
+    const open = () => openDownstreamMonitor(deps.upstream, spec.nextHop, spec.name, spec.id, deps.metadata);
     const key = feedKey(spec);
     const events = defer(async () => deps.known(spec.id) ?? (await deps.recorded(spec.id, key))).pipe(
       switchMap(first => (first ? relayed(first, reopening(open), spec.id, deps) : of<ConnectionEvent>())),

@@ -9,7 +9,7 @@
  * Each DOWN goes with why (end-reasons.ts): downstream_down / downstream_deleted seen by the next hop,
  * downstream_stream_lost seen by this proxy (`self`) with the stream's error.
  */
-import { from, switchMap } from "rxjs";
+import { type Observable, from, switchMap } from "rxjs";
 import { createCallContext } from "../../../pipeline/context.js";
 import { type Upstream, outgoingMetadata } from "../../../pipeline/upstream.js";
 import { type Connection, type ConnectionEvent, ConnectionEventType, MonitorConnectionService, type MonitorScopeSelector, State } from "../../../../generated/nsm/connection.js";
@@ -57,6 +57,21 @@ export function relayEvent(event: ConnectionEvent, ours: Connection): { event: C
  * `emit` gets each event to send upstream with the next hop it came from; `metadata` is what the
  * stream carries (our token in insecure mode): at once when it is at hand, else once it is made.
  */
+/** The next hop's MonitorConnections for our segment (`name`, `id`), carrying `metadata` (our token in insecure mode). */
+export function openDownstreamMonitor(
+  upstream: Upstream,
+  nextHop: string,
+  name: string,
+  id: string,
+  metadata: () => ReadonlyMap<string, string> | Promise<ReadonlyMap<string, string>>,
+): Observable<ConnectionEvent> {
+  const selector: MonitorScopeSelector = { pathSegments: [segment(name, id)], networkServices: [] };
+  const ctx = createCallContext({ method: MonitorConnectionService.monitorConnections.path });
+  const open = (md: ReadonlyMap<string, string>) => upstream.serverStream(nextHop, MonitorConnectionService.monitorConnections, selector, ctx.with(outgoingMetadata, md));
+  const md = metadata();
+  return md instanceof Promise ? from(md).pipe(switchMap(open)) : open(md);
+}
+
 export function downstreamWatcher(
   upstream: Upstream,
   emit: (event: ConnectionEvent, nextHop: string, end?: EventEnd) => void,
@@ -69,17 +84,13 @@ export function downstreamWatcher(
     let alive = true;
     let stopped = false;
     const own = currentSegment(conn);
-    const selector: MonitorScopeSelector = { pathSegments: [segment(own?.name ?? "", own?.id ?? conn.id)], networkServices: [] };
-    const ctx = createCallContext({ method: MonitorConnectionService.monitorConnections.path });
     const lost = (error?: unknown) => {
       alive = false;
       if (stopped) return;
       const end = connectionEnd(EndReason.downstreamStreamLost, self, error === undefined ? "the stream ended" : errorText(error));
       emit({ type: ConnectionEventType.UPDATE, connections: { [ours.id]: { ...ours, state: State.DOWN } } }, nextHop, end);
     };
-    const open = (md: ReadonlyMap<string, string>) => upstream.serverStream(nextHop, MonitorConnectionService.monitorConnections, selector, ctx.with(outgoingMetadata, md));
-    const md = metadata();
-    const events$ = md instanceof Promise ? from(md).pipe(switchMap(open)) : open(md);
+    const events$ = openDownstreamMonitor(upstream, nextHop, own?.name ?? "", own?.id ?? conn.id, metadata);
     const subscription = events$.subscribe({
       next: event => {
         const relayed = relayEvent(event, ours);
